@@ -1,0 +1,44 @@
+"""Hand-made schedules from the literature, each a function problem -> per-device orders.
+
+:func:`baseline` times the orders with the timeline engine, so every baseline's times are the
+exact float timeline of its order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ppopt.baselines.gpipe import gpipe_orders
+from ppopt.baselines.onefoneb import one_f_one_b_orders
+from ppopt.problem import Problem, ProblemError, Task
+from ppopt.schedule import Schedule
+from ppopt.timeline import compute_timeline
+
+OrderMaker = Callable[[Problem], list[list[Task]]]
+
+#: Every baseline by its command-line name.
+BASELINES: dict[str, OrderMaker] = {
+    "1f1b": one_f_one_b_orders,
+    "gpipe": gpipe_orders,
+}
+
+
+def baseline(name: str, problem: Problem) -> Schedule:
+    """The named baseline schedule of a problem, timed by the engine."""
+    try:
+        make = BASELINES[name]
+    except KeyError:
+        known = ", ".join(BASELINES)
+        raise ProblemError(f"schedule: unknown baseline {name!r} (known: {known})") from None
+    return compute_timeline(problem, make(problem), name)
+
+
+def applicable_baselines(problem: Problem) -> dict[str, Schedule]:
+    """Every baseline that can schedule this problem, by name."""
+    out = {}
+    for name in BASELINES:
+        try:
+            out[name] = baseline(name, problem)
+        except ProblemError:
+            continue
+    return out

@@ -1,0 +1,126 @@
+"""The numbers of CONTRACT §5, computed from a timed schedule.
+
+bubble rate = idle share of device time, ``1 - work / (p * T)``; bubble ratio = idle over
+compute, ``(p * T - work) / work`` (Megatron's ``(p-1)/m``); the zero-bubble paper's bubble
+is ``(span - per-device work) / span`` on the device with the largest span.
+Memory follows CONTRACT §1: an ``F`` allocates when it starts, ``B``/``W`` free when they end;
+at one instant frees are applied before allocations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ppopt.problem import MemoryLimit, Problem
+from ppopt.schedule import Op, Schedule
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Every metric of a schedule (CONTRACT §5)."""
+
+    makespan: float
+    span: float
+    bubble_rate: float
+    bubble_ratio: float
+    zb_bubble: float
+    busy: tuple[float, ...]
+    idle: tuple[float, ...]
+    peak_memory: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``metrics`` object of the schedule file (CONTRACT §4)."""
+        return {
+            "makespan": self.makespan,
+            "span": self.span,
+            "bubble_rate": self.bubble_rate,
+            "bubble_ratio": self.bubble_ratio,
+            "zb_bubble": self.zb_bubble,
+            "busy": list(self.busy),
+            "idle": list(self.idle),
+            "peak_memory": list(self.peak_memory),
+        }
+
+
+def compute_metrics(schedule: Schedule) -> Metrics:
+    """All metrics of a schedule."""
+    p = schedule.problem.num_devices
+    makespan = schedule.makespan
+    busy = tuple(sum(op.end - op.start for op in row) for row in schedule.device_ops)
+    work = sum(busy)
+    spans = device_spans(schedule)
+    widest = max(range(p), key=lambda d: spans[d])
+    span = spans[widest]
+    return Metrics(
+        makespan=makespan,
+        span=span,
+        bubble_rate=1.0 - work / (p * makespan) if makespan > 0 else 0.0,
+        bubble_ratio=(p * makespan - work) / work if work > 0 else 0.0,
+        zb_bubble=(span - busy[widest]) / span if span > 0 else 0.0,
+        busy=busy,
+        idle=tuple(makespan - b for b in busy),
+        peak_memory=peak_memory(schedule),
+    )
+
+
+def device_spans(schedule: Schedule) -> tuple[float, ...]:
+    """Per device: first start to last end (0 for a device with no task)."""
+    return tuple(row[-1].end - row[0].start if row else 0.0 for row in schedule.device_ops)
+
+
+def memory_events(problem: Problem, ops: tuple[Op, ...]) -> list[tuple[float, int, float]]:
+    """A device's memory changes as ``(time, order, delta)``, sorted; frees sort first."""
+    events = []
+    for op in ops:
+        if op.kind == "F":
+            events.append((op.start, 1, problem.allocation(op.stage)))
+        else:
+            freed = problem.release(op.kind, op.stage)
+            if freed:
+                events.append((op.end, 0, -freed))
+    events.sort()
+    return events
+
+
+def memory_profile(schedule: Schedule, device: int) -> tuple[list[float], list[float]]:
+    """Step function of one device's memory: level ``levels[k]`` holds from ``times[k]`` on."""
+    times, levels = [0.0], [0.0]
+    level = 0.0
+    for time, _, delta in memory_events(schedule.problem, schedule.device_ops[device]):
+        level += delta
+        if time == times[-1]:
+            levels[-1] = level
+        else:
+            times.append(time)
+            levels.append(level)
+    return times, levels
+
+
+def peak_memory(schedule: Schedule) -> tuple[float, ...]:
+    """The largest memory each device holds at any instant."""
+    peaks = []
+    for row in schedule.device_ops:
+        level = peak = 0.0
+        for _, _, delta in memory_events(schedule.problem, row):
+            level += delta
+            peak = max(peak, level)
+        peaks.append(peak)
+    return tuple(peaks)
+
+
+def reference_peak(problem: Problem) -> float:
+    """Peak memory of 1F1B on the most loaded device, chunks merged: the unit of ``Nx``."""
+    from ppopt.baselines import baseline  # baselines build on metrics' users; import late
+
+    return max(peak_memory(baseline("1f1b", problem.merged_chunks())))
+
+
+def resolve_limit(problem: Problem, limit: MemoryLimit | None = None) -> tuple[float, ...] | None:
+    """The absolute per-device memory limit (``None`` for no limit)."""
+    limit = problem.memory_limit if limit is None else limit
+    p = problem.num_devices
+    if limit.factor is not None:
+        return (limit.factor * reference_peak(problem),) * p
+    if limit.values is not None:
+        return limit.values * p if len(limit.values) == 1 else limit.values
+    return None

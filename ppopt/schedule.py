@@ -1,0 +1,71 @@
+"""A timed schedule: for each device, its tasks in order with their start and end times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ppopt.problem import Problem, Task
+
+#: Per-device task orders: ``orders[d]`` is the sequence of tasks device ``d`` runs.
+Orders = Sequence[Sequence[Task]]
+
+
+class Op(NamedTuple):
+    """One task placed in time on its device (a named tuple: cheap at 100k+ tasks)."""
+
+    device: int
+    kind: str
+    stage: int
+    microbatch: int
+    start: float
+    end: float
+
+    @property
+    def task(self) -> Task:
+        """The task this op runs."""
+        return Task(self.kind, self.stage, self.microbatch)
+
+    @property
+    def duration(self) -> float:
+        """End minus start."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A named schedule of a problem: ``device_ops[d]`` are device ``d``'s ops in run order.
+
+    ``interrupted`` marks a best-so-far schedule returned because the user stopped a solve.
+    """
+
+    problem: Problem
+    name: str
+    device_ops: tuple[tuple[Op, ...], ...]
+    interrupted: bool = field(default=False)
+
+    def __post_init__(self) -> None:
+        if len(self.device_ops) != self.problem.num_devices:
+            raise ValueError(
+                f"schedule has {len(self.device_ops)} device rows, "
+                f"problem has {self.problem.num_devices} devices"
+            )
+
+    def ops(self) -> Iterator[Op]:
+        """Every op, device by device, each device in run order."""
+        for row in self.device_ops:
+            yield from row
+
+    def orders(self) -> list[list[Task]]:
+        """The per-device task orders (what the timeline engine takes)."""
+        return [[op.task for op in row] for row in self.device_ops]
+
+    @property
+    def makespan(self) -> float:
+        """End of the last task; the schedule starts at 0."""
+        return max((row[-1].end for row in self.device_ops if row), default=0.0)
+
+    def renamed(self, name: str) -> Schedule:
+        """The same schedule under another name."""
+        return Schedule(self.problem, name, self.device_ops, self.interrupted)
