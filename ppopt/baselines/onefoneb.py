@@ -5,13 +5,14 @@ from __future__ import annotations
 from ppopt.problem import Problem, ProblemError, Task
 
 
-def one_f_one_b_orders(problem: Problem) -> list[list[Task]]:
+def one_f_one_b_orders(problem: Problem, max_in_flight: int | None = None) -> list[list[Task]]:
     """Per-device 1F1B orders for a one-chunk problem, any ``m >= 1``.
 
     The device of pipeline position ``s`` runs ``min(S - s - 1, m)`` warm-up forwards, then
     alternates forward and backward, then drains the remaining backwards (Megatron-LM's
     ``forward_backward_pipelining_without_interleaving``). On a split problem each ``W`` runs
-    directly after its ``B``.
+    directly after its ``B``. ``max_in_flight`` caps the warm-up so that no stage holds more
+    than that many micro-batches' activations (1 runs micro-batches one at a time).
     """
     if problem.num_chunks != 1:
         raise ProblemError(
@@ -21,6 +22,8 @@ def one_f_one_b_orders(problem: Problem) -> list[list[Task]]:
     orders: list[list[Task]] = [[] for _ in range(problem.num_devices)]
     for s in range(S):
         warmup = min(S - s - 1, m)
+        if max_in_flight is not None:
+            warmup = min(warmup, max(max_in_flight, 1) - 1)
         order = orders[problem.device_of(s)]
         order.extend(Task("F", s, i) for i in range(warmup))
         for i in range(m):

@@ -1,0 +1,216 @@
+"""The CP-SAT model of a pipeline schedule: variables, constraint families, objective, hints.
+
+Every task is a fixed-size interval on its device; the model reads top to bottom as
+variables → dependencies → micro-batch order → no overlap → memory → objective. All values
+here are integers from :mod:`ppopt.solver.scaling`.
+
+Micro-batch order (``_microbatch_order``) is a symmetry break that loses no optimality while
+micro-batches are identical: given any schedule, give the k-th earliest slot of each
+(kind, stage) to micro-batch k. Order statistics keep every dependency (if x_j >= y_j for all j
+then the k-th smallest x >= the k-th smallest y), durations within a (kind, stage) are equal,
+and memory only counts how many tasks of each (kind, stage) have started or ended. The
+problem model has no per-micro-batch data, so micro-batches are identical by construction;
+the tests check the claim against an exhaustive search without the symmetry break.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from ppopt.problem import Problem, Task
+from ppopt.schedule import Schedule
+
+
+@dataclass(frozen=True)
+class IntProblem:
+    """The integer data the model is built from."""
+
+    problem: Problem
+    duration: dict[tuple[str, int], int]
+    p2p: int
+    horizon: int
+    lower_bound: int
+    objective: str
+    activation: tuple[int, ...] | None = None
+    retained: tuple[int, ...] | None = None
+    capacity: tuple[int, ...] | None = None
+
+
+class PipelineModel:
+    """A CP-SAT model of one problem; ``fixed_orders`` imposes per-device task orders."""
+
+    def __init__(self, data: IntProblem, fixed_orders: Sequence[Sequence[Task]] | None = None):
+        self.data = data
+        self.problem = data.problem
+        self.model = cp_model.CpModel()
+        self.start: dict[Task, cp_model.IntVar] = {}
+        self.interval: dict[Task, cp_model.IntervalVar] = {}
+        self.held: dict[Task, cp_model.IntVar] = {}
+        self._variables()
+        self._dependencies()
+        self._microbatch_order()
+        self._no_overlap()
+        self._memory()
+        self._memory_precedences()
+        if fixed_orders is not None:
+            self._fixed_orders(fixed_orders)
+        self.objective = self._objective()
+
+    # -------------------------------------------------------------------------- variables
+
+    def _dur(self, task: Task) -> int:
+        return self.data.duration[(task.kind, task.stage)]
+
+    def end(self, task: Task) -> cp_model.LinearExprT:
+        """The end of a task as a linear expression."""
+        return self.start[task] + self._dur(task)
+
+    def _latency(self, before: Task, after: Task) -> int:
+        return self.data.p2p if self.problem.latency(before, after) > 0 else 0
+
+    def _variables(self) -> None:
+        """A start variable and a fixed-size interval per task."""
+        for task in self.problem.tasks():
+            dur = self._dur(task)
+            start = self.model.new_int_var(0, self.data.horizon - dur, f"s_{task.label()}")
+            self.start[task] = start
+            self.interval[task] = self.model.new_fixed_size_interval_var(
+                start, dur, f"i_{task.label()}"
+            )
+
+    # ------------------------------------------------------------------------ constraints
+
+    def _dependencies(self) -> None:
+        """Each task starts after its dependencies end, plus p2p latency across devices."""
+        for task in self.problem.tasks():
+            for before in self.problem.dependencies(task):
+                self.model.add(
+                    self.start[task] >= self.end(before) + self._latency(before, task)
+                )
+
+    def _microbatch_order(self) -> None:
+        """Tasks of one (kind, stage) run in micro-batch order (lossless symmetry break)."""
+        problem = self.problem
+        for kind in problem.kinds:
+            for s in range(problem.num_stages):
+                for i in range(1, problem.num_microbatches):
+                    prev, task = Task(kind, s, i - 1), Task(kind, s, i)
+                    self.model.add(self.start[task] >= self.end(prev))
+
+    def _no_overlap(self) -> None:
+        """A device runs one task at a time."""
+        by_device: list[list[cp_model.IntervalVar]] = [[] for _ in range(self.problem.num_devices)]
+        for task, interval in self.interval.items():
+            by_device[self.problem.device_of(task.stage)].append(interval)
+        for intervals in by_device:
+            self.model.add_no_overlap(intervals)
+
+    def _memory(self) -> None:
+        """Exact memory: each micro-batch holds activation - retained from F start to B end
+        and retained from F start to W end; a cumulative per device keeps the sum under the
+        limit (intervals are half-open, so a free at t and an allocation at t can coexist)."""
+        data, problem = self.data, self.problem
+        if data.capacity is None or data.activation is None or data.retained is None:
+            return
+        for d in range(problem.num_devices):
+            intervals, demands = [], []
+            for s in problem.stages_on(d):
+                kept = data.retained[s]
+                freed_by_b = data.activation[s] - kept
+                for i in range(problem.num_microbatches):
+                    f = Task("F", s, i)
+                    for kind, amount in (("B", freed_by_b), ("W", kept)):
+                        if amount <= 0:
+                            continue
+                        intervals.append(self._holding_interval(f, Task(kind, s, i)))
+                        demands.append(amount)
+            if intervals and sum(demands) > data.capacity[d]:
+                self.model.add_cumulative(intervals, demands, data.capacity[d])
+
+    def _holding_interval(self, alloc: Task, free: Task) -> cp_model.IntervalVar:
+        """The interval from ``alloc``'s start to ``free``'s end."""
+        size = self.model.new_int_var(0, self.data.horizon, f"h_{free.label()}")
+        self.held[free] = size
+        return self.model.new_interval_var(
+            self.start[alloc], size, self.end(free), f"m_{free.label()}"
+        )
+
+    def _memory_precedences(self) -> None:
+        """Redundant (exact for one unsplit stage per device): F(s,i) waits for B(s,i-L)
+        where L activations fit, and on a split problem for W(s,i-1-K) where K retained
+        parts fit beside one activation."""
+        data, problem = self.data, self.problem
+        if data.capacity is None or data.activation is None or data.retained is None:
+            return
+        m = problem.num_microbatches
+        for s in range(problem.num_stages):
+            cap, act, kept = data.capacity[problem.device_of(s)], data.activation[s], data.retained[s]
+            if act <= 0:
+                continue
+            fit = cap // act
+            for i in range(fit, m):
+                self.model.add(self.start[Task("F", s, i)] >= self.end(Task("B", s, i - fit)))
+            if problem.is_split and kept > 0 and cap >= act:
+                fit_w = (cap - act) // kept
+                for i in range(fit_w + 1, m):
+                    earlier = Task("W", s, i - 1 - fit_w)
+                    self.model.add(self.start[Task("F", s, i)] >= self.end(earlier))
+
+    def _fixed_orders(self, orders: Sequence[Sequence[Task]]) -> None:
+        """Impose each device's task order."""
+        for order in orders:
+            for prev, task in zip(order, order[1:], strict=False):
+                self.model.add(self.start[task] >= self.end(prev))
+
+    # -------------------------------------------------------------------------- objective
+
+    def _last_tasks(self, device: int) -> list[Task]:
+        """Tasks that may end a device's work: the last micro-batch of each kind and stage."""
+        last = self.problem.num_microbatches - 1
+        kinds = [k for k in self.problem.kinds if k != "F"]
+        return [Task(k, s, last) for s in self.problem.stages_on(device) for k in kinds]
+
+    def _objective(self) -> cp_model.IntVar:
+        """Minimise the makespan or the largest per-device span; the bound is redundant."""
+        data, problem = self.data, self.problem
+        obj = self.model.new_int_var(data.lower_bound, data.horizon, "objective")
+        for d in range(problem.num_devices):
+            first = Task("F", min(problem.stages_on(d)), 0)
+            for task in self._last_tasks(d):
+                if data.objective == "span":
+                    self.model.add(obj >= self.end(task) - self.start[first])
+                else:
+                    self.model.add(obj >= self.end(task))
+        self.model.minimize(obj)
+        return obj
+
+    # ------------------------------------------------------------------------------ hints
+
+    def add_hint(self, schedule: Schedule) -> None:
+        """Hint a complete schedule whose times are already in the model's integer units."""
+        ends: dict[Task, int] = {}
+        starts: dict[Task, int] = {}
+        for op in schedule.ops():
+            starts[op.task] = round(op.start)
+            ends[op.task] = round(op.end)
+        for task, var in self.start.items():
+            self.model.add_hint(var, starts[task])
+        for free, size in self.held.items():
+            alloc = Task("F", free.stage, free.microbatch)
+            self.model.add_hint(size, ends[free] - starts[alloc])
+        span = self.data.objective == "span"
+        rows = [row for row in schedule.device_ops if row]
+        metric = max(round(row[-1].end) - (round(row[0].start) if span else 0) for row in rows)
+        self.model.add_hint(self.objective, metric)
+
+    # ---------------------------------------------------------------------------- reading
+
+    def orders(self, solver: cp_model.CpSolver) -> list[list[Task]]:
+        """Per-device task orders of the solver's current solution."""
+        rows: list[list[tuple[int, Task]]] = [[] for _ in range(self.problem.num_devices)]
+        for task, var in self.start.items():
+            rows[self.problem.device_of(task.stage)].append((solver.value(var), task))
+        return [[task for _, task in sorted(row)] for row in rows]

@@ -1,0 +1,232 @@
+"""One optimizer run: floor from the baselines, build the model, hint, solve, read back.
+
+The result is never worse than the best baseline that fits the same memory limit (the
+*floor*), and its times are always the float timeline of the chosen orders.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+from ortools.sat.python import cp_model
+
+from ppopt.baselines import BASELINES, baseline
+from ppopt.baselines.onefoneb import one_f_one_b_orders
+from ppopt.metrics import compute_metrics, peak_memory, resolve_limit
+from ppopt.problem import Problem, ProblemError, Task
+from ppopt.schedule import Schedule
+from ppopt.solver.bounds import lower_bound
+from ppopt.solver.front import (
+    NoScheduleError,
+    Progress,
+    ProgressCallback,
+    SolveResult,
+    SolverOptions,
+)
+from ppopt.solver.model import IntProblem, PipelineModel
+from ppopt.solver.params import make_solver
+from ppopt.solver.scaling import Scale, memory_scale, scaled_durations, time_scale
+from ppopt.timeline import compute_timeline
+
+#: Relative slack when comparing memory peaks with a limit (float sums).
+MEMORY_TOLERANCE = 1e-9
+
+
+def run_solver(
+    problem: Problem, options: SolverOptions, progress: ProgressCallback | None
+) -> SolveResult:
+    """Solve one problem (see :func:`ppopt.solver.solve`)."""
+    started = time.perf_counter()
+    limit = resolve_limit(problem)
+    check_one_microbatch_fits(problem, limit)
+    floor = best_floor(problem, limit, options.objective)
+    if options.order == "fixed":
+        fixed = one_f_one_b_orders(problem.merged_chunks()) if problem.num_chunks == 1 else None
+        if fixed is None:
+            raise ProblemError("solver.order: fixed needs num_chunks = 1 (the 1F1B order)")
+        return _solve(problem, options, progress, limit, None, fixed, started)
+    return _solve(problem, options, progress, limit, floor, None, started)
+
+
+def check_one_microbatch_fits(problem: Problem, limit: tuple[float, ...] | None) -> None:
+    """Raise :class:`NoScheduleError` when a device cannot hold even one micro-batch."""
+    if limit is None:
+        return
+    for d in range(problem.num_devices):
+        need = sum(problem.activation[s] for s in problem.stages_on(d))
+        if need > limit[d] * (1 + MEMORY_TOLERANCE):
+            raise NoScheduleError(
+                f"no schedule: device {d} needs {need:g} memory for one micro-batch, "
+                f"the limit is {limit[d]:g}"
+            )
+
+
+def fits(schedule: Schedule, limit: tuple[float, ...] | None) -> bool:
+    """Whether a schedule's peak memory stays within the limit on every device."""
+    if limit is None:
+        return True
+    peaks = peak_memory(schedule)
+    return all(peak <= cap * (1 + MEMORY_TOLERANCE) for peak, cap in zip(peaks, limit, strict=True))
+
+
+def objective_value(schedule: Schedule, objective: str) -> float:
+    """The schedule's makespan or largest per-device span."""
+    metrics = compute_metrics(schedule)
+    return metrics.span if objective == "span" else metrics.makespan
+
+
+def floor_candidates(problem: Problem, limit: tuple[float, ...] | None) -> list[Schedule]:
+    """Every baseline schedule that fits the memory limit, plus 1F1B capped in flight."""
+    out = []
+    for name in BASELINES:
+        try:
+            schedule = baseline(name, problem)
+        except ProblemError:
+            continue
+        if fits(schedule, limit):
+            out.append(schedule)
+    if problem.num_chunks == 1:
+        for cap in range(problem.num_stages, 0, -1):
+            orders = one_f_one_b_orders(problem, max_in_flight=cap)
+            schedule = compute_timeline(problem, orders, f"1f1b-cap{cap}")
+            if fits(schedule, limit):
+                out.append(schedule)
+                break
+    return out
+
+
+def best_floor(problem: Problem, limit: tuple[float, ...] | None, objective: str) -> Schedule | None:
+    """The best baseline under the limit, by the chosen objective."""
+    candidates = floor_candidates(problem, limit)
+    if not candidates:
+        return None
+    return min(candidates, key=lambda s: objective_value(s, objective))
+
+
+def integer_problem(problem: Problem, scale: Scale) -> Problem:
+    """The problem with every time in the solver's integer units (as floats)."""
+    durations = scaled_durations(problem, scale)
+
+    def column(kind: str) -> tuple[float, ...]:
+        return tuple(float(durations[(kind, s)]) for s in range(problem.num_stages))
+
+    return replace(
+        problem,
+        forward=column("F"),
+        backward=column("B"),
+        weight=column("W") if problem.is_split else None,
+        p2p=float(scale.to_int(problem.p2p)),
+    )
+
+
+def _memory_data(
+    problem: Problem, limit: tuple[float, ...] | None
+) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None, tuple[int, ...] | None]:
+    """Integer activation, retained and capacity, rounded so the model never exceeds the
+    true limit (demands up, capacity down) when the scaling is not exact."""
+    if limit is None:
+        return None, None, None
+    freed = [a - r for a, r in zip(problem.activation, problem.retained, strict=True)]
+    scale = memory_scale([*problem.activation, *problem.retained, *freed, *limit])
+    up = (lambda x: round(x * scale.factor)) if scale.exact else (lambda x: math.ceil(x * scale.factor))
+    retained = tuple(up(r) for r in problem.retained)
+    activation = tuple(up(f) + r for f, r in zip(freed, retained, strict=True))
+    if scale.exact:
+        capacity = tuple(round(c * scale.factor) for c in limit)
+    else:
+        capacity = tuple(math.floor(c * scale.factor) for c in limit)
+    return activation, retained, capacity
+
+
+class _Reporter(cp_model.CpSolverSolutionCallback):
+    """Forwards each improving solution to the progress callback, in the user's units."""
+
+    def __init__(self, progress: ProgressCallback, scale: Scale, started: float) -> None:
+        super().__init__()
+        self._progress, self._scale, self._started = progress, scale, started
+
+    def on_solution_callback(self) -> None:
+        self._progress(
+            Progress(
+                elapsed=time.perf_counter() - self._started,
+                best=self._scale.to_float(self.objective_value),
+                bound=self._scale.to_float(self.best_objective_bound),
+            )
+        )
+
+
+def _solve(
+    problem: Problem,
+    options: SolverOptions,
+    progress: ProgressCallback | None,
+    limit: tuple[float, ...] | None,
+    floor: Schedule | None,
+    fixed: list[list[Task]] | None,
+    started: float,
+) -> SolveResult:
+    """Build, hint and run the model; return the better of its answer and the floor."""
+    objective = options.objective
+    scale = time_scale(problem)
+    int_problem = integer_problem(problem, scale)
+    hint_orders = fixed if fixed is not None else (floor.orders() if floor is not None else None)
+    hint = compute_timeline(int_problem, hint_orders) if hint_orders is not None else None
+    horizon = _horizon(int_problem, hint, objective)
+    own_bound = lower_bound(problem, objective)
+    activation, retained, capacity = _memory_data(problem, limit)
+    data = IntProblem(
+        problem=problem,
+        duration=scaled_durations(problem, scale),
+        p2p=scale.to_int(problem.p2p),
+        horizon=horizon,
+        lower_bound=min(math.floor(lower_bound(int_problem, objective)), horizon),
+        objective=objective,
+        activation=activation,
+        retained=retained,
+        capacity=capacity,
+    )
+    model = PipelineModel(data, fixed_orders=fixed)
+    if hint is not None:
+        model.add_hint(hint)
+    solver = make_solver(options)
+    callback = _Reporter(progress, scale, started) if progress else None
+    status = solver.solve(model.model, callback)
+    status_name = solver.status_name(status)
+
+    best, source = floor, floor.name if floor is not None else "none"
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        found = compute_timeline(problem, model.orders(solver), "optimal")
+        if best is None or objective_value(found, objective) <= objective_value(best, objective):
+            best, source = found, "cp-sat"
+    if best is None:
+        raise NoScheduleError(f"no schedule found within {options.time_limit:g} s ({status_name})")
+
+    value = objective_value(best, objective)
+    bound = own_bound
+    if scale.exact and status in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN):
+        bound = max(bound, scale.to_float(solver.best_objective_bound))
+    proven = value <= bound * (1 + 1e-12) or (
+        scale.exact and status == cp_model.OPTIMAL and source == "cp-sat"
+    )
+    word = "OPTIMAL" if proven else "FEASIBLE"
+    name = "1f1b-fixed" if fixed is not None else "optimal"
+    return SolveResult(
+        schedule=best.renamed(name),
+        status=word,
+        objective=objective,
+        objective_value=value,
+        lower_bound=bound,
+        wall_time=time.perf_counter() - started,
+        source=source,
+    )
+
+
+def _horizon(int_problem: Problem, hint: Schedule | None, objective: str) -> int:
+    """An upper limit on every end time that cuts off no optimal schedule."""
+    sequential = int_problem.total_work() + 2 * int_problem.num_stages * int_problem.p2p * int_problem.num_microbatches
+    if hint is None:
+        return math.ceil(sequential)
+    if objective == "span":
+        return math.ceil(min(sequential, 2 * hint.makespan))
+    return math.ceil(hint.makespan)

@@ -1,0 +1,78 @@
+"""Float durations and memory amounts to the integers CP-SAT needs, and back.
+
+CP-SAT works on integers. Times are multiplied by a power of ten when that makes every
+duration and the latency whole (then the integer model *is* the float problem and its bound
+is a valid bound); otherwise they are rounded at a resolution of ``RESOLUTION`` units for the
+longest task, and only orders travel back: the reported timeline is always recomputed in
+floats by the timeline engine (CONTRACT §1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ppopt.problem import Problem
+
+#: Integer units for the longest task when no power of ten makes the times whole.
+RESOLUTION = 2000
+#: The largest power of ten tried.
+MAX_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How floats map to integers: ``round(x * factor)``; ``exact`` when nothing was rounded."""
+
+    factor: float
+    exact: bool
+
+    def to_int(self, value: float) -> int:
+        """The nearest integer of a scaled value."""
+        return round(value * self.factor)
+
+    def to_float(self, value: float) -> float:
+        """A scaled integer back in the user's unit."""
+        return value / self.factor
+
+
+def _decimal_factor(values: Sequence[float], limit: float) -> float | None:
+    """The smallest power of ten making every value whole, if it keeps values under ``limit``."""
+    for digits in range(MAX_DIGITS + 1):
+        factor = 10.0**digits
+        if max(values) * factor > limit:
+            return None
+        if all(abs(v * factor - round(v * factor)) <= 1e-9 * max(1.0, v * factor) for v in values):
+            return factor
+    return None
+
+
+def time_scale(problem: Problem) -> Scale:
+    """The integer scaling of a problem's times (durations and latency)."""
+    values = [*problem.forward, *problem.backward, *(problem.weight or ()), problem.p2p]
+    positive = [v for v in values if v > 0]
+    factor = _decimal_factor(positive, limit=10.0 * RESOLUTION)
+    if factor is not None:
+        return Scale(factor, exact=True)
+    return Scale(RESOLUTION / max(positive), exact=False)
+
+
+def memory_scale(amounts: Sequence[float]) -> Scale:
+    """The integer scaling of memory amounts (activations, retained parts, limits)."""
+    positive = [v for v in amounts if v > 0 and math.isfinite(v)]
+    if not positive:
+        return Scale(1.0, exact=True)
+    factor = _decimal_factor(positive, limit=1e9)
+    if factor is not None:
+        return Scale(factor, exact=True)
+    return Scale(1e6 / max(positive), exact=False)
+
+
+def scaled_durations(problem: Problem, scale: Scale) -> dict[tuple[str, int], int]:
+    """Integer duration of each (kind, stage), at least 1."""
+    return {
+        (kind, s): max(1, scale.to_int(problem.duration(kind, s)))
+        for kind in problem.kinds
+        for s in range(problem.num_stages)
+    }
