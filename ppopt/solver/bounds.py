@@ -1,10 +1,23 @@
 """Lower bounds that need no solver: what no schedule of the problem can beat.
 
 For every device: the earliest its first task can start (the forward chain up to its first
-stage), plus all of its work, plus what must still run after its last task (the backward
-chain from its stage down to stage 0 when the backward is not split). The largest of these,
-and one micro-batch's whole critical path, bound the makespan; each device's work bounds
-the span.
+stage), plus all of its work, plus the idle time it cannot avoid, plus what must still run
+after its last task (the backward chain below it when the backward is not split). The largest
+of these, and one micro-batch's whole critical path, bound the makespan; the same without the
+chains before and after bounds the span.
+
+Unavoidable idle on a device that holds one stage ``s`` (micro-batches in order per kind,
+which loses nothing, see :mod:`ppopt.solver.model`):
+
+* head: B(s,0) starts at least one round trip ``R_s`` (the forward and backward chains above
+  ``s``, latencies included) after F(s,0) ends; until then only forwards can run, at most
+  ``L`` of them where ``L`` activations fit under the limit.
+* tail: B(s,m-1) starts at least ``R_s`` after F(s,m-1) ends; in between only the backwards
+  and weight passes still pending can run, and memory bounds how many are pending when
+  F(s,m-1) starts: ``(nb+1)a + nw r <= limit``.
+
+The two windows are disjoint when ``m > L`` (F(s,L) must wait for B(s,0) to free memory);
+otherwise only the larger one counts.
 """
 
 from __future__ import annotations
@@ -40,25 +53,80 @@ def critical_path(problem: Problem) -> float:
     return path
 
 
-def device_bound(problem: Problem, device: int) -> float:
-    """Head + work + tail of one device."""
+def round_trip(problem: Problem, stage: int) -> float:
+    """From the end of F(stage, i) to the earliest start of B(stage, i)."""
+    time = 0.0
+    for s in range(stage + 1, problem.num_stages):
+        hop = problem.latency(Task("F", s - 1, 0), Task("F", s, 0))
+        time += 2 * hop + problem.forward[s] + problem.backward[s]
+    return time
+
+
+def _in_flight_cap(problem: Problem, stage: int, limit: float | None) -> int:
+    """How many micro-batches' activations of ``stage`` fit under the limit (at most m)."""
+    m, act = problem.num_microbatches, problem.activation[stage]
+    if limit is None or act <= 0:
+        return m
+    return max(1, min(m, int(limit / act + 1e-9)))
+
+
+def _pending_work(problem: Problem, stage: int, limit: float | None) -> float:
+    """Most backward and weight work that can be pending when F(stage, m-1) starts."""
+    m, act, kept = problem.num_microbatches, problem.activation[stage], problem.retained[stage]
+    b, w = problem.backward[stage], (problem.weight or (0.0,) * problem.num_stages)[stage]
+    best = 0.0
+    for nb in range(_in_flight_cap(problem, stage, limit)):
+        room = m - 1 - nb
+        if problem.is_split and limit is not None and kept > 0:
+            room = min(room, int((limit - (nb + 1) * act) / kept + 1e-9))
+        nw = max(0, room) if problem.is_split else 0
+        best = max(best, nb * b + (nb + nw) * w)
+    return best
+
+
+def unavoidable_idle(problem: Problem, device: int, limit: float | None) -> float:
+    """Idle time inside a one-stage device's span that no schedule avoids (0 with chunks)."""
+    stages = problem.stages_on(device)
+    if len(stages) != 1:
+        return 0.0
+    s = stages[0]
+    trip, f = round_trip(problem, s), problem.forward[s]
+    cap = _in_flight_cap(problem, s, limit)
+    head = max(0.0, f + trip - cap * f)
+    tail = max(0.0, trip - _pending_work(problem, s, limit))
+    if problem.num_microbatches > cap:
+        return head + tail
+    return max(head, tail)
+
+
+def device_bound(problem: Problem, device: int, limit: float | None = None) -> float:
+    """Head + work + unavoidable idle + tail of one device."""
     stages = problem.stages_on(device)
     head = min(forward_head(problem, s) for s in stages)
     tail = 0.0 if problem.is_split else min(backward_tail(problem, s) for s in stages)
-    return head + problem.device_work(device) + tail
+    return head + device_span_bound(problem, device, limit) + tail
 
 
-def makespan_lower_bound(problem: Problem) -> float:
-    """A makespan no schedule can beat."""
-    per_device = max(device_bound(problem, d) for d in range(problem.num_devices))
+def device_span_bound(problem: Problem, device: int, limit: float | None = None) -> float:
+    """Work + unavoidable idle of one device: a bound on its span."""
+    return problem.device_work(device) + unavoidable_idle(problem, device, limit)
+
+
+def makespan_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -> float:
+    """A makespan no schedule can beat under the per-device memory limit."""
+    caps = limit or (None,) * problem.num_devices
+    per_device = max(device_bound(problem, d, caps[d]) for d in range(problem.num_devices))
     return max(per_device, critical_path(problem))
 
 
-def span_lower_bound(problem: Problem) -> float:
-    """A largest per-device span no schedule can beat: the busiest device's work."""
-    return max(problem.device_work(d) for d in range(problem.num_devices))
+def span_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -> float:
+    """A largest per-device span no schedule can beat under the memory limit."""
+    caps = limit or (None,) * problem.num_devices
+    return max(device_span_bound(problem, d, caps[d]) for d in range(problem.num_devices))
 
 
-def lower_bound(problem: Problem, objective: str) -> float:
+def lower_bound(problem: Problem, objective: str, limit: tuple[float, ...] | None = None) -> float:
     """The bound for the chosen objective (``makespan`` or ``span``)."""
-    return span_lower_bound(problem) if objective == "span" else makespan_lower_bound(problem)
+    if objective == "span":
+        return span_lower_bound(problem, limit)
+    return makespan_lower_bound(problem, limit)

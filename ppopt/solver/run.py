@@ -173,14 +173,14 @@ def _solve(
     hint_orders = fixed if fixed is not None else (floor.orders() if floor is not None else None)
     hint = compute_timeline(int_problem, hint_orders) if hint_orders is not None else None
     horizon = _horizon(int_problem, hint, objective)
-    own_bound = lower_bound(problem, objective)
+    own_bound = lower_bound(problem, objective, limit)
     activation, retained, capacity = _memory_data(problem, limit)
     data = IntProblem(
         problem=problem,
         duration=scaled_durations(problem, scale),
         p2p=scale.to_int(problem.p2p),
         horizon=horizon,
-        lower_bound=min(math.floor(lower_bound(int_problem, objective)), horizon),
+        lower_bound=min(math.floor(lower_bound(int_problem, objective, limit)), horizon),
         objective=objective,
         activation=activation,
         retained=retained,
