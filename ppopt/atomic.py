@@ -1,0 +1,56 @@
+"""Atomic output files: write to a temporary file in the target's directory, then rename.
+
+A reader (or a user after Ctrl-C) sees either the old file or the complete new one, never a
+half-written file: :func:`os.replace` is atomic within one file system, which is why the
+temporary file lives in the same directory as the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _current_umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Permission bits a file created with ``open()`` would get; ``mkstemp`` would give 0600.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    The temporary name keeps the target's extension, so writers that choose a format from the
+    extension (matplotlib) behave as for the real name. On any exception the temporary file is
+    removed and the target is left untouched.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(
+        dir=directory, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, _FILE_MODE)
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (the old content stays until the rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding)

@@ -1,0 +1,439 @@
+"""Config files (CONTRACT §2): YAML or JSON by extension, strict, merged with command-line options.
+
+The seed's keys work unchanged (``num_stages``, ``num_batches``, ``forward_times``,
+``backward_times``, ``output_file``, ``p2p_time``). Every error is a :class:`ConfigError` whose
+one-line message names the key (``forward_times[2]: must be > 0, got -1``) and, when the bad
+value came from the file, the file. Command-line overrides are a merge in which only options
+the user actually gave replace file values: the seed silently ignored its config file, ppopt
+does not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ppopt.baselines import BASELINES
+from ppopt.problem import MemoryLimit, Problem, ProblemError, placement_stages
+from ppopt.solver.front import SolverOptions
+
+#: Keys that describe the problem itself (CONTRACT §1), in the order the schedule file uses.
+PROBLEM_KEYS = (
+    "num_stages",
+    "num_batches",
+    "num_chunks",
+    "placement",
+    "forward_times",
+    "backward_times",
+    "weight_times",
+    "p2p_time",
+    "memory",
+)
+#: Every top-level key of a config file.
+TOP_KEYS = (*PROBLEM_KEYS, "schedule", "solver", "output_file", "json_file", "trace_file")
+MEMORY_KEYS = ("activation", "retained", "limit")
+SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic")
+SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
+OPTIMAL = "optimal"
+
+Raw = dict[str, Any]
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message is one line naming the key and/or the file."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``ppopt solve`` run needs, validated.
+
+    ``output_file`` is the picture path (``None``: the default ``pipeline_<schedule>.png``);
+    ``memory_limit_given`` says whether the user chose the limit or ppopt's default applied.
+    """
+
+    problem: Problem
+    schedule: str
+    solver: SolverOptions
+    output_file: str | None = None
+    json_file: str | None = None
+    trace_file: str | None = None
+    memory_limit_given: bool = False
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> RunConfig:
+    """Read ``path`` (if any), apply command-line ``overrides``, validate, build the run.
+
+    ``overrides`` has the shape of a config file; a ``None`` value means "not given" and never
+    replaces the file's value.
+    """
+    raw = read_config_file(path) if path is not None else {}
+    overrides = dict(overrides or {})
+    try:
+        return build_run_config(merge(raw, overrides))
+    except ConfigError as error:
+        raise ConfigError(_blame(str(error), overrides, path)) from None
+
+
+def read_config_file(path: str | Path) -> Raw:
+    """Parse a config file into a dict with only known keys (values are checked later)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in CONFIG_SUFFIXES:
+        raise ConfigError(
+            f"{path}: config file must end in .yaml, .yml or .json, "
+            f"got {suffix or 'no extension'!r}"
+        )
+    text = _read_text(path)
+    if not text.strip():
+        raise ConfigError(f"{path}: config file is empty")
+    data = _parse_json(path, text) if suffix == ".json" else _parse_yaml(path, text)
+    if data is None:
+        raise ConfigError(f"{path}: config file is empty")
+    try:
+        return dict(check_keys(data))
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def check_keys(data: object) -> Mapping[str, Any]:
+    """Reject anything but a mapping of known keys (also inside ``memory:`` and ``solver:``)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"expected a mapping of config keys, got {_kind(data)}")
+    _check_known(data, TOP_KEYS, "")
+    for section, known in SECTIONS.items():
+        value = data.get(section)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"{section}: expected a mapping ({', '.join(known)}), got {_kind(value)}"
+            )
+        _check_known(value, known, f"{section}.")
+    return data
+
+
+def _check_known(data: Mapping[Any, Any], known: tuple[str, ...], prefix: str) -> None:
+    for key in data:
+        if key not in known:
+            hint = _suggest(str(key), known)
+            raise ConfigError(f"{prefix}{key}: unknown key{hint} (known: {', '.join(known)})")
+
+
+def _suggest(key: str, known: tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, known, n=1)
+    return f", did you mean {close[0]!r}?" if close else ""
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+
+
+def _parse_json(path: Path, text: str) -> object:
+    try:
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            f"{path}: JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ConfigError(f"{key}: duplicate key")
+        out[key] = value
+    return out
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML loader that rejects duplicate and non-name keys (PyYAML keeps the last)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    loader.flatten_mapping(node)
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str):
+            raise ConfigError(f"line {line}: key {key!r} is not a name")
+        if key in out:
+            raise ConfigError(f"{key}: duplicate key (line {line})")
+        out[key] = loader.construct_object(value_node, deep=True)
+    return out
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _parse_yaml(path: Path, text: str) -> object:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = error.problem or error.context or "invalid YAML"
+        raise ConfigError(f"{path}: YAML syntax error{where}: {what}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: YAML syntax error: {_one_line(str(error))}") from None
+
+
+# ------------------------------------------------------------------------------ merging
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> Raw:
+    """``base`` with every non-``None`` override applied; sections merge key by key."""
+    out: Raw = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in SECTIONS and isinstance(value, Mapping):
+            section = dict(out.get(key) or {})
+            section.update({k: v for k, v in value.items() if v is not None})
+            if section:
+                out[key] = section
+        else:
+            out[key] = value
+    return out
+
+
+def _blame(message: str, overrides: Mapping[str, Any], path: str | Path | None) -> str:
+    """Prefix an error with the config file unless the command line set the culprit key."""
+    if path is None or message.startswith(f"{path}:"):
+        return message
+    match = re.match(r"([a-z_]+)(?:\.([a-z_]+))?", message)
+    if match:
+        top, sub = match.groups()
+        given = overrides.get(top)
+        if isinstance(given, Mapping):
+            given = given.get(sub) if sub else None
+        if given is not None:
+            return message
+    return f"{path}: {message}"
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def build_run_config(raw: Mapping[str, Any]) -> RunConfig:
+    """Validate a merged config dict and build the :class:`RunConfig`."""
+    check_keys(raw)
+    schedule = _schedule_name(raw.get("schedule", OPTIMAL))
+    memory = dict(raw.get("memory") or {})
+    limit_given = "limit" in memory
+    if not limit_given:
+        memory["limit"] = "1x" if schedule == OPTIMAL else "none"
+    problem = build_problem({**raw, "memory": memory})
+    return RunConfig(
+        problem=problem,
+        schedule=schedule,
+        solver=build_solver_options(raw.get("solver") or {}),
+        output_file=_path_value(raw, "output_file"),
+        json_file=_path_value(raw, "json_file"),
+        trace_file=_path_value(raw, "trace_file"),
+        memory_limit_given=limit_given,
+    )
+
+
+def build_problem(raw: Mapping[str, Any]) -> Problem:
+    """The :class:`Problem` of a config dict (problem keys only are read)."""
+    for key in ("num_stages", "num_batches"):
+        if raw.get(key) is None:
+            option = "--" + key.replace("_", "-")
+            raise ConfigError(f"{key}: missing; give it in the config file or as {option}")
+    memory = raw.get("memory") or {}
+    placement = raw.get("placement", "interleaved")
+    if not isinstance(placement, str | list | tuple):
+        raise ConfigError(
+            f"placement: expected interleaved, vshape or a list of device indices, "
+            f"got {_kind(placement)}"
+        )
+    try:
+        return Problem.create(
+            num_devices=raw["num_stages"],
+            num_microbatches=raw["num_batches"],
+            forward=_given(raw, "forward_times", 1.0),
+            backward=_given(raw, "backward_times", 2.0),
+            weight=raw.get("weight_times"),
+            p2p=_given(raw, "p2p_time", 0.0),
+            num_chunks=_given(raw, "num_chunks", 1),
+            placement=placement,
+            activation=_given(memory, "activation", 1.0),
+            retained=_given(memory, "retained", 0.0),
+            memory_limit=MemoryLimit.parse(memory.get("limit")),
+        )
+    except ProblemError as error:
+        raise ConfigError(_one_line(str(error))) from None
+
+
+def build_solver_options(raw: Mapping[str, Any]) -> SolverOptions:
+    """:class:`SolverOptions` from a ``solver:`` section, every value type-checked."""
+    kwargs: dict[str, Any] = {}
+    if raw.get("time_limit") is not None:
+        value = raw["time_limit"]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ConfigError(
+                f"solver.time_limit: expected a finite number of seconds, got {value!r}"
+            )
+        kwargs["time_limit"] = float(value)
+    for key in ("workers", "seed"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"solver.{key}: expected a whole number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"solver.{key}: must be >= 0, got {value}")
+        kwargs[key] = value
+    for key in ("order", "objective"):
+        value = raw.get(key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise ConfigError(f"solver.{key}: expected a word, got {value!r}")
+            kwargs[key] = value
+    if raw.get("deterministic") is not None:
+        if not isinstance(raw["deterministic"], bool):
+            raise ConfigError(
+                f"solver.deterministic: expected true or false, got {raw['deterministic']!r}"
+            )
+        kwargs["deterministic"] = raw["deterministic"]
+    try:
+        return SolverOptions(**kwargs)
+    except ProblemError as error:
+        raise ConfigError(_one_line(str(error))) from None
+
+
+def known_schedules() -> tuple[str, ...]:
+    """Every valid ``schedule`` value: the optimizer and each registered baseline."""
+    return (OPTIMAL, *BASELINES)
+
+
+def _schedule_name(value: object) -> str:
+    if not isinstance(value, str) or value not in known_schedules():
+        raise ConfigError(
+            f"schedule: unknown schedule {value!r} (known: {', '.join(known_schedules())})"
+        )
+    return value
+
+
+def _path_value(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: expected a file path, got {value!r}")
+    if key == "output_file":
+        check_picture_suffix(key, value)
+    return value
+
+
+def check_picture_suffix(key: str, path: str) -> None:
+    """A picture path must end in .png, .svg or .pdf (the format follows the extension)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in PICTURE_SUFFIXES:
+        raise ConfigError(
+            f"{key}: picture must end in .png, .svg or .pdf, got {suffix or 'no extension'!r}"
+        )
+
+
+def _given(raw: Mapping[str, Any], key: str, default: Any) -> Any:
+    value = raw.get(key)
+    return default if value is None else value
+
+
+# ------------------------------------------------------------------------------- output
+
+
+def problem_to_dict(problem: Problem) -> Raw:
+    """The complete, normalised problem as config keys (every stage listed, every default)."""
+    return {
+        "num_stages": problem.num_devices,
+        "num_batches": problem.num_microbatches,
+        "num_chunks": problem.num_chunks,
+        "placement": list(problem.placement),
+        "forward_times": list(problem.forward),
+        "backward_times": list(problem.backward),
+        "weight_times": None if problem.weight is None else list(problem.weight),
+        "p2p_time": problem.p2p,
+        "memory": {
+            "activation": list(problem.activation),
+            "retained": list(problem.retained),
+            "limit": problem.memory_limit.to_config(),
+        },
+    }
+
+
+def problem_from_dict(raw: object) -> Problem:
+    """Rebuild a problem from :func:`problem_to_dict` output, as strictly as a config file.
+
+    An explicit placement list equal to a named placement gets that name back.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"problem: expected a mapping of config keys, got {_kind(raw)}")
+    extra = [key for key in raw if key not in PROBLEM_KEYS]
+    if extra:
+        raise ConfigError(f"problem.{extra[0]}: unknown key (known: {', '.join(PROBLEM_KEYS)})")
+    check_keys(raw)
+    memory = dict(raw.get("memory") or {})
+    memory.setdefault("limit", "none")
+    problem = build_problem({**raw, "memory": memory})
+    for name in ("interleaved", "vshape"):
+        try:
+            named = placement_stages(name, problem.num_devices, problem.num_chunks)
+        except ProblemError:
+            continue
+        if named == problem.placement:
+            return replace(problem, placement_name=name)
+    return problem
+
+
+# -------------------------------------------------------------------------------- utils
+
+
+def _kind(value: object) -> str:
+    """A short description of a value's type for error messages."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return repr(value)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

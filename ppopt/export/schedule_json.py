@@ -1,0 +1,225 @@
+"""The schedule file of CONTRACT §4 (``--json``): write it, and read it back strictly.
+
+The file carries the complete normalised problem (every config key with its value), the
+schedule's name, every op with its float times, the metrics and, when a solver ran, the
+solver's status and bound. :func:`read_schedule` rebuilds the :class:`Problem` and the
+:class:`Schedule` from the file alone and refuses, with a :class:`ScheduleFileError` naming the
+reason, anything that is not a schedule file of this format version or whose ops and metrics
+contradict its own problem. Whether the schedule obeys the rules is then
+:func:`ppopt.validate.validate`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ppopt.atomic import atomic_write_text
+from ppopt.config import ConfigError, problem_from_dict, problem_to_dict
+from ppopt.metrics import compute_metrics
+from ppopt.problem import Problem, Task
+from ppopt.schedule import Op, Schedule
+
+FORMAT_NAME = "ppopt-schedule"
+FORMAT_VERSION = 1
+FORMAT = f"{FORMAT_NAME}/{FORMAT_VERSION}"
+TOP_KEYS = ("format", "problem", "schedule", "ops", "metrics", "solver", "interrupted")
+OP_KEYS = ("device", "stage", "microbatch", "kind", "start", "end")
+#: Metrics re-computed on reading and compared with the file's (relative tolerance).
+CHECKED_METRICS = ("makespan", "span", "bubble_rate", "bubble_ratio")
+TOLERANCE = 1e-9
+
+
+class ScheduleFileError(ValueError):
+    """Not a schedule file, another format version, or content inconsistent with its problem."""
+
+
+def schedule_to_dict(schedule: Schedule, solver: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The schedule file's content as a JSON-ready dict (CONTRACT §4)."""
+    out: dict[str, Any] = {
+        "format": FORMAT,
+        "problem": problem_to_dict(schedule.problem),
+        "schedule": schedule.name,
+        "ops": [
+            {
+                "device": op.device,
+                "stage": op.stage,
+                "microbatch": op.microbatch,
+                "kind": op.kind,
+                "start": op.start,
+                "end": op.end,
+            }
+            for op in schedule.ops()
+        ],
+        "metrics": compute_metrics(schedule).to_dict(),
+        "interrupted": schedule.interrupted,
+    }
+    if solver is not None:
+        out["solver"] = dict(solver)
+    return out
+
+
+def dumps_schedule(schedule: Schedule, solver: Mapping[str, Any] | None = None) -> str:
+    """The schedule file as text: number lists inline and one op per line, for readable diffs."""
+    data = schedule_to_dict(schedule, solver)
+    ops = data.pop("ops")
+    head = _NUMBER_LIST.sub(_inline, json.dumps(data, indent=2, allow_nan=False))
+    lines = ",\n".join("    " + json.dumps(op, allow_nan=False) for op in ops)
+    return head.removesuffix("\n}") + ',\n  "ops": [\n' + lines + "\n  ]\n}\n"
+
+
+#: A JSON list holding only numbers, as ``json.dumps(indent=2)`` spreads it over many lines.
+_NUMBER_LIST = re.compile(r"\[(\n[\s\d.eE+\-,]+)\]")  # a raw newline is never inside a string
+
+
+def _inline(match: re.Match[str]) -> str:
+    return "[" + ", ".join(part.strip() for part in match.group(1).split(",")) + "]"
+
+
+def write_schedule(
+    path: str | Path, schedule: Schedule, solver: Mapping[str, Any] | None = None
+) -> None:
+    """Write the schedule file atomically (temporary file, then rename)."""
+    atomic_write_text(path, dumps_schedule(schedule, solver))
+
+
+def read_schedule(path: str | Path) -> tuple[Schedule, dict[str, Any] | None]:
+    """Read a schedule file: ``(schedule, solver dict or None)``.
+
+    Raises :class:`ScheduleFileError` (one line) for an unreadable file, a file that is not a
+    ppopt schedule, another format version, or ops/metrics inconsistent with the file's problem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScheduleFileError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ScheduleFileError(f"{path}: cannot read: {reason or error}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ScheduleFileError(
+            f"{path}: not a schedule file (JSON error at line {error.lineno}: {error.msg})"
+        ) from None
+    try:
+        return schedule_from_dict(data)
+    except ScheduleFileError as error:
+        raise ScheduleFileError(f"{path}: {error}") from None
+
+
+def schedule_from_dict(data: object) -> tuple[Schedule, dict[str, Any] | None]:
+    """Rebuild the schedule of a parsed schedule file (see :func:`read_schedule`)."""
+    if not isinstance(data, dict):
+        raise ScheduleFileError("not a schedule file (expected a JSON object)")
+    _check_format(data.get("format"))
+    unknown = [key for key in data if key not in TOP_KEYS]
+    if unknown:
+        raise ScheduleFileError(f"{unknown[0]}: unknown key (known: {', '.join(TOP_KEYS)})")
+    for key in ("problem", "schedule", "ops", "metrics"):
+        if key not in data:
+            raise ScheduleFileError(f"{key}: missing")
+    try:
+        problem = problem_from_dict(data["problem"])
+    except ConfigError as error:
+        raise ScheduleFileError(f"problem: {error}") from None
+    name = data["schedule"]
+    if not isinstance(name, str) or not name:
+        raise ScheduleFileError(f"schedule: expected a name, got {name!r}")
+    interrupted = data.get("interrupted", False)
+    if not isinstance(interrupted, bool):
+        raise ScheduleFileError(f"interrupted: expected true or false, got {interrupted!r}")
+    rows = _rows(problem, data["ops"])
+    schedule = Schedule(problem, name, rows, interrupted)
+    _check_metrics(schedule, data["metrics"])
+    solver = data.get("solver")
+    if solver is not None and not isinstance(solver, dict):
+        raise ScheduleFileError(f"solver: expected an object, got {solver!r}")
+    return schedule, solver
+
+
+def _check_format(value: object) -> None:
+    if value == FORMAT:
+        return
+    if isinstance(value, str) and value.startswith(f"{FORMAT_NAME}/"):
+        raise ScheduleFileError(f"format {value!r} is not supported (this ppopt reads {FORMAT!r})")
+    raise ScheduleFileError(
+        f'not a ppopt schedule file ("format" is {value!r}, expected {FORMAT!r})'
+    )
+
+
+def _rows(problem: Problem, ops: object) -> tuple[tuple[Op, ...], ...]:
+    """Per-device ops in run order (by start time), each task exactly once."""
+    if not isinstance(ops, list):
+        raise ScheduleFileError(f"ops: expected a list, got {type(ops).__name__}")
+    rows: list[list[Op]] = [[] for _ in range(problem.num_devices)]
+    seen: set[Task] = set()
+    for n, raw in enumerate(ops):
+        op = _op(problem, n, raw)
+        if op.task in seen:
+            raise ScheduleFileError(f"ops[{n}]: task {op.task.label()} appears twice")
+        seen.add(op.task)
+        rows[op.device].append(op)
+    missing = len(problem.tasks()) - len(seen)
+    if missing:
+        first = next(task for task in problem.tasks() if task not in seen)
+        raise ScheduleFileError(
+            f"ops: {missing} tasks of the problem are missing, e.g. {first.label()}"
+        )
+    return tuple(tuple(sorted(row, key=lambda op: (op.start, op.end))) for row in rows)
+
+
+def _op(problem: Problem, n: int, raw: object) -> Op:
+    """One op of the file, checked against the problem's shape."""
+    where = f"ops[{n}]"
+    if not isinstance(raw, dict) or sorted(raw) != sorted(OP_KEYS):
+        raise ScheduleFileError(f"{where}: expected an object with keys {', '.join(OP_KEYS)}")
+    kind = raw["kind"]
+    if kind not in problem.kinds:
+        raise ScheduleFileError(
+            f"{where}.kind: expected one of {', '.join(problem.kinds)}, got {kind!r}"
+        )
+    device = _index(f"{where}.device", raw["device"], problem.num_devices)
+    stage = _index(f"{where}.stage", raw["stage"], problem.num_stages)
+    microbatch = _index(f"{where}.microbatch", raw["microbatch"], problem.num_microbatches)
+    start, end = (_time(f"{where}.{key}", raw[key]) for key in ("start", "end"))
+    if device != problem.device_of(stage):
+        raise ScheduleFileError(
+            f"{where}: stage {stage} runs on device {problem.device_of(stage)} by the problem's "
+            f"placement, the file says device {device}"
+        )
+    return Op(device, kind, stage, microbatch, start, end)
+
+
+def _index(key: str, value: object, size: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+        raise ScheduleFileError(f"{key}: expected an index 0..{size - 1}, got {value!r}")
+    return value
+
+
+def _time(key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ScheduleFileError(f"{key}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_metrics(schedule: Schedule, metrics: object) -> None:
+    """The file's headline metrics must be those of its own ops."""
+    if not isinstance(metrics, dict):
+        raise ScheduleFileError(f"metrics: expected an object, got {type(metrics).__name__}")
+    actual = compute_metrics(schedule)
+    for key in CHECKED_METRICS:
+        if key not in metrics:
+            raise ScheduleFileError(f"metrics.{key}: missing")
+        given, real = metrics[key], getattr(actual, key)
+        if isinstance(given, bool) or not isinstance(given, int | float):
+            raise ScheduleFileError(f"metrics.{key}: expected a number, got {given!r}")
+        if not math.isclose(given, real, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
+            raise ScheduleFileError(
+                f"metrics.{key}: the file says {given!r}, its ops give {real!r}"
+            )

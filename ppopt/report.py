@@ -1,0 +1,193 @@
+"""The printed report of ``ppopt solve`` and the table of ``ppopt compare`` (CONTRACT §3, §5).
+
+The chosen schedule always stands beside the 1F1B reference: plain 1F1B for a plain problem,
+the *classic* 1F1B of the unsplit problem for a split backward (what the zero-bubble paper
+compares against), and 1F1B with each device's chunks merged into one stage for virtual stages.
+Every bubble number says which bubble it is: the bubble *rate* is the idle share of device
+time, the bubble *ratio* is idle over compute time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ppopt.baselines import baseline
+from ppopt.metrics import Metrics, compute_metrics, resolve_limit
+from ppopt.problem import Problem
+from ppopt.schedule import Schedule
+from ppopt.solver.front import SolveResult
+
+RATE = "bubble rate (idle share)"
+RATIO = "bubble ratio (idle/compute)"
+ZB = "zero-bubble bubble (span-work)/span"
+#: Stage lists longer than this are summarised as min..max in the problem line.
+MAX_LISTED = 8
+
+
+def reference_problem(problem: Problem) -> Problem:
+    """The problem the 1F1B reference runs on: unsplit backward, chunks merged."""
+    return problem.unsplit().merged_chunks()
+
+
+def reference_schedule(problem: Problem) -> Schedule:
+    """The 1F1B reference schedule that every report compares against."""
+    return baseline("1f1b", reference_problem(problem))
+
+
+def reference_label(problem: Problem) -> str:
+    """Column title of the reference, saying which 1F1B it is."""
+    notes = []
+    if problem.is_split:
+        notes.append("unsplit B+W")
+    if problem.merged_chunks() is not problem:
+        notes.append("chunks merged")
+    return "1f1b reference" + (f" ({', '.join(notes)})" if notes else "")
+
+
+def format_report(
+    schedule: Schedule, result: SolveResult | None = None, reference: Schedule | None = None
+) -> str:
+    """The full report: problem, memory limit, metrics table, solver and improvement lines."""
+    problem = schedule.problem
+    reference = reference_schedule(problem) if reference is None else reference
+    same = schedule.name == "1f1b" and reference.problem == problem
+    columns = [(schedule.name, compute_metrics(schedule))]
+    if not same:
+        columns.append((reference_label(problem), compute_metrics(reference)))
+    show_span = problem.is_split or (result is not None and result.objective == "span")
+    lines = [problem_line(problem), limit_line(problem)]
+    lines += metrics_table(columns, show_span)
+    lines.append("peak memory per device:")
+    width = max(len(name) for name, _ in columns)
+    limit = resolve_limit(problem)
+    for name, metrics in columns:
+        peaks = _values(metrics.peak_memory, summarise=False)
+        note = "  (exceeds the memory limit)" if _exceeds(metrics.peak_memory, limit) else ""
+        lines.append(f"  {name:<{width}}  {peaks}{note}")
+    if result is not None:
+        lines += solver_lines(result, columns[0][1], columns[-1][1])
+    if schedule.interrupted:
+        lines.append("note: interrupted; this is the best schedule found before the stop")
+    return "\n".join(lines)
+
+
+def problem_line(problem: Problem) -> str:
+    """One line describing the problem."""
+    parts = [f"{problem.num_devices} devices x {problem.num_microbatches} micro-batches"]
+    if problem.num_chunks > 1:
+        parts[0] += (
+            f", {problem.num_chunks} chunks per device "
+            f"({problem.num_stages} virtual stages, {problem.placement_name} placement)"
+        )
+    times = f"F {_values(problem.forward)}, B {_values(problem.backward)}"
+    if problem.weight is not None:
+        times += f", W {_values(problem.weight)}"
+    parts.append(times)
+    parts.append(f"p2p {_num(problem.p2p)}")
+    if any(a != 1.0 for a in problem.activation) or problem.is_split:
+        memory = f"activation {_values(problem.activation)}"
+        if problem.is_split:
+            memory += f", retained {_values(problem.retained)}"
+        parts.append(memory)
+    return "problem: " + "; ".join(parts)
+
+
+def limit_line(problem: Problem) -> str:
+    """The memory limit as the user wrote it and in absolute units per device."""
+    limit = problem.memory_limit
+    if limit.is_none:
+        return "memory limit: none"
+    absolute = resolve_limit(problem)
+    assert absolute is not None  # only a 'none' limit resolves to None
+    written = limit.to_config()
+    if limit.factor is not None:
+        return f"memory limit: {written} the 1F1B peak = {_values(absolute)} per device"
+    return f"memory limit: {_values(absolute)} per device"
+
+
+def metrics_table(columns: Sequence[tuple[str, Metrics]], show_span: bool) -> list[str]:
+    """Rows of metrics, one column per schedule."""
+    rows: list[tuple[str, list[str]]] = [
+        ("", [name for name, _ in columns]),
+        ("makespan", [_num(m.makespan) for _, m in columns]),
+        (RATE, [_percent(m.bubble_rate) for _, m in columns]),
+        (RATIO, [f"{m.bubble_ratio:.4g}" for _, m in columns]),
+    ]
+    if show_span:
+        rows.append(("span (largest per device)", [_num(m.span) for _, m in columns]))
+        rows.append((ZB, [_percent(m.zb_bubble) for _, m in columns]))
+    rows.append(("peak memory (max device)", [_num(max(m.peak_memory)) for _, m in columns]))
+    label_width = max(len(label) for label, _ in rows)
+    widths = [max(len(cells[k]) for _, cells in rows) for k in range(len(columns))]
+    out = []
+    for label, cells in rows:
+        text = "  ".join(f"{cell:<{w}}" for cell, w in zip(cells, widths, strict=True))
+        out.append(f"{label:<{label_width}}  {text}".rstrip())
+    return out
+
+
+def solver_lines(result: SolveResult, chosen: Metrics, reference: Metrics) -> list[str]:
+    """Status, bound, gap, time and the improvement over the 1F1B reference."""
+    proven = " (proven)" if result.status == "OPTIMAL" else ""
+    lines = [
+        f"solver: {result.status}{proven}, objective {result.objective}, "
+        f"lower bound {_num(result.lower_bound)}, gap {_percent(result.gap)}, "
+        f"solve time {result.wall_time:.2f} s, schedule from {result.source}"
+    ]
+    key = "span" if result.objective == "span" else "makespan"
+    before, after = getattr(reference, key), getattr(chosen, key)
+    gain = (before - after) / before if before > 0 else 0.0
+    lines.append(
+        f"improvement over 1F1B: {gain * 100:.2f}% ({key} {_num(before)} -> {_num(after)})"
+    )
+    return lines
+
+
+def compare_table(schedules: Sequence[Schedule]) -> list[str]:
+    """The ``ppopt compare`` table: one column per schedule."""
+    if not schedules:
+        return []
+    problem = schedules[0].problem
+    columns = [(s.name, compute_metrics(s)) for s in schedules]
+    return metrics_table(columns, show_span=problem.is_split)
+
+
+def summary_line(schedule: Schedule) -> str:
+    """One line about a schedule (used by ``ppopt validate``)."""
+    problem = schedule.problem
+    metrics = compute_metrics(schedule)
+    text = (
+        f"{schedule.name} schedule, {problem.num_devices} devices x "
+        f"{problem.num_microbatches} micro-batches, {problem.num_tasks} tasks, "
+        f"makespan {_num(metrics.makespan)}, {RATE} {_percent(metrics.bubble_rate)}, "
+        f"peak memory {_num(max(metrics.peak_memory))}"
+    )
+    return text + (" (interrupted)" if schedule.interrupted else "")
+
+
+def _exceeds(peaks: Sequence[float], limit: Sequence[float] | None) -> bool:
+    """True when some device's peak is above its limit (beyond float rounding)."""
+    if limit is None:
+        return False
+    return any(peak > cap * (1 + 1e-9) for peak, cap in zip(peaks, limit, strict=True))
+
+
+# ---------------------------------------------------------------------------- formatting
+
+
+def _num(value: float | None) -> str:
+    """A time or amount: up to 6 significant digits, no trailing zeros."""
+    return "-" if value is None else f"{value:.6g}"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.2f}%"
+
+
+def _values(values: Sequence[float], summarise: bool = True) -> str:
+    """One number when all are equal, the list when short, else ``min..max``."""
+    if len(set(values)) == 1:
+        return _num(values[0])
+    if summarise and len(values) > MAX_LISTED:
+        return f"{_num(min(values))}..{_num(max(values))}"
+    return "[" + ", ".join(_num(v) for v in values) + "]"
