@@ -1,0 +1,313 @@
+"""Gantt chart of a schedule: one row per device, one box per task, F/B/W coloured.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects on an Agg canvas, never pyplot
+ones: nothing here needs a display or touches pyplot's global state, so plotting is safe in
+worker processes and tests. The micro-batch numbers in the boxes decide at draw time, from the
+renderer's own measure of the text, whether they fit their box; so a label is drawn only when
+it lies wholly inside its box, whatever the figure size, layout or dpi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.text import Text
+
+from ppopt.metrics import compute_metrics
+from ppopt.problem import Problem
+from ppopt.schedule import Op, Schedule
+
+#: The colour of each task kind, the same in every picture ppopt draws.
+KIND_COLORS: dict[str, str] = {"F": "#3b75af", "B": "#e1812c", "W": "#3a923a"}
+CHUNK_LEGEND_COLOR = "#707070"  # neutral grey for the chunk entries of the legend
+
+#: Legend names of the kinds; ``B`` means the full backward on an unsplit problem.
+KIND_NAMES = {"F": "F forward", "B": "B backward (input grad)", "W": "W weight grad"}
+
+#: Hatch per chunk index (chunk 1 plain); chunks are also shaded lighter.
+CHUNK_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
+
+ROW_HEIGHT = 0.8  # share of a device row a box fills
+LABEL_PAD_PX = 1.5  # minimum gap between a label and its box edge, in pixels
+DIGIT_EM = 0.64  # width of a digit in em (DejaVu Sans), for the size estimates only
+
+
+def plot_gantt(
+    schedule: Schedule,
+    ax: Axes | None = None,
+    title: str | None = None,
+    time_unit: str | None = None,
+) -> Axes:
+    """Draw the schedule as a Gantt chart on ``ax`` (a new figure when not given); return it.
+
+    Device 1 is the top row; chunk ``c`` of a device (its ``c``-th stage in
+    ``problem.stages_on(device)``) is shaded lighter and hatched. The title names the schedule,
+    its makespan and its bubble rate (idle share of device time, CONTRACT §5).
+    """
+    problem = schedule.problem
+    if ax is None:
+        ax = new_axes(*gantt_size(schedule))
+    points_per_unit = _points_per_time_unit(ax, schedule.makespan)
+    fontsize = _label_fontsize(ax, schedule, points_per_unit)
+    edge = _edge_width(schedule, points_per_unit)
+    for (kind, chunk), ops in _groups(schedule).items():
+        color = chunk_color(kind, chunk, problem.num_chunks)
+        _draw_boxes(ax, ops, color, CHUNK_HATCHES[chunk % len(CHUNK_HATCHES)], edge)
+        _add_labels(ax, ops, color, fontsize, points_per_unit)
+    _style_rows(ax, problem.num_devices)
+    style_time_axis(ax, schedule.makespan, time_unit)
+    ax.set_title(title if title is not None else schedule_title(schedule, time_unit), fontsize=10)
+    ax.legend(
+        handles=legend_handles(problem),
+        loc="upper left",
+        bbox_to_anchor=(1.005, 1.0),
+        fontsize=8,
+        frameon=False,
+    )
+    return ax
+
+
+# ------------------------------------------------------------------------ shared helpers
+
+
+def new_axes(width: float, height: float) -> Axes:
+    """One axes on a new Agg-backed figure of ``width`` x ``height`` inches (no pyplot)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig.add_subplot()
+
+
+def gantt_size(schedule: Schedule) -> tuple[float, float]:
+    """Figure size in inches, within sane bounds: taller with more devices, wider with more
+    typical (median-length) boxes fitting in the makespan, so boxes keep a readable width.
+    """
+    durations = sorted(op.end - op.start for op in schedule.ops())
+    slots = schedule.makespan / durations[len(durations) // 2] if durations else 0.0
+    width = min(max(4.0 + 0.12 * slots, 9.0), 26.0)
+    return width, gantt_height(schedule.problem.num_devices)
+
+
+def gantt_height(num_devices: int) -> float:
+    """Height in inches of a Gantt block (title, rows, time axis) for ``num_devices`` rows."""
+    return min(max(1.4 + 0.34 * num_devices, 2.6), 14.0)
+
+
+def style_time_axis(ax: Axes, end: float, time_unit: str | None) -> None:
+    """The time axis every ppopt picture uses: 0 to ``end``, labelled with the user's unit."""
+    ax.set_xlim(0.0, end if end > 0 else 1.0)
+    ax.set_xlabel(f"time ({time_unit})" if time_unit else "time")
+    ax.grid(axis="x", color="0.85", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def schedule_title(schedule: Schedule, time_unit: str | None = None) -> str:
+    """``name: makespan T, bubble rate X.X%`` (bubble rate as in CONTRACT §5)."""
+    metrics = compute_metrics(schedule)
+    unit = f" {time_unit}" if time_unit else ""
+    flag = " (interrupted: best found so far)" if schedule.interrupted else ""
+    return (
+        f"{schedule.name}{flag}: makespan {format_time(metrics.makespan)}{unit}, "
+        f"bubble rate {metrics.bubble_rate:.1%}"
+    )
+
+
+def format_time(value: float) -> str:
+    """A time as a short number: ``33``, ``33.25``, ``1234.6``."""
+    return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.4e}"
+
+
+def chunk_color(kind: str, chunk: int, num_chunks: int) -> tuple[float, float, float]:
+    """The kind's colour, mixed towards white for later chunks (chunk 0 is the pure colour).
+
+    An unknown kind (the legend's chunk entries) gets a neutral grey.
+    """
+    base = to_rgb(KIND_COLORS.get(kind, CHUNK_LEGEND_COLOR))
+    share = 0.0 if num_chunks <= 1 else 0.5 * chunk / (num_chunks - 1)
+    return (
+        base[0] + (1.0 - base[0]) * share,
+        base[1] + (1.0 - base[1]) * share,
+        base[2] + (1.0 - base[2]) * share,
+    )
+
+
+def legend_handles(problem: Problem) -> list[Patch]:
+    """Legend entries: one per kind of the problem, then one per chunk when there are several."""
+    names = dict(KIND_NAMES)
+    if not problem.is_split:
+        names["B"] = "B full backward"
+    handles = [Patch(facecolor=KIND_COLORS[k], label=names[k]) for k in problem.kinds]
+    if problem.num_chunks > 1:
+        for chunk in range(problem.num_chunks):
+            handles.append(
+                Patch(
+                    facecolor=chunk_color("chunk", chunk, problem.num_chunks),
+                    hatch=CHUNK_HATCHES[chunk % len(CHUNK_HATCHES)],
+                    edgecolor="white",
+                    label=f"chunk {chunk + 1}",
+                )
+            )
+    return handles
+
+
+# ------------------------------------------------------------------------------ drawing
+
+
+class BoxLabel(Text):
+    """A label that is drawn only when, as rendered, it lies inside its box with a margin.
+
+    ``fits`` records the last draw's decision (``None`` before the first draw).
+    """
+
+    def __init__(self, box: tuple[float, float, float, float], *args: object, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.box = box  # x0, x1, y0, y1 in data coordinates
+        self.fits: bool | None = None
+
+    def draw(self, renderer: RendererBase) -> None:
+        """Measure the text with this renderer; draw it only if it fits its box."""
+        if not self.get_visible() or self.axes is None:
+            return
+        x0, x1, y0, y1 = self.box
+        (left, top), (right, bottom) = self.axes.transData.transform([(x0, y0), (x1, y1)])
+        text = self.get_window_extent(renderer)
+        pad = LABEL_PAD_PX
+        self.fits = (
+            text.x0 >= min(left, right) + pad
+            and text.x1 <= max(left, right) - pad
+            and text.y0 >= min(top, bottom) + pad
+            and text.y1 <= max(top, bottom) - pad
+        )
+        if self.fits:
+            super().draw(renderer)
+
+
+def box_labels(ax: Axes) -> list[BoxLabel]:
+    """The micro-batch labels of a Gantt axes (drawn or not)."""
+    return [t for t in ax.texts if isinstance(t, BoxLabel)]
+
+
+def _groups(schedule: Schedule) -> dict[tuple[str, int], list[Op]]:
+    """Ops grouped by (kind, chunk index on their device), so each group is one collection."""
+    problem = schedule.problem
+    chunk_of = {}
+    for device in range(problem.num_devices):
+        for chunk, stage in enumerate(problem.stages_on(device)):
+            chunk_of[stage] = chunk
+    groups: dict[tuple[str, int], list[Op]] = {}
+    for op in schedule.ops():
+        groups.setdefault((op.kind, chunk_of[op.stage]), []).append(op)
+    return groups
+
+
+def _draw_boxes(
+    ax: Axes, ops: Sequence[Op], color: tuple[float, float, float], hatch: str, edge: float
+) -> None:
+    """One box per op in its device's row, all of one kind and chunk; ``edge`` is the width
+    in points of the white outline that separates neighbouring boxes.
+    """
+    rows: dict[int, list[tuple[float, float]]] = {}
+    for op in ops:
+        rows.setdefault(op.device, []).append((op.start, op.end - op.start))
+    for device, spans in rows.items():
+        bars = ax.broken_barh(
+            spans,
+            (device - ROW_HEIGHT / 2, ROW_HEIGHT),
+            facecolors=color,
+            edgecolors="white",
+            linewidths=edge,
+            hatch=hatch or None,
+        )
+        if hatch:
+            bars.set_hatchcolor(_darker(color))
+            bars.set_hatch_linewidth(0.6)
+
+
+def _add_labels(
+    ax: Axes,
+    ops: Sequence[Op],
+    color: tuple[float, float, float],
+    fontsize: float,
+    points_per_unit: float | None,
+) -> None:
+    """A 1-based micro-batch number in each box wide enough to be worth measuring."""
+    text_color = "black" if _luminance(color) > 0.55 else "white"
+    for op in ops:
+        text = str(op.microbatch + 1)
+        # Cheap pre-filter on the estimated width; the exact check happens at draw time.
+        width_pt = None if points_per_unit is None else (op.end - op.start) * points_per_unit
+        if width_pt is not None and width_pt < 0.5 * len(text) * fontsize * DIGIT_EM:
+            continue
+        half = ROW_HEIGHT / 2
+        label = BoxLabel(
+            (op.start, op.end, op.device - half, op.device + half),
+            (op.start + op.end) / 2,
+            op.device,
+            text,
+            ha="center",
+            va="center_baseline",
+            fontsize=fontsize,
+            color=text_color,
+            clip_on=True,
+        )
+        ax.add_artist(label)
+
+
+def _edge_width(schedule: Schedule, points_per_unit: float | None) -> float:
+    """0.5 pt box outlines, or none when the shortest boxes are under 3 pt wide (the white
+    outlines would wash out the colours of a crowded chart).
+    """
+    shortest = min((op.end - op.start for op in schedule.ops()), default=0.0)
+    if points_per_unit is None or shortest * points_per_unit < 3.0:
+        return 0.0
+    return 0.5
+
+
+def _points_per_time_unit(ax: Axes, makespan: float) -> float | None:
+    """Rough width in points of one time unit, from the axes' current size (before layout)."""
+    return _axes_points(ax)[0] / makespan if makespan > 0 else None
+
+
+def _label_fontsize(ax: Axes, schedule: Schedule, points_per_unit: float | None) -> float:
+    """Label size in points, 5.5 to 8: small enough for the row height and for the widest
+    micro-batch number to fit a typical long box (the 75th percentile of durations).
+    """
+    row_pt = _axes_points(ax)[1] / max(schedule.problem.num_devices, 1)
+    size = 0.45 * ROW_HEIGHT * row_pt
+    durations = sorted(op.end - op.start for op in schedule.ops())
+    if durations and points_per_unit is not None:
+        typical_pt = durations[(3 * len(durations)) // 4] * points_per_unit
+        digits = len(str(schedule.problem.num_microbatches))
+        size = min(size, (typical_pt - 2.0 * LABEL_PAD_PX - 1.0) / (DIGIT_EM * digits))
+    return min(max(size, 5.5), 8.0)
+
+
+def _axes_points(ax: Axes) -> tuple[float, float]:
+    """The axes' current width and height in points (before any layout engine runs)."""
+    dpi = ax.figure.dpi
+    return ax.bbox.width * 72.0 / dpi, ax.bbox.height * 72.0 / dpi
+
+
+def _style_rows(ax: Axes, num_devices: int) -> None:
+    """Device rows: ``device 1`` at the top, no frame clutter."""
+    ax.set_ylim(num_devices - 0.5, -0.5)
+    ax.set_yticks(range(num_devices), [f"device {d + 1}" for d in range(num_devices)])
+    ax.tick_params(axis="y", length=0, labelsize=8 if num_devices <= 16 else 6)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+
+
+def _luminance(color: tuple[float, float, float]) -> float:
+    """Perceived brightness 0..1 (Rec. 709 weights), to pick black or white text."""
+    r, g, b = color
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _darker(color: tuple[float, float, float]) -> tuple[float, float, float]:
+    """The colour at 75% brightness (hatch lines on a shaded box)."""
+    return (color[0] * 0.75, color[1] * 0.75, color[2] * 0.75)
