@@ -7,6 +7,7 @@ The result is never worse than the best baseline that fits the same memory limit
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import replace
 
@@ -191,7 +192,7 @@ def _solve(
         model.add_hint(hint)
     solver = make_solver(options)
     callback = _Reporter(progress, scale, started) if progress else None
-    status = solver.solve(model.model, callback)
+    status, interrupted = _interruptible_solve(solver, model.model, callback)
     status_name = solver.status_name(status)
 
     best, source = floor, floor.name if floor is not None else "none"
@@ -211,15 +212,51 @@ def _solve(
     )
     word = "OPTIMAL" if proven else "FEASIBLE"
     name = "1f1b-fixed" if fixed is not None else "optimal"
+    schedule = Schedule(problem, name, best.device_ops, interrupted=interrupted)
     return SolveResult(
-        schedule=best.renamed(name),
+        schedule=schedule,
         status=word,
         objective=objective,
         objective_value=value,
         lower_bound=bound,
         wall_time=time.perf_counter() - started,
         source=source,
+        interrupted=interrupted,
     )
+
+
+def _interruptible_solve(
+    solver: cp_model.CpSolver,
+    model: cp_model.CpModel,
+    callback: cp_model.CpSolverSolutionCallback | None,
+) -> tuple[int, bool]:
+    """Run CP-SAT in a worker thread so Ctrl-C in the main thread stops the search cleanly
+    and the best solution so far is kept; returns the status and whether it was interrupted."""
+    solver.parameters.catch_sigint_signal = False
+    outcome: list[int] = []
+    failure: list[BaseException] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(solver.solve(model, callback))
+        except BaseException as error:  # re-raised in the calling thread below
+            failure.append(error)
+        finally:
+            finished.set()
+
+    # An Event, not Thread.join: a KeyboardInterrupt inside join() can leave is_alive() wrong.
+    threading.Thread(target=run, daemon=True).start()
+    interrupted = False
+    while not finished.is_set():
+        try:
+            finished.wait(timeout=0.1)
+        except KeyboardInterrupt:
+            interrupted = True
+            solver.stop_search()
+    if failure:
+        raise failure[0]
+    return outcome[0], interrupted
 
 
 def _horizon(int_problem: Problem, hint: Schedule | None, objective: str) -> int:
