@@ -153,7 +153,9 @@ class Problem:
             )
         for s, device in enumerate(self.placement):
             if isinstance(device, bool) or not isinstance(device, int) or not 0 <= device < p:
-                raise ProblemError(f"placement[{s}]: must be a device index 0..{p - 1}, got {device!r}")
+                raise ProblemError(
+                    f"placement[{s}]: must be a device index 0..{p - 1}, got {device!r}"
+                )
         for device in range(p):
             held = self.placement.count(device)
             if held != self.num_chunks:
@@ -190,7 +192,11 @@ class Problem:
         else:
             name = "explicit"
             stages = tuple(placement)
-        limit = memory_limit if isinstance(memory_limit, MemoryLimit) else MemoryLimit.parse(memory_limit)
+        limit = (
+            memory_limit
+            if isinstance(memory_limit, MemoryLimit)
+            else MemoryLimit.parse(memory_limit)
+        )
         return cls(
             num_devices=num_devices,
             num_microbatches=num_microbatches,

@@ -74,7 +74,9 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
             if k is None or not 0 <= s < S or not 0 <= i < m:
                 raise OrderError(f"device {d}: {(kind, s, i)} is not a task of this problem")
             if place[s] != d:
-                raise OrderError(f"device {d}: {Task(kind, s, i).label()} belongs on device {place[s]}")
+                raise OrderError(
+                    f"device {d}: {Task(kind, s, i).label()} belongs on device {place[s]}"
+                )
             tid = (k * S + s) * m + i
             if seen[tid]:
                 raise OrderError(f"device {d}: {Task(kind, s, i).label()} appears twice")
@@ -120,7 +122,9 @@ def _durations(problem: Problem, index: _Index) -> list[float]:
     return out
 
 
-def _run(problem: Problem, index: _Index, orders: list[list[int]]) -> tuple[list[float], list[float]]:
+def _run(
+    problem: Problem, index: _Index, orders: list[list[int]]
+) -> tuple[list[float], list[float]]:
     """Advance every device as far as its dependencies allow until all tasks are timed."""
     dep, lat = _dependency_table(problem, index)
     dur = _durations(problem, index)
@@ -158,7 +162,9 @@ def _run(problem: Problem, index: _Index, orders: list[list[int]]) -> tuple[list
     return start, end
 
 
-def _describe_deadlock(index: _Index, orders: list[list[int]], pos: list[int], dep: list[int]) -> str:
+def _describe_deadlock(
+    index: _Index, orders: list[list[int]], pos: list[int], dep: list[int]
+) -> str:
     """Name the cycle of devices whose next tasks wait on each other."""
     place = index.problem.placement
     stuck = {d for d, order in enumerate(orders) if pos[d] < len(order)}

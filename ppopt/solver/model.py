@@ -64,7 +64,7 @@ class PipelineModel:
     def _dur(self, task: Task) -> int:
         return self.data.duration[(task.kind, task.stage)]
 
-    def end(self, task: Task) -> cp_model.LinearExprT:
+    def end(self, task: Task) -> cp_model.LinearExpr:
         """The end of a task as a linear expression."""
         return self.start[task] + self._dur(task)
 
@@ -87,9 +87,7 @@ class PipelineModel:
         """Each task starts after its dependencies end, plus p2p latency across devices."""
         for task in self.problem.tasks():
             for before in self.problem.dependencies(task):
-                self.model.add(
-                    self.start[task] >= self.end(before) + self._latency(before, task)
-                )
+                self.model.add(self.start[task] >= self.end(before) + self._latency(before, task))
 
     def _microbatch_order(self) -> None:
         """Tasks of one (kind, stage) run in micro-batch order (lossless symmetry break)."""
@@ -147,7 +145,11 @@ class PipelineModel:
             return
         m = problem.num_microbatches
         for s in range(problem.num_stages):
-            cap, act, kept = data.capacity[problem.device_of(s)], data.activation[s], data.retained[s]
+            cap, act, kept = (
+                data.capacity[problem.device_of(s)],
+                data.activation[s],
+                data.retained[s],
+            )
             if act <= 0:
                 continue
             fit = cap // act

@@ -10,6 +10,7 @@ import math
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -98,7 +99,9 @@ def floor_candidates(problem: Problem, limit: tuple[float, ...] | None) -> list[
     return out
 
 
-def best_floor(problem: Problem, limit: tuple[float, ...] | None, objective: str) -> Schedule | None:
+def best_floor(
+    problem: Problem, limit: tuple[float, ...] | None, objective: str
+) -> Schedule | None:
     """The best baseline under the limit, by the chosen objective."""
     candidates = floor_candidates(problem, limit)
     if not candidates:
@@ -131,7 +134,11 @@ def _memory_data(
         return None, None, None
     freed = [a - r for a, r in zip(problem.activation, problem.retained, strict=True)]
     scale = memory_scale([*problem.activation, *problem.retained, *freed, *limit])
-    up = (lambda x: round(x * scale.factor)) if scale.exact else (lambda x: math.ceil(x * scale.factor))
+    up = (
+        (lambda x: round(x * scale.factor))
+        if scale.exact
+        else (lambda x: math.ceil(x * scale.factor))
+    )
     retained = tuple(up(r) for r in problem.retained)
     activation = tuple(up(f) + r for f, r in zip(freed, retained, strict=True))
     if scale.exact:
@@ -229,11 +236,11 @@ def _interruptible_solve(
     solver: cp_model.CpSolver,
     model: cp_model.CpModel,
     callback: cp_model.CpSolverSolutionCallback | None,
-) -> tuple[int, bool]:
+) -> tuple[Any, bool]:
     """Run CP-SAT in a worker thread so Ctrl-C in the main thread stops the search cleanly
     and the best solution so far is kept; returns the status and whether it was interrupted."""
     solver.parameters.catch_sigint_signal = False
-    outcome: list[int] = []
+    outcome: list[Any] = []
     failure: list[BaseException] = []
     finished = threading.Event()
 
@@ -261,7 +268,10 @@ def _interruptible_solve(
 
 def _horizon(int_problem: Problem, hint: Schedule | None, objective: str) -> int:
     """An upper limit on every end time that cuts off no optimal schedule."""
-    sequential = int_problem.total_work() + 2 * int_problem.num_stages * int_problem.p2p * int_problem.num_microbatches
+    sequential = (
+        int_problem.total_work()
+        + 2 * int_problem.num_stages * int_problem.p2p * int_problem.num_microbatches
+    )
     if hint is None:
         return math.ceil(sequential)
     if objective == "span":
