@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import matplotlib
 from matplotlib.figure import Figure
 
+from ppopt.atomic import atomic_path
 from ppopt.schedule import Schedule
 from ppopt.viz.compare import plot_comparison
 
@@ -34,19 +34,15 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: float = 150) -> 
     """
     target = Path(path)
     fmt = picture_format(target)
-    temp = target.with_name(
-        f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{target.suffix}"
-    )
     try:
         # SVG text stays text and its ids are fixed; PDF embeds TrueType fonts.
-        with matplotlib.rc_context(
-            {"svg.fonttype": "none", "svg.hashsalt": "ppopt", "pdf.fonttype": 42}
+        with (
+            atomic_path(target) as temp,
+            matplotlib.rc_context(
+                {"svg.fonttype": "none", "svg.hashsalt": "ppopt", "pdf.fonttype": 42}
+            ),
         ):
             fig.savefig(temp, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     finally:
         _close(fig)
     return target

@@ -91,6 +91,8 @@ def test_title_names_schedule_makespan_and_bubble_rate(plain: Schedule) -> None:
     # 1F1B closed form: makespan (m+p-1)(f+b) = 33, bubble rate (p-1)/(m+p-1) = 3/11.
     assert ax.get_title() == "1f1b: makespan 33, bubble rate 27.3%"
     assert plot_gantt(plain, title="mine").get_title() == "mine"
+    stopped = Schedule(plain.problem, "optimal", plain.device_ops, interrupted=True)
+    assert plot_gantt(stopped).get_title().startswith("optimal (interrupted: best found so far):")
 
 
 @pytest.mark.parametrize(("unit", "label"), [(None, "time"), ("ms", "time (ms)")])
