@@ -6,16 +6,18 @@ from ppopt.problem import Problem, Task
 
 
 def gpipe_orders(problem: Problem) -> list[list[Task]]:
-    """Per-device GPipe orders: a device runs its stages' forwards in micro-batch order, then
-    the backwards (each ``W`` directly after its ``B`` on a split problem), deepest stage first.
+    """Per-device GPipe orders: a device runs every forward, stage by stage in pipeline order
+    and each stage in micro-batch order, then every backward, deepest stage first (each ``W``
+    directly after its ``B`` on a split problem). With chunks this is breadth-first: a chunk's
+    forwards all run before the next chunk's, so no device waits on its own later chunk.
     """
     m = problem.num_microbatches
     orders: list[list[Task]] = []
     for d in range(problem.num_devices):
         stages = problem.stages_on(d)
-        order = [Task("F", s, i) for i in range(m) for s in stages]
-        for i in range(m):
-            for s in reversed(stages):
+        order = [Task("F", s, i) for s in stages for i in range(m)]
+        for s in reversed(stages):
+            for i in range(m):
                 order.append(Task("B", s, i))
                 if problem.is_split:
                     order.append(Task("W", s, i))
