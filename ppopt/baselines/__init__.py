@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ppopt.baselines.gpipe import gpipe_orders
+from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
+from ppopt.baselines.vshape import dualpipev_orders, zbv_orders
 from ppopt.problem import Problem, ProblemError, Task
 from ppopt.schedule import Schedule
 from ppopt.timeline import compute_timeline
@@ -20,6 +22,9 @@ OrderMaker = Callable[[Problem], list[list[Task]]]
 BASELINES: dict[str, OrderMaker] = {
     "1f1b": one_f_one_b_orders,
     "gpipe": gpipe_orders,
+    "interleaved-1f1b": interleaved_orders,
+    "zb-v": zbv_orders,
+    "dualpipev": dualpipev_orders,
 }
 
 
