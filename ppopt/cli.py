@@ -25,6 +25,7 @@ import typer
 from typer.core import TyperGroup
 
 from ppopt.atomic import atomic_path
+from ppopt.baselines import applicable_baselines, baseline
 from ppopt.config import (
     CONFIG_SUFFIXES,
     OPTIMAL,
@@ -59,6 +60,7 @@ EXIT_BAD_INPUT = 2
 EXIT_NO_SCHEDULE = 1
 EXIT_INTERRUPTED = 130
 TRACE_SUFFIX = ".trace.json"
+DEFAULT_COMPARE = "1f1b,gpipe,optimal"
 
 
 # ----------------------------------------------------------------------- argument rewrite
@@ -372,9 +374,13 @@ def solve(
 def compare(
     config: Annotated[Path, typer.Argument(help="Config file (.yaml, .yml or .json).")],
     schedules: Annotated[
-        str,
-        typer.Option("--schedules", help="Comma-separated schedule names to compare."),
-    ] = "1f1b,gpipe,optimal",
+        str | None,
+        typer.Option(
+            "--schedules",
+            help=f"Comma-separated schedule names; default {DEFAULT_COMPARE} "
+            "(those that apply to the problem).",
+        ),
+    ] = None,
     output: Annotated[
         str, typer.Option("-o", "--output", help="Figure path (.png, .svg, .pdf).")
     ] = "pipeline_compare.png",
@@ -399,7 +405,7 @@ def compare(
 ) -> None:
     """Several schedules of one problem: one table and one figure on a shared time axis."""
     with errors_to_exit_codes():
-        names = _schedule_names(schedules)
+        names = _schedule_names(schedules or DEFAULT_COMPARE)
         overrides = {
             "schedule": OPTIMAL if OPTIMAL in names else names[0],
             "memory": {"limit": memory_limit},
@@ -419,6 +425,8 @@ def compare(
             if name == OPTIMAL:
                 results.append(_run_optimizer(run, quiet))
                 chosen.append(results[-1].schedule)
+            elif schedules is None and name not in applicable_baselines(run.problem):
+                typer.echo(f"note: {name} does not apply to this problem; left out", err=True)
             else:
                 chosen.append(_baseline(run, name))
         for line in compare_table(chosen):
@@ -557,8 +565,7 @@ def _schedule_names(text: str) -> list[str]:
 
 
 def _baseline(run: RunConfig, name: str | None = None) -> Schedule:
-    from ppopt.baselines import baseline
-
+    """The named baseline (default: the run's schedule) of the run's problem."""
     return baseline(name or run.schedule, run.problem)
 
 

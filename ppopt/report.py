@@ -105,8 +105,12 @@ def limit_line(problem: Problem) -> str:
     return f"memory limit: {_values(absolute)} per device"
 
 
-def metrics_table(columns: Sequence[tuple[str, Metrics]], show_span: bool) -> list[str]:
-    """Rows of metrics, one column per schedule."""
+def metrics_table(
+    columns: Sequence[tuple[str, Metrics]],
+    show_span: bool,
+    extra: Sequence[tuple[str, list[str]]] = (),
+) -> list[str]:
+    """Rows of metrics, one column per schedule, then the ``extra`` rows."""
     rows: list[tuple[str, list[str]]] = [
         ("", [name for name, _ in columns]),
         ("makespan", [_num(m.makespan) for _, m in columns]),
@@ -117,6 +121,7 @@ def metrics_table(columns: Sequence[tuple[str, Metrics]], show_span: bool) -> li
         rows.append(("span (largest per device)", [_num(m.span) for _, m in columns]))
         rows.append((ZB, [_percent(m.zb_bubble) for _, m in columns]))
     rows.append(("peak memory (max device)", [_num(max(m.peak_memory)) for _, m in columns]))
+    rows.extend(extra)
     label_width = max(len(label) for label, _ in rows)
     widths = [max(len(cells[k]) for _, cells in rows) for k in range(len(columns))]
     out = []
@@ -144,12 +149,18 @@ def solver_lines(result: SolveResult, chosen: Metrics, reference: Metrics) -> li
 
 
 def compare_table(schedules: Sequence[Schedule]) -> list[str]:
-    """The ``ppopt compare`` table: one column per schedule."""
+    """The ``ppopt compare`` table: the memory limit, then one column per schedule, with a row
+    saying whether each schedule fits the limit."""
     if not schedules:
         return []
     problem = schedules[0].problem
     columns = [(s.name, compute_metrics(s)) for s in schedules]
-    return metrics_table(columns, show_span=problem.is_split)
+    limit = resolve_limit(problem)
+    extra = []
+    if limit is not None:
+        fits = ["no" if _exceeds(m.peak_memory, limit) else "yes" for _, m in columns]
+        extra.append(("fits the memory limit", fits))
+    return [limit_line(problem), *metrics_table(columns, problem.is_split, extra)]
 
 
 def summary_line(schedule: Schedule) -> str:
@@ -185,8 +196,9 @@ def _percent(value: float) -> str:
 
 
 def _values(values: Sequence[float], summarise: bool = True) -> str:
-    """One number when all are equal, the list when short, else ``min..max``."""
-    if len(set(values)) == 1:
+    """One number when all are equal, the list when short, else ``min..max``; with
+    ``summarise`` off, always the full list."""
+    if summarise and len(set(values)) == 1:
         return _num(values[0])
     if summarise and len(values) > MAX_LISTED:
         return f"{_num(min(values))}..{_num(max(values))}"

@@ -1,0 +1,196 @@
+"""The schedule file of CONTRACT §4 and the atomic writer every output goes through."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from strategies import problems, timed
+
+from ppopt.atomic import atomic_path, atomic_write_text
+from ppopt.baselines import baseline
+from ppopt.config import PROBLEM_KEYS, problem_to_dict
+from ppopt.export.schedule_json import (
+    FORMAT,
+    ScheduleFileError,
+    dumps_schedule,
+    read_schedule,
+    schedule_from_dict,
+    schedule_to_dict,
+    write_schedule,
+)
+from ppopt.metrics import compute_metrics, resolve_limit
+from ppopt.problem import Problem
+from ppopt.schedule import Op, Schedule
+from ppopt.validate import validate
+
+
+@given(timed(problems(placements=("interleaved", "vshape", "explicit"))))
+def test_round_trip_keeps_every_op_and_the_problem(schedule: Schedule) -> None:
+    data = json.loads(dumps_schedule(schedule))
+    again, solver = schedule_from_dict(data)
+    assert solver is None
+    assert again.device_ops == schedule.device_ops  # floats exactly, order per device
+    assert again.name == schedule.name and again.interrupted == schedule.interrupted
+    assert problem_to_dict(again.problem) == problem_to_dict(schedule.problem)
+    assert compute_metrics(again) == compute_metrics(schedule)
+
+
+def test_file_content(tmp_path: Path) -> None:
+    problem = Problem.create(3, 4, forward=[1, 1.5, 1], weight=0.5, retained=0.25, p2p=0.1)
+    schedule = baseline("1f1b", problem)
+    solver = {"status": "OPTIMAL", "lower_bound": 1.0, "gap": 0.0, "wall_time": 0.1}
+    path = tmp_path / "s.json"
+    write_schedule(path, schedule, solver)
+    data = json.loads(path.read_text())
+    assert data["format"] == FORMAT == "ppopt-schedule/1"
+    assert tuple(data["problem"]) == PROBLEM_KEYS  # every problem key of §2, normalised
+    assert data["problem"]["forward_times"] == [1.0, 1.5, 1.0]
+    assert data["problem"]["weight_times"] == [0.5, 0.5, 0.5]
+    assert data["problem"]["memory"] == {
+        "activation": [1.0, 1.0, 1.0], "retained": [0.25, 0.25, 0.25], "limit": "none",
+    }  # fmt: skip
+    assert data["schedule"] == "1f1b"
+    assert data["solver"] == solver
+    assert data["interrupted"] is False
+    assert len(data["ops"]) == problem.num_tasks == 3 * 3 * 4
+    assert set(data["ops"][0]) == {"device", "stage", "microbatch", "kind", "start", "end"}
+    assert data["metrics"] == compute_metrics(schedule).to_dict()
+    assert "solver" not in schedule_to_dict(schedule)  # only when a solver ran
+    loaded, loaded_solver = read_schedule(path)
+    assert loaded == schedule and loaded_solver == solver
+    assert validate(loaded, resolve_limit(loaded.problem)) == []
+
+
+def test_float_times_survive_exactly(tmp_path: Path) -> None:
+    problem = Problem.create(2, 3, forward=0.1, backward=0.2, p2p=0.30000000000000004)
+    schedule = baseline("gpipe", problem)
+    write_schedule(tmp_path / "s.json", schedule)
+    loaded, _ = read_schedule(tmp_path / "s.json")
+    assert loaded.device_ops == schedule.device_ops
+
+
+def test_named_placement_comes_back_by_name() -> None:
+    problem = Problem.create(2, 2, num_chunks=2, placement="vshape")
+    loaded, _ = schedule_from_dict(json.loads(dumps_schedule(baseline("gpipe", problem))))
+    assert loaded.problem == problem and loaded.problem.placement_name == "vshape"
+
+
+@pytest.fixture(scope="module")
+def good() -> dict:
+    """A valid file's content: 1F1B of p=2, m=2."""
+    return json.loads(dumps_schedule(baseline("1f1b", Problem.create(2, 2))))
+
+
+def _edit(data: dict, path: str, value: object) -> dict:
+    """A deep copy of ``data`` with ``a.b.0.c`` set to ``value`` (``DELETE`` removes it)."""
+    out = copy.deepcopy(data)
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value == "DELETE":
+        del node[last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "fragment"),
+    [
+        # another version of the format
+        ("format", "ppopt-schedule/2", "format 'ppopt-schedule/2' is not supported"),
+        # not ours at all
+        ("format", "DELETE", "not a ppopt schedule file"),
+        # a key this version does not know
+        ("extra", 1, "extra: unknown key"),
+        # required parts missing
+        ("ops", "DELETE", "ops: missing"),
+        ("metrics", "DELETE", "metrics: missing"),
+        # a problem that is not valid as a config
+        ("problem.forward_times", [1.0, -1.0], "problem: forward_times[1]: must be > 0, got -1"),
+        ("problem.num_chunks", 0, "problem: num_chunks: must be >= 1, got 0"),
+        # ops that do not fit the problem
+        ("ops.0.kind", "W", "ops[0].kind: expected one of F, B, got 'W'"),
+        ("ops.0.stage", 7, "ops[0].stage: expected an index 0..1, got 7"),
+        ("ops.0.microbatch", -1, "ops[0].microbatch: expected an index 0..1, got -1"),
+        ("ops.0.device", 1, "ops[0]: stage 0 runs on device 0 by the problem's placement"),
+        ("ops.0.start", "soon", "ops[0].start: expected a finite number, got 'soon'"),
+        ("ops.0.end", "DELETE", "ops[0]: expected an object with keys"),
+        ("ops.1.microbatch", 0, "appears twice"),
+        # metrics that are not those of the ops
+        ("metrics.makespan", 99.0, "metrics.makespan: the file says 99.0, its ops give 9.0"),
+        ("metrics.bubble_rate", "DELETE", "metrics.bubble_rate: missing"),
+        # odd types
+        ("interrupted", "yes", "interrupted: expected true or false, got 'yes'"),
+        ("solver", [1], "solver: expected an object"),
+        ("schedule", "", "schedule: expected a name"),
+    ],
+)
+def test_inconsistent_files_are_refused(
+    good: dict, path: str, value: object, fragment: str
+) -> None:
+    with pytest.raises(ScheduleFileError) as error:
+        schedule_from_dict(_edit(good, path, value))
+    assert fragment in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_task_is_refused(good: dict) -> None:
+    data = copy.deepcopy(good)
+    data["ops"].pop()
+    with pytest.raises(ScheduleFileError, match="1 tasks of the problem are missing"):
+        schedule_from_dict(data)
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(ScheduleFileError, match="s.json: file not found"):
+        read_schedule(tmp_path / "s.json")
+    (tmp_path / "t.json").write_text("{oops")
+    with pytest.raises(ScheduleFileError, match=r"t\.json: not a schedule file \(JSON error"):
+        read_schedule(tmp_path / "t.json")
+
+
+# ------------------------------------------------------------------------------ atomic
+
+
+def test_atomic_write_replaces_and_keeps_normal_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+    assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_atomic_path_failure_leaves_target_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "pic.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".png"  # same dir, same extension
+        tmp.write_bytes(b"half")
+        raise RuntimeError("renderer crashed")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["pic.png"]
+
+
+def test_unserialisable_schedule_leaves_the_old_file(tmp_path: Path) -> None:
+    """A NaN time cannot be written (``allow_nan=False``): the old file stays whole."""
+    problem = Problem.create(1, 1)
+    nan = float("nan")
+    broken = Schedule(problem, "broken", ((Op(0, "F", 0, 0, 0.0, nan), Op(0, "B", 0, 0, 1, 3)),))
+    target = tmp_path / "s.json"
+    target.write_text("old")
+    with pytest.raises(ValueError):
+        write_schedule(target, broken)
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["s.json"]
