@@ -222,7 +222,10 @@ app = typer.Typer(
 )
 
 ConfigArg = Annotated[
-    Path | None, typer.Argument(help="Config file (.yaml, .yml or .json).", show_default=False)
+    Path | None,
+    typer.Argument(
+        metavar="CONFIG", help="Config file (.yaml, .yml or .json).", show_default=False
+    ),
 ]
 
 
@@ -278,7 +281,8 @@ def solve(
     schedule: Annotated[
         str | None,
         typer.Option(
-            "--schedule", help=f"optimal (default) or a baseline: {', '.join(known_schedules())}."
+            "--schedule",
+            help=f"optimal (default) or a baseline: {', '.join(known_schedules()[1:])}.",
         ),
     ] = None,
     memory_limit: Annotated[
@@ -364,6 +368,8 @@ def solve(
         )
         result = _run_optimizer(run, quiet) if run.schedule == OPTIMAL else None
         chosen = result.schedule if result is not None else _baseline(run)
+        if result is not None and result.interrupted and not chosen.interrupted:
+            chosen = Schedule(chosen.problem, chosen.name, chosen.device_ops, interrupted=True)
         typer.echo(format_report(chosen, result, reference_schedule(run.problem)))
         outputs.write(chosen, result, quiet)
         if chosen.interrupted:
@@ -439,6 +445,8 @@ def compare(
         if figure is not None:
             _save_comparison(chosen, figure, resolve_limit(run.problem))
             _wrote(figure, quiet)
+        if any(result.interrupted for result in results):
+            fail("interrupted; the optimizer's best schedule so far is shown", EXIT_INTERRUPTED)
 
 
 @app.command()
