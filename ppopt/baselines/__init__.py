@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ppopt.baselines.gpipe import gpipe_orders
+from ppopt.baselines.greedy import greedy_baseline_orders
 from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.vshape import dualpipev_orders, zbv_orders
+from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
 from ppopt.problem import Problem, ProblemError, Task
 from ppopt.schedule import Schedule
 from ppopt.timeline import compute_timeline
@@ -25,6 +27,9 @@ BASELINES: dict[str, OrderMaker] = {
     "interleaved-1f1b": interleaved_orders,
     "zb-v": zbv_orders,
     "dualpipev": dualpipev_orders,
+    "zb-h1": zb_h1_orders,
+    "zb-h2": zb_h2_orders,
+    "greedy": greedy_baseline_orders,
 }
 
 

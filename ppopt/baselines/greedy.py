@@ -1,0 +1,386 @@
+"""A memory-aware greedy list scheduler for any problem (split or not, any chunks/placement).
+
+An event-driven simulation: whenever a device is idle it picks one of its ready tasks
+(dependency ended, latency included): a ``B`` first (it is on the critical path), then an
+``F`` if memory allows, then a ``W`` (which frees memory or fills a gap). With nothing to
+run it waits for the next event. The chosen per-device orders are then timed by the engine,
+which can only start tasks earlier; a device's memory at an ``F``'s start depends on its own
+order alone (every earlier task has ended), so the limit holds for the timed schedule too.
+
+Deadlock freedom (banker's rule). Micro-batches are admitted (their stage-0 ``F`` started) in
+index order. A state is *safe* when the admitted micro-batches could finish one after the
+other, oldest first: on every device ``d``, for every active micro-batch ``j``,
+``hard_d(>= j) + rem_d(j) <= limit_d``, where ``hard`` is activation held by ``F`` passes
+whose ``B`` has not run (retained parts do not count: their ``W`` can always run) and
+``rem_d(j)`` what ``j``'s forwards on ``d`` still need. Starting an ``F`` only into a safe
+state keeps it safe, and the oldest micro-batch's forwards never break it, so the oldest one
+always progresses: no deadlock once one micro-batch fits on every device.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ppopt.problem import Problem, ProblemError, Task
+from ppopt.schedule import Schedule
+from ppopt.timeline import compute_timeline
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How an idle device chooses; ``B`` always comes first.
+
+    ``w_first``: a ready ``W`` before any ``F`` (low memory). ``lookahead``: an idle device
+    starts no ``W`` that would end after an ``F`` or ``B`` already known to arrive (it waits,
+    saving its W passes for later gaps). ``staged`` = k > 0: virtual stage ``s`` of ``S`` holds
+    at most ``k(S-s) - (k-1)`` micro-batches whose ``F`` ran and ``B`` has not (k=1: 1F1B's
+    warm-up, as ZB-H1; k=2: ZB-H2's head), so the rest of the limit serves retained parts;
+    the oldest active micro-batch is exempt, which keeps the scheduler deadlock-free.
+    ``breadth``: among forwards the shallowest stage first (else the oldest micro-batch,
+    deepest stage).
+    """
+
+    w_first: bool = False
+    lookahead: bool = False
+    staged: int = 0
+    breadth: bool = False
+
+
+#: Priority variants by name, each the best somewhere (see :func:`greedy_orders`).
+PREFERENCES: dict[str, Policy] = {
+    "fill": Policy(),
+    "eager": Policy(w_first=True),
+    "fit": Policy(lookahead=True),
+    "staged": Policy(staged=1),
+    "staged-fit": Policy(staged=1, lookahead=True),
+    "staged2": Policy(staged=2),
+    "staged2-fit": Policy(staged=2, lookahead=True),
+    "breadth": Policy(breadth=True),
+}
+
+#: Relative slack on memory comparisons (float sums); the solver and validator allow as much.
+MEMORY_TOLERANCE = 1e-9
+
+_Key = Callable[[Task], tuple[int, int]]
+
+
+def greedy_orders(
+    problem: Problem, limit: Sequence[float] | None = None, prefer: str = "fill"
+) -> list[list[Task]]:
+    """Per-device orders of the greedy list scheduler under a per-device memory ``limit``.
+
+    ``limit`` is absolute, one value or one per device (``None``: unlimited). ``prefer``:
+
+    * ``fill``: ``B``, then the oldest ``F`` memory allows, then ``W`` (frees memory, fills gaps);
+    * ``eager``: ``B``, then ``W``, then ``F`` (each W right after its B when nothing waits);
+    * ``fit``: as ``fill``, but an idle device starts no ``W`` that would delay an ``F`` or
+      ``B`` already known to arrive (W passes are saved for later gaps);
+    * ``staged`` / ``staged-fit``: as ``fill`` / ``fit`` with at most 1F1B's in-flight
+      activations per device, the rest of the limit only for retained parts (ZB-H1's idea);
+      ``staged-fit`` reproduces ZB-H1 on the paper's profile at 1x;
+    * ``staged2`` / ``staged2-fit``: the same with ZB-H2's head, about twice the activations;
+    * ``breadth``: as ``fill``, but among forwards the shallowest stage first (chunks).
+
+    :class:`Policy` spells each variant out.
+
+    Raises :class:`ProblemError` when some device cannot hold one micro-batch under ``limit``.
+    """
+    if prefer not in PREFERENCES:
+        raise ProblemError(f"prefer: expected one of {', '.join(PREFERENCES)}, got {prefer!r}")
+    caps = _caps(problem, limit)
+    return _Simulation(problem, caps, PREFERENCES[prefer]).run()
+
+
+def greedy_schedules(problem: Problem, limit: Sequence[float] | None = None) -> dict[str, Schedule]:
+    """Every priority variant's schedule, timed by the engine, named ``greedy-<variant>``."""
+    return {
+        prefer: compute_timeline(problem, greedy_orders(problem, limit, prefer), f"greedy-{prefer}")
+        for prefer in PREFERENCES
+    }
+
+
+def best_greedy(
+    problem: Problem, limit: Sequence[float] | None = None, objective: str = "makespan"
+) -> Schedule:
+    """The variant with the smallest makespan (or largest per-device span), named ``greedy``."""
+    schedules = greedy_schedules(problem, limit)
+    return min(schedules.values(), key=lambda s: _objective(s, objective)).renamed("greedy")
+
+
+def greedy_baseline_orders(problem: Problem) -> list[list[Task]]:
+    """The registered ``greedy`` baseline: the best variant by makespan under the problem's
+    own memory limit (``resolve_limit``)."""
+    from ppopt.metrics import resolve_limit  # metrics imports the baselines late; keep it so
+
+    return best_greedy(problem, resolve_limit(problem)).orders()
+
+
+# ------------------------------------------------------------------------------- internals
+
+
+def _objective(schedule: Schedule, objective: str) -> float:
+    """Makespan, or the largest per-device span (first start to last end)."""
+    if objective == "span":
+        return max(row[-1].end - row[0].start for row in schedule.device_ops if row)
+    return schedule.makespan
+
+
+def _caps(problem: Problem, limit: Sequence[float] | None) -> tuple[float, ...] | None:
+    """The limit per device with float slack, after checking one micro-batch fits."""
+    if limit is None:
+        return None
+    p = problem.num_devices
+    values = tuple(float(x) for x in limit)
+    if len(values) == 1:
+        values *= p
+    if len(values) != p:
+        raise ProblemError(f"memory.limit: expected 1 or {p} values, got {len(values)}")
+    caps = tuple(v * (1 + MEMORY_TOLERANCE) for v in values)
+    for d in range(p):
+        need = sum(problem.activation[s] for s in problem.stages_on(d))
+        if need > caps[d]:
+            raise ProblemError(
+                f"memory.limit: device {d} needs {need:g} for one micro-batch, the limit is "
+                f"{values[d]:g} (no schedule exists)"
+            )
+    return caps
+
+
+@dataclass
+class _Device:
+    """One device's simulation state."""
+
+    free_at: float = 0.0
+    level: float = 0.0  # memory held: activations plus retained parts awaiting their W
+    # heaps of (ready time, seq, task): forwards and backwards apart from weight passes, so
+    # the next F/B arrival is at hand for ``lookahead``
+    arriving: list[tuple[float, int, Task]] = field(default_factory=list)
+    arriving_w: list[tuple[float, int, Task]] = field(default_factory=list)
+    # per kind, a heap of (priority key, task) of the ready tasks
+    ready: dict[str, list[tuple[tuple[int, int], Task]]] = field(
+        default_factory=lambda: {"F": [], "B": [], "W": []}
+    )
+    hard: dict[int, float] = field(default_factory=dict)  # per active micro-batch, see module
+    rem: dict[int, float] = field(default_factory=dict)
+    hard_total: float = 0.0
+    rem_total: float = 0.0
+    order: list[Task] = field(default_factory=list)
+
+
+class _Simulation:
+    """The event loop of :func:`greedy_orders`."""
+
+    def __init__(self, problem: Problem, caps: tuple[float, ...] | None, policy: Policy) -> None:
+        self.problem = problem
+        self.caps = caps
+        self.policy = policy
+        p = problem.num_devices
+        self.devices = [_Device() for _ in range(p)]
+        self.need = [sum(problem.activation[s] for s in problem.stages_on(d)) for d in range(p)]
+        S = problem.num_stages
+        self.in_flight = [0] * S  # per stage: micro-batches whose F ran and B has not
+        k = policy.staged
+        self.stage_caps = [k * (S - s) - (k - 1) for s in range(S)] if k else None
+        self.active: list[int] = []  # admitted micro-batches with F or B work left, in order
+        self.left = [2 * problem.num_stages] * problem.num_microbatches  # F and B tasks left
+        self.events: list[tuple[float, int]] = []
+        self.seq = 0
+        oldest: _Key = lambda t: (t.microbatch, -t.stage)  # noqa: E731
+        self.keys: dict[str, _Key] = {
+            "B": oldest,
+            "F": (lambda t: (t.stage, t.microbatch)) if policy.breadth else oldest,
+            "W": lambda t: (t.microbatch, t.stage),
+        }
+
+    def run(self) -> list[list[Task]]:
+        """Simulate until every task has started; return the per-device orders."""
+        self._arrive(Task("F", 0, 0), 0.0)
+        total = self.problem.num_tasks
+        started = 0
+        while self.events:
+            now = self.events[0][0]
+            woken = set()
+            while self.events and self.events[0][0] == now:
+                woken.add(heapq.heappop(self.events)[1])
+            for d in sorted(woken):
+                started += self._step(d, now)
+        if started != total:  # cannot happen when one micro-batch fits (see module docstring)
+            raise RuntimeError(f"greedy scheduler stuck after {started} of {total} tasks")
+        return [device.order for device in self.devices]
+
+    def _arrive(self, task: Task, when: float) -> None:
+        """Make ``task`` ready on its device at time ``when`` and wake the device then."""
+        d = self.problem.device_of(task.stage)
+        device = self.devices[d]
+        self.seq += 1
+        queue = device.arriving_w if task.kind == "W" else device.arriving
+        heapq.heappush(queue, (when, self.seq, task))
+        heapq.heappush(self.events, (when, d))
+
+    def _step(self, d: int, now: float) -> int:
+        """If device ``d`` is idle at ``now``, start its preferred task; 1 if one started."""
+        device = self.devices[d]
+        if device.free_at > now:
+            return 0
+        for queue in (device.arriving, device.arriving_w):
+            while queue and queue[0][0] <= now:
+                arrived = heapq.heappop(queue)[2]
+                heapq.heappush(
+                    device.ready[arrived.kind], (self.keys[arrived.kind](arrived), arrived)
+                )
+        task = self._choose(d, device, now)
+        if task is None:
+            return 0
+        self._start(d, device, task, now)
+        return 1
+
+    def _best(self, device: _Device, kind: str) -> Task | None:
+        """The ready task of this kind that the priority key puts first."""
+        tasks = device.ready[kind]
+        return tasks[0][1] if tasks else None
+
+    def _choose(self, d: int, device: _Device, now: float) -> Task | None:
+        """The task to start at ``now``, or ``None`` to wait for the next event."""
+        b = self._best(device, "B")
+        if b is not None:
+            return b
+        w = self._best(device, "W")
+        if self.policy.w_first and w is not None:
+            return w
+        f = self._safe_forward(d, device)
+        if f is not None and not self._fits(d, device, f) and w is not None:
+            return w  # memory held by retained parts: running their W frees it
+        if f is not None:
+            return f  # a safe F fits up to float noise once no retained part is left
+        if w is not None and self.policy.lookahead and not self._ends_in_time(device, w, now):
+            return None
+        return w
+
+    def _ends_in_time(self, device: _Device, task: Task, now: float) -> bool:
+        """Whether ``task`` ends before the next F or B already known to arrive here."""
+        arrivals = device.arriving
+        return not arrivals or now + self.problem.duration(task.kind, task.stage) <= arrivals[0][0]
+
+    def _fits(self, d: int, device: _Device, f: Task) -> bool:
+        """Whether the forward's activation fits in the device's memory right now."""
+        if self.caps is None:
+            return True
+        return device.level + self.problem.activation[f.stage] <= self.caps[d]
+
+    def _safe_forward(self, d: int, device: _Device) -> Task | None:
+        """The preferred ready forward whose start keeps the state safe (module docstring)."""
+        heap = device.ready["F"]
+        if not heap:
+            return None
+        first = heap[0][1]
+        if self._within_stage_cap(first) and self._safe(d, device, first):
+            return first  # the usual case: no need to order the rest
+        for _, f in sorted(heap)[1:]:
+            if self._within_stage_cap(f) and self._safe(d, device, f):
+                return f
+        return None
+
+    def _within_stage_cap(self, f: Task) -> bool:
+        """The ``staged`` in-flight cap; the oldest micro-batch is exempt so it always moves."""
+        if self.stage_caps is None or not self.active or f.microbatch == self.active[0]:
+            return True
+        return self.in_flight[f.stage] < self.stage_caps[f.stage]
+
+    def _safe(self, d: int, device: _Device, f: Task) -> bool:
+        """Banker's check: every active micro-batch older than ``f``'s still fits on ``d``."""
+        if self.caps is None:
+            return True
+        cap, amount = self.caps[d], self.problem.activation[f.stage]
+        if device.hard_total + device.rem_total + amount <= cap:
+            return True  # each condition is at most this sum
+        suffix = device.hard_total
+        for j in self.active:  # ascending; suffix = hard held by micro-batches >= j
+            if j >= f.microbatch:
+                break
+            if suffix + amount + device.rem.get(j, 0.0) > cap:
+                return False
+            suffix -= device.hard.get(j, 0.0)
+        return True
+
+    def _start(self, d: int, device: _Device, task: Task, now: float) -> None:
+        """Start ``task`` on ``d`` at ``now``: book it, update memory, release successors."""
+        problem = self.problem
+        kind, s, i = task
+        _take(device.ready[kind], task)
+        device.order.append(task)
+        end = now + problem.duration(kind, s)
+        device.free_at = end
+        heapq.heappush(self.events, (end, d))
+        if kind == "F":
+            if s == 0:
+                self._admit(i, now)
+            self._allocate(device, s, i)
+            self.in_flight[s] += 1
+        elif kind == "B":
+            self.in_flight[s] -= 1
+            self._release_backward(device, s, i)
+        else:
+            device.level -= problem.release("W", s)
+        if kind != "W":
+            self.left[i] -= 1
+            if self.left[i] == 0:
+                self._retire(i)
+        for nxt in self._successors(task):
+            self._arrive(nxt, end + problem.latency(task, nxt))
+
+    def _admit(self, i: int, now: float) -> None:
+        """Micro-batch ``i`` enters: reserve its forwards' needs, let ``i + 1`` queue up."""
+        self.active.append(i)
+        for device, need in zip(self.devices, self.need, strict=True):
+            if need:
+                device.rem[i] = need
+                device.rem_total += need
+        if i + 1 < self.problem.num_microbatches:
+            self._arrive(Task("F", 0, i + 1), now)
+
+    def _allocate(self, device: _Device, s: int, i: int) -> None:
+        """A forward starts: its activation moves from ``rem`` to ``hard`` and the level."""
+        amount = self.problem.activation[s]
+        device.level += amount
+        device.hard[i] = device.hard.get(i, 0.0) + amount
+        device.hard_total += amount
+        device.rem[i] = device.rem.get(i, 0.0) - amount
+        device.rem_total -= amount
+
+    def _release_backward(self, device: _Device, s: int, i: int) -> None:
+        """A backward runs (booked at its start: the device reads its state only when idle)."""
+        amount = self.problem.activation[s]
+        device.level -= self.problem.release("B", s)
+        device.hard[i] = device.hard.get(i, 0.0) - amount
+        device.hard_total -= amount
+
+    def _retire(self, i: int) -> None:
+        """Micro-batch ``i`` has run every F and B: it holds no hard memory any more."""
+        self.active.remove(i)
+        for device in self.devices:
+            device.hard_total -= device.hard.pop(i, 0.0)
+            device.rem_total -= device.rem.pop(i, 0.0)
+
+    def _successors(self, task: Task) -> list[Task]:
+        """The tasks that wait on ``task`` (stage-0 forwards are released by admission)."""
+        kind, s, i = task
+        last = self.problem.num_stages - 1
+        if kind == "F":
+            return [Task("F", s + 1, i) if s < last else Task("B", s, i)]
+        if kind == "B":
+            out = [Task("B", s - 1, i)] if s > 0 else []
+            if self.problem.is_split:
+                out.append(Task("W", s, i))
+            return out
+        return []
+
+
+def _take(heap: list[tuple[tuple[int, int], Task]], task: Task) -> None:
+    """Remove ``task`` from a ready heap (almost always its top)."""
+    if heap[0][1] == task:
+        heapq.heappop(heap)
+        return
+    heap.remove(next(item for item in heap if item[1] == task))
+    heapq.heapify(heap)
