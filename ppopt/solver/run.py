@@ -15,6 +15,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from ppopt.baselines import BASELINES, baseline
+from ppopt.baselines.greedy import greedy_schedules
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.metrics import compute_metrics, peak_memory, resolve_limit
 from ppopt.problem import Problem, ProblemError, Task
@@ -80,7 +81,8 @@ def objective_value(schedule: Schedule, objective: str) -> float:
 
 
 def floor_candidates(problem: Problem, limit: tuple[float, ...] | None) -> list[Schedule]:
-    """Every baseline schedule that fits the memory limit, plus 1F1B capped in flight."""
+    """Every baseline schedule that fits the memory limit, every greedy variant under the
+    limit, and 1F1B capped in flight."""
     out = []
     for name in BASELINES:
         try:
@@ -89,6 +91,7 @@ def floor_candidates(problem: Problem, limit: tuple[float, ...] | None) -> list[
             continue
         if fits(schedule, limit):
             out.append(schedule)
+    out.extend(s for s in greedy_schedules(problem, limit).values() if fits(s, limit))
     if problem.num_chunks == 1:
         for cap in range(problem.num_stages, 0, -1):
             orders = one_f_one_b_orders(problem, max_in_flight=cap)
