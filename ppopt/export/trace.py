@@ -1,0 +1,217 @@
+"""Chrome trace event JSON (``--trace``, ``ppopt plot FILE -o OUT.trace.json``).
+
+The "JSON Object Format" of the Trace Event Format, which Perfetto (ui.perfetto.dev) and
+chrome://tracing open: ``{"traceEvents": [...], "displayTimeUnit": "ms", "otherData": {...}}``.
+
+Layout:
+
+* one process per device: ``pid`` = device index (0-based), named ``device 1``, ``device 2``, …
+  (1-based, as in the pictures) and sorted by device;
+* thread ``tid 0`` (``compute``) holds one complete event (``ph: "X"``) per op, named like ``F3``
+  (kind and 1-based micro-batch), category per kind (``forward``, ``backward`` for a full
+  backward, ``backward-input`` and ``weight`` when the backward is split), with
+  ``args = {stage, microbatch (0-based), kind, chunk}``;
+* when ``p2p_time > 0``, every dependency edge between two devices is a send interval on the
+  sender's device, from the sending op's end to that end plus ``p2p_time``, named like
+  ``send F3 -> device 2``. Sends of one device can overlap (the latency occupies no device), so
+  they are spread greedily over threads ``tid 1, 2, …`` (``p2p send``, ``p2p send 2``, …) so that
+  no thread holds two overlapping events; the number of threads used is the largest number of
+  sends in flight at once on that device.
+
+Times: trace timestamps are microseconds. One time unit of the schedule (the user's unit) is
+taken as one millisecond, i.e. ``ts = start * 1000`` and ``dur = end * 1000 - ts``
+(:data:`US_PER_UNIT`); ``otherData`` states this mapping.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ppopt.atomic import atomic_write_text
+from ppopt.schedule import Op, Schedule
+
+#: Trace microseconds per schedule time unit (the user's unit is shown as milliseconds).
+US_PER_UNIT = 1000.0
+COMPUTE_TID = 0
+FIRST_COMM_TID = 1
+UNSPLIT_CATEGORIES = {"F": "forward", "B": "backward"}
+SPLIT_CATEGORIES = {"F": "forward", "B": "backward-input", "W": "weight"}
+COMM_CATEGORY = "p2p"
+
+
+class Send(NamedTuple):
+    """A cross-device dependency edge as a latency interval on the sender's device."""
+
+    sender: Op
+    receiver: Op
+    start_us: float
+    end_us: float
+
+
+def trace_events(schedule: Schedule) -> dict[str, Any]:
+    """The Chrome trace (JSON Object Format) of a schedule, as a JSON-ready dict."""
+    problem = schedule.problem
+    events: list[dict[str, Any]] = []
+    for device in range(problem.num_devices):
+        events.extend(_process_metadata(device))
+    events.extend(_compute_event(schedule, op) for op in schedule.ops())
+    for device, lanes in enumerate(_send_lanes(schedule)):
+        for lane, sends in enumerate(lanes):
+            tid = FIRST_COMM_TID + lane
+            events.extend(_thread_metadata(device, tid, _comm_thread_name(lane)))
+            events.extend(_send_event(send, tid) for send in sends)
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ms",
+        "otherData": {
+            "generator": "ppopt",
+            "schedule": schedule.name,
+            "time_mapping": f"1 schedule time unit = {US_PER_UNIT:g} us (shown as 1 ms)",
+            "us_per_unit": US_PER_UNIT,
+            "devices": problem.num_devices,
+            "microbatches": problem.num_microbatches,
+            "chunks": problem.num_chunks,
+            "split_backward": problem.is_split,
+            "p2p_time": problem.p2p,
+            "makespan": schedule.makespan,
+            "interrupted": schedule.interrupted,
+        },
+    }
+
+
+def dumps_trace(schedule: Schedule) -> str:
+    """The trace as JSON text, one event per line (readable, diff-friendly)."""
+    data = trace_events(schedule)
+    events = data.pop("traceEvents")
+    body = ",\n".join("  " + json.dumps(event, allow_nan=False) for event in events)
+    rest = json.dumps(data, allow_nan=False)[1:-1]
+    return '{"traceEvents": [\n' + body + "\n], " + rest + "}\n"
+
+
+def write_trace(schedule: Schedule, path: str | Path) -> None:
+    """Write the Chrome trace of ``schedule`` to ``path`` atomically (temporary file, rename)."""
+    atomic_write_text(path, dumps_trace(schedule))
+
+
+def op_name(op: Op) -> str:
+    """The event name of an op: kind and 1-based micro-batch, ``F3``."""
+    return f"{op.kind}{op.microbatch + 1}"
+
+
+def _process_metadata(device: int) -> list[dict[str, Any]]:
+    """Name and order the device's process and its compute thread."""
+    meta = {"ph": "M", "pid": device, "tid": COMPUTE_TID}
+    return [
+        {**meta, "name": "process_name", "args": {"name": f"device {device + 1}"}},
+        {**meta, "name": "process_sort_index", "args": {"sort_index": device}},
+        *_thread_metadata(device, COMPUTE_TID, "compute"),
+    ]
+
+
+def _thread_metadata(device: int, tid: int, name: str) -> list[dict[str, Any]]:
+    """Name a thread and keep threads in tid order (compute first, then the comm lanes)."""
+    meta = {"ph": "M", "pid": device, "tid": tid}
+    return [
+        {**meta, "name": "thread_name", "args": {"name": name}},
+        {**meta, "name": "thread_sort_index", "args": {"sort_index": tid}},
+    ]
+
+
+def _comm_thread_name(lane: int) -> str:
+    return "p2p send" if lane == 0 else f"p2p send {lane + 1}"
+
+
+def _compute_event(schedule: Schedule, op: Op) -> dict[str, Any]:
+    """One complete event for one op on its device's compute thread."""
+    problem = schedule.problem
+    categories = SPLIT_CATEGORIES if problem.is_split else UNSPLIT_CATEGORIES
+    ts = op.start * US_PER_UNIT
+    return {
+        "name": op_name(op),
+        "cat": categories[op.kind],
+        "ph": "X",
+        "pid": op.device,
+        "tid": COMPUTE_TID,
+        "ts": ts,
+        "dur": op.end * US_PER_UNIT - ts,
+        "args": {
+            "stage": op.stage,
+            "microbatch": op.microbatch,
+            "kind": op.kind,
+            "chunk": problem.stages_on(op.device).index(op.stage),
+        },
+    }
+
+
+def _send_event(send: Send, tid: int) -> dict[str, Any]:
+    """One complete event for one cross-device edge on the sender's comm lane ``tid``."""
+    sender, receiver = send.sender, send.receiver
+    return {
+        "name": f"send {op_name(sender)} -> device {receiver.device + 1}",
+        "cat": COMM_CATEGORY,
+        "ph": "X",
+        "pid": sender.device,
+        "tid": tid,
+        "ts": send.start_us,
+        "dur": send.end_us - send.start_us,
+        "args": {
+            "from_stage": sender.stage,
+            "to_stage": receiver.stage,
+            "microbatch": sender.microbatch,
+            "kind": sender.kind,
+            "to": op_name(receiver),
+            "to_device": receiver.device,
+        },
+    }
+
+
+def cross_device_sends(schedule: Schedule) -> list[Send]:
+    """Every dependency edge between two devices as a send interval (none when p2p is 0)."""
+    problem = schedule.problem
+    if problem.p2p <= 0:
+        return []
+    by_task = {op.task: op for op in schedule.ops()}
+    sends = []
+    for receiver in schedule.ops():
+        for dep in problem.dependencies(receiver.task):
+            sender = by_task.get(dep)
+            if sender is not None and sender.device != receiver.device:
+                start = sender.end * US_PER_UNIT
+                sends.append(
+                    Send(sender, receiver, start, (sender.end + problem.p2p) * US_PER_UNIT)
+                )
+    return sends
+
+
+def _send_lanes(schedule: Schedule) -> list[list[list[Send]]]:
+    """Per device, its sends split into lanes with no two overlapping sends in one lane.
+
+    Greedy in start order, each send takes the lowest-numbered lane free at its start (a lane
+    is free once its last send has ended; touching intervals do not overlap). Interval
+    partitioning in start order uses exactly as many lanes as sends are ever in flight at once.
+    """
+    per_device: list[list[Send]] = [[] for _ in range(schedule.problem.num_devices)]
+    for send in cross_device_sends(schedule):
+        per_device[send.sender.device].append(send)
+    return [_partition(sorted(sends, key=lambda s: (s.start_us, s.end_us))) for sends in per_device]
+
+
+def _partition(sends: list[Send]) -> list[list[Send]]:
+    """Assign start-sorted intervals to the lowest free lane (see :func:`_send_lanes`)."""
+    lanes: list[list[Send]] = []
+    busy: list[tuple[float, int]] = []  # (end, lane) of each lane's last send
+    free: list[int] = []
+    for send in sends:
+        while busy and busy[0][0] <= send.start_us:
+            heapq.heappush(free, heapq.heappop(busy)[1])
+        if free:
+            lane = heapq.heappop(free)
+        else:
+            lane = len(lanes)
+            lanes.append([])
+        lanes[lane].append(send)
+        heapq.heappush(busy, (send.end_us, lane))
+    return lanes
