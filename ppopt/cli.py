@@ -1,4 +1,5 @@
-"""The ``ppopt`` command line (CONTRACT §3): ``solve``, ``compare``, ``validate``, ``plot``.
+"""The ``ppopt`` command line (CONTRACT §3): ``solve``, ``compare``, ``validate``, ``plot``,
+``export``.
 
 Two things click does not do natively are done here, each in one small tested place:
 
@@ -35,7 +36,13 @@ from ppopt.config import (
     known_schedules,
     load_config,
 )
-from ppopt.export.schedule_json import ScheduleFileError, dumps_schedule, read_schedule
+from ppopt.export.schedule_json import (
+    ScheduleFileError,
+    dumps_schedule,
+    read_schedule,
+    write_schedule,
+)
+from ppopt.export.torch_csv import write_torch_csv
 from ppopt.metrics import resolve_limit
 from ppopt.problem import ProblemError
 from ppopt.report import compare_table, format_report, reference_schedule, summary_line
@@ -495,6 +502,41 @@ def plot(
             else:
                 _render(schedule, tmp)
         _wrote(target, quiet)
+
+
+#: ``ppopt export`` formats: the table PyTorch's pipelining runtime loads, and the others.
+EXPORT_FORMATS = ("torch", "trace", "json")
+
+
+@app.command()
+def export(
+    file: Annotated[Path, typer.Argument(help="Schedule file written by --json.")],
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="Where to write the export.", show_default=False)
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="torch (PyTorch pipelining compute-only CSV, one row per rank), "
+            "trace (Chrome/Perfetto trace) or json (the schedule file, normalised).",
+        ),
+    ] = "torch",
+    quiet: Annotated[bool, typer.Option("--quiet", help="No 'wrote' line on stderr.")] = False,
+) -> None:
+    """Write a schedule file in a format other tools read (PyTorch, Perfetto)."""
+    with errors_to_exit_codes():
+        if fmt not in EXPORT_FORMATS:
+            raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        _checked("--output", output)
+        schedule, solver = read_schedule(file)
+        if fmt == "torch":
+            write_torch_csv(output, schedule)
+        elif fmt == "trace":
+            _write_trace(schedule, Path(output))
+        else:
+            write_schedule(output, schedule, solver)
+        _wrote(output, quiet)
 
 
 def main() -> None:
