@@ -539,6 +539,40 @@ def export(
         _wrote(output, quiet)
 
 
+@app.command()
+def sweep(
+    sweep_file: Annotated[
+        Path, typer.Argument(metavar="SWEEP", help="Sweep file (.yaml, .yml or .json).")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Output directory: results.csv, runs.jsonl, plots."),
+    ],
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, help="Runs at once in a local process pool.")
+    ] = 1,
+    cluster: Annotated[
+        str | None,
+        typer.Option("--cluster", help="Dask scheduler address (needs pip install -e .[dask])."),
+    ] = None,
+    workers_per_solve: Annotated[
+        int | None,
+        typer.Option(
+            "--workers-per-solve", min=1, help="CP-SAT workers per solve; default cores / jobs."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar on stderr.")] = False,
+) -> None:
+    """Run a grid of problems x schedules; a rerun resumes where the last one stopped."""
+    from ppopt.sweep import load_sweep, run_sweep
+
+    with errors_to_exit_codes():
+        outcome = run_sweep(load_sweep(sweep_file), out, jobs, cluster, workers_per_solve, quiet)
+        typer.echo(outcome.summary())
+        for path in outcome.files:
+            _wrote(str(path), quiet)
+
+
 def main() -> None:
     """Console-script entry point (``ppopt``)."""
     app()
