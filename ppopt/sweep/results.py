@@ -62,12 +62,30 @@ def read_records(path: Path) -> dict[str, Record]:
 
 
 def append_record(path: Path, record: Mapping[str, Any]) -> None:
-    """Append one record as a JSON line and force it to disk before returning."""
+    """Append one record as a JSON line and force it to disk before returning.
+
+    After a crash the file may end in a torn line without its newline; the record then starts
+    on a new line so that it does not join (and get lost with) the torn one."""
     line = json.dumps(record, sort_keys=True, default=str) + "\n"
+    if _ends_torn(path):
+        line = "\n" + line
     with path.open("a", encoding="utf-8") as handle:
         handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _ends_torn(path: Path) -> bool:
+    """Whether ``path`` is a non-empty file whose last byte is not a newline."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 def result_rows(

@@ -181,6 +181,8 @@ def _blame(message: str, params: Mapping[str, Any]) -> str:
     if culprit in params or top in params:
         where = ", ".join(f"{k}={v}" for k, v in params.items())
         return f"grid point ({where}): {message}"
+    if message.startswith(f"{culprit}: missing"):
+        return f"base.{culprit}: missing; give it in base: or as a grid key"
     return f"base.{message}"
 
 
