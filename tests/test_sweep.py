@@ -27,7 +27,7 @@ from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
 from ppopt.sweep import load_sweep, run_sweep
 from ppopt.sweep.plots import plot_bubble_rate, plot_improvement
-from ppopt.sweep.runner import plan_workers
+from ppopt.sweep.runner import assign_workers, plan_workers
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: A baselines-only sweep: 4 devices, 2 x 2 grid, two schedules = 8 runs.
@@ -358,7 +358,7 @@ def test_workers_per_solve_share_the_cores(monkeypatch) -> None:
     assert plan_workers(4, 2, False, warnings.append) == 2 and not warnings
     assert plan_workers(4, 3, False, warnings.append) == 3
     assert warnings == [
-        "warning: --jobs 4 x --workers-per-solve 3 = 12 CP-SAT workers on 8 cores; "
+        "warning: 4 jobs x 3 CP-SAT workers per solve = 12 workers on 8 cores; "
         "solves will compete for the cores"
     ]
     assert plan_workers(4, None, True, warnings.append) == 1  # a cluster: one per solve
@@ -370,9 +370,29 @@ def test_warning_goes_to_stderr_and_the_sweep_runs(tmp_path: Path, monkeypatch) 
     out = str(tmp_path / "out")
     result = run_cli("sweep", str(path), "--out", out, "--workers-per-solve", "2", "--quiet")
     assert result.exit_code == 0
-    assert "warning: --jobs 1 x --workers-per-solve 2 = 2 CP-SAT workers on 1 cores" in (
-        result.stderr
-    )
+    assert "warning: 1 jobs x 2 CP-SAT workers per solve = 2 workers on 1 cores" in result.stderr
+
+
+def test_each_run_gets_an_explicit_worker_count(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "available_cores", lambda: 4)
+    warnings: list[str] = []
+    plain = load_sweep(write_sweep(tmp_path, with_(TINY_OPTIMAL, solver={"time_limit": 1})))
+    assert {r.workers for r in assign_workers(plain.runs, 2, None, False, warnings.append)} == {2}
+    assert {r.workers for r in assign_workers(plain.runs, 2, 1, False, warnings.append)} == {1}
+    # the sweep's own solver.workers counts, also for the oversubscription warning
+    tiny = load_sweep(write_sweep(tmp_path, TINY_OPTIMAL, "tiny.yaml"))  # workers: 1
+    assert {r.workers for r in assign_workers(tiny.runs, 1, None, False, warnings.append)} == {1}
+    own = with_(TINY_OPTIMAL, solver={"time_limit": 1, "workers": 3})
+    runs = load_sweep(write_sweep(tmp_path, own, "own.yaml")).runs
+    assert {r.workers for r in assign_workers(runs, 2, None, False, warnings.append)} == {3}
+    assert warnings == [
+        "warning: 2 jobs x 3 CP-SAT workers per solve = 6 workers on 4 cores; "
+        "solves will compete for the cores"
+    ]
+    seen: list[int] = []
+    monkeypatch.setattr(runner, "execute_run", lambda config, workers: seen.append(workers) or {})
+    run_sweep(load_sweep(write_sweep(tmp_path, own, "own.yaml")), tmp_path / "o", quiet=True)
+    assert seen == [3, 3, 3, 3]  # what the worker function receives
 
 
 def test_local_process_pool_gives_the_same_results(tmp_path: Path) -> None:

@@ -54,19 +54,28 @@ class _Style(NamedTuple):
 RATE_LABEL = "bubble rate = idle share of device time (%)"
 
 
-def make_plots(rows: Sequence[Row], grid_keys: Sequence[str], out_dir: Path) -> list[Path]:
-    """Draw every sweep plot that the results allow into ``out_dir``; return the paths."""
+def make_plots(
+    rows: Sequence[Row], grid_keys: Sequence[str], out_dir: Path, label: str = ""
+) -> list[Path]:
+    """Draw every sweep plot that the results allow into ``out_dir``; return the paths.
+
+    ``label`` (the sweep file's name) is shown over each plot, so a picture copied elsewhere
+    still says which sweep it came from."""
     ok = [row for row in rows if row.get("makespan") is not None]
-    paths = []
+    figures: dict[str, Figure] = {}
     for key in grid_keys:
         if len({_text(row[key]) for row in ok}) > 1:
             name = f"bubble_rate_vs_{key.replace('.', '_')}.png"
-            paths.append(save_figure(plot_bubble_rate(ok, key, grid_keys), out_dir / name))
+            figures[name] = plot_bubble_rate(ok, key, grid_keys)
     gains = [row for row in ok if row["schedule"] == OPTIMAL and row.get("improvement") is not None]
     if gains:
-        figure = plot_improvement(gains, grid_keys)
-        paths.append(save_figure(figure, out_dir / "improvement_over_1f1b.png"))
-        paths.append(save_figure(plot_solve_time(gains), out_dir / "solve_time_vs_tasks.png"))
+        figures["improvement_over_1f1b.png"] = plot_improvement(gains, grid_keys)
+        figures["solve_time_vs_tasks.png"] = plot_solve_time(gains)
+    paths = []
+    for name, figure in figures.items():
+        if label:
+            figure.axes[0].set_title(f"sweep {label}", fontsize="small")
+        paths.append(save_figure(figure, out_dir / name))
     return paths
 
 

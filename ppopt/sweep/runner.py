@@ -139,11 +139,11 @@ def run_sweep(
     records = read_records(out_dir / RUNS_FILE)
     pending = _unique(run for run in sweep.runs if run.key not in records)
     outcome = SweepOutcome(total=len(sweep.runs), skipped=len(sweep.runs) - len(pending))
-    workers = plan_workers(jobs, workers_per_solve, cluster is not None, warn)
+    pending = assign_workers(pending, jobs, workers_per_solve, cluster is not None, warn)
     finished = False
     try:
         with _executor(jobs, cluster) as (executor, slots):
-            _execute(pending, executor, slots, workers, out_dir, records, outcome, quiet)
+            _execute(pending, executor, slots, out_dir, records, outcome, quiet)
         finished = True
     finally:
         rows = result_rows(sweep.runs, records, sweep.grid_keys)
@@ -153,19 +153,32 @@ def run_sweep(
         if finished:
             from ppopt.sweep.plots import make_plots
 
-            outcome.files += make_plots(rows, sweep.grid_keys, out_dir)
+            outcome.files += make_plots(rows, sweep.grid_keys, out_dir, sweep.path.name)
     return outcome
 
 
+def assign_workers(
+    runs: Sequence[Run], jobs: int, per_solve: int | None, on_cluster: bool, warn: Warn
+) -> list[Run]:
+    """Give each run its CP-SAT worker count: ``--workers-per-solve``, else the run's own
+    ``solver.workers``, else the cores shared among the jobs (warning when oversubscribed)."""
+    explicit = max((_config_workers(run) for run in runs), default=0)
+    workers = plan_workers(jobs, per_solve or explicit or None, on_cluster, warn)
+    if per_solve is not None:
+        return [replace(run, workers=workers) for run in runs]
+    return [replace(run, workers=_config_workers(run) or workers) for run in runs]
+
+
 def plan_workers(jobs: int, requested: int | None, on_cluster: bool, warn: Warn) -> int:
-    """CP-SAT workers per solve: ``requested``, or the cores shared among the jobs."""
+    """CP-SAT workers per solve: ``requested`` (``--workers-per-solve`` or the sweep's
+    ``solver.workers``), or the cores shared among the jobs."""
     cores = available_cores()
     if requested is None:
         return 1 if on_cluster else max(1, cores // jobs)
     if not on_cluster and jobs * requested > cores:
         warn(
-            f"warning: --jobs {jobs} x --workers-per-solve {requested} = {jobs * requested} "
-            f"CP-SAT workers on {cores} cores; solves will compete for the cores"
+            f"warning: {jobs} jobs x {requested} CP-SAT workers per solve = {jobs * requested} "
+            f"workers on {cores} cores; solves will compete for the cores"
         )
     return requested
 
@@ -182,7 +195,6 @@ def _execute(
     pending: Sequence[Run],
     executor: Executor | None,
     slots: int,
-    workers: int,
     out_dir: Path,
     records: dict[str, Record],
     outcome: SweepOutcome,
@@ -191,9 +203,7 @@ def _execute(
     """Run ``pending`` on the executor (``None``: here), saving each record as it arrives."""
     with _progress_bar(outcome.total, outcome.skipped, quiet) as bar:
         results = (
-            _inline(pending, workers, bar)
-            if executor is None
-            else _pooled(pending, executor, slots, workers, bar)
+            _inline(pending, bar) if executor is None else _pooled(pending, executor, slots, bar)
         )
         for run, record, final in results:
             record.update(key=run.key, schedule=run.schedule, params=run.params)
@@ -217,21 +227,19 @@ class _Bar:
         """One more run finished."""
 
 
-def _inline(runs: Sequence[Run], workers: int, bar: _Bar) -> Results:
+def _inline(runs: Sequence[Run], bar: _Bar) -> Results:
     """Run one at a time in this process."""
     for run in runs:
         bar.running(1)
-        record = execute_run(run.config, workers)
+        record = execute_run(run.config, run.workers)
         bar.running(0)
         yield run, record, True
 
 
-def _pooled(
-    runs: Sequence[Run], executor: Executor, slots: int, workers: int, bar: _Bar
-) -> Results:
+def _pooled(runs: Sequence[Run], executor: Executor, slots: int, bar: _Bar) -> Results:
     """Submit every run, then yield them as they finish; an executor failure is not final."""
     futures: dict[Future[Record], Run] = {
-        executor.submit(execute_run, run.config, workers): run for run in runs
+        executor.submit(execute_run, run.config, run.workers): run for run in runs
     }
     outstanding = len(futures)
     bar.running(min(slots, outstanding))
@@ -339,6 +347,12 @@ def _out_dir(path: Path) -> Path:
     except OSError as error:
         raise ConfigError(f"--out: cannot create {path}: {error.strerror or error}") from None
     return path
+
+
+def _config_workers(run: Run) -> int:
+    """The ``solver.workers`` a run's config sets (0: not set, or "every core")."""
+    value = (run.config.get("solver") or {}).get("workers")
+    return value if isinstance(value, int) else 0
 
 
 def _unique(runs: Iterator[Run] | Sequence[Run]) -> list[Run]:

@@ -59,7 +59,8 @@ class Run:
 
     ``params`` are the grid values of the point; ``config`` is the complete config dict (base,
     sweep solver settings and the point merged, plus ``schedule``) that a worker rebuilds the
-    problem from; ``key`` is a stable hash of the normalised run (see :func:`run_key`).
+    problem from; ``key`` is a stable hash of the normalised run (see :func:`run_key`);
+    ``workers`` is the CP-SAT worker count the runner gives an optimizer solve (0: not chosen).
     """
 
     params: dict[str, Any]
@@ -67,6 +68,7 @@ class Run:
     config: Raw
     key: str
     num_tasks: int
+    workers: int = 0
 
 
 @dataclass(frozen=True)
