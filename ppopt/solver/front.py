@@ -11,6 +11,7 @@ from ppopt.schedule import Schedule
 
 ORDERS = ("free", "fixed")
 OBJECTIVES = ("makespan", "span")
+METHODS = ("auto", "direct", "large")
 
 
 class NoScheduleError(Exception):
@@ -32,6 +33,10 @@ class SolverOptions:
 
     ``workers`` 0 means every core; ``params`` are extra CP-SAT parameters by their names
     (a misspelt name is an error); ``deterministic`` makes the result depend only on the input.
+    ``method``: ``direct`` runs CP-SAT's full presolve (best on small problems, where it proves
+    optimality), ``large`` skips presolve so the heuristic hint is CP-SAT's first solution at
+    once and its search improves it; ``auto`` picks by task count. ``time_limit`` covers the
+    whole solve, heuristics and model building included.
     """
 
     time_limit: float = 10.0
@@ -41,6 +46,7 @@ class SolverOptions:
     objective: str = "makespan"
     deterministic: bool = False
     params: dict[str, str] = field(default_factory=dict)
+    method: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.time_limit > 0:
@@ -49,6 +55,10 @@ class SolverOptions:
             raise ProblemError(f"solver.workers: must be >= 0, got {self.workers}")
         if self.order not in ORDERS:
             raise ProblemError(f"solver.order: expected free or fixed, got {self.order!r}")
+        if self.method not in METHODS:
+            raise ProblemError(
+                f"solver.method: expected one of {', '.join(METHODS)}, got {self.method!r}"
+            )
         if self.objective not in OBJECTIVES:
             raise ProblemError(
                 f"solver.objective: expected makespan or span, got {self.objective!r}"
