@@ -553,7 +553,9 @@ def sweep(
     ] = 1,
     cluster: Annotated[
         str | None,
-        typer.Option("--cluster", help="Dask scheduler address (needs pip install -e .[dask])."),
+        typer.Option(
+            "--cluster", help="Dask scheduler address (needs the dask extra of ppopt installed)."
+        ),
     ] = None,
     workers_per_solve: Annotated[
         int | None,

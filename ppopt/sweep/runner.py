@@ -140,20 +140,17 @@ def run_sweep(
     pending = _unique(run for run in sweep.runs if run.key not in records)
     outcome = SweepOutcome(total=len(sweep.runs), skipped=len(sweep.runs) - len(pending))
     pending = assign_workers(pending, jobs, workers_per_solve, cluster is not None, warn)
-    finished = False
-    try:
-        with _executor(jobs, cluster) as (executor, slots):
+    with _executor(jobs, cluster) as (executor, slots):
+        try:
             _execute(pending, executor, slots, out_dir, records, outcome, quiet)
-        finished = True
-    finally:
-        rows = result_rows(sweep.runs, records, sweep.grid_keys)
-        outcome.failed = sum(row["status"] == "ERROR" for row in rows)
-        write_csv(out_dir / RESULTS_FILE, rows, sweep.grid_keys)
-        outcome.files = [out_dir / RESULTS_FILE, out_dir / RUNS_FILE]
-        if finished:
-            from ppopt.sweep.plots import make_plots
+        finally:  # also after Ctrl-C: the CSV then holds the runs finished so far
+            rows = result_rows(sweep.runs, records, sweep.grid_keys)
+            outcome.failed = sum(row["status"] == "ERROR" for row in rows)
+            write_csv(out_dir / RESULTS_FILE, rows, sweep.grid_keys)
+    from ppopt.sweep.plots import make_plots
 
-            outcome.files += make_plots(rows, sweep.grid_keys, out_dir, sweep.path.name)
+    plots = make_plots(rows, sweep.grid_keys, out_dir, sweep.path.name)
+    outcome.files = [out_dir / RESULTS_FILE, out_dir / RUNS_FILE, *plots]
     return outcome
 
 
