@@ -74,8 +74,11 @@ def run_solver(
     floor = None
     bound = lower_bound(problem, options.objective, limit)
     for candidates in floor_stages(problem, limit):
-        floor = min([*candidates, *([floor] if floor else [])], key=_key(options.objective))
-        if progress is not None and floor is not None:
+        pool = [*candidates, *([floor] if floor is not None else [])]
+        if not pool:
+            continue
+        floor = min(pool, key=_key(options.objective))
+        if progress is not None:
             value = objective_value(floor, options.objective)
             progress(Progress(time.perf_counter() - started, value, bound))
     return _solve(problem, options, progress, limit, floor, None, started)
