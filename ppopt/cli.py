@@ -319,6 +319,14 @@ def solve(
         bool | None,
         typer.Option("--deterministic", help="Same input, same schedule on every run and machine."),
     ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method",
+            help="auto (default), direct (full CP-SAT model, proves optimality on small "
+            "problems) or large (heuristics, then LNS from the best; for 10k+ tasks).",
+        ),
+    ] = None,
     output: Annotated[
         str | None,
         typer.Option(
@@ -361,6 +369,7 @@ def solve(
                 "order": order,
                 "objective": objective,
                 "deterministic": deterministic,
+                "method": method,
             },
             "output_file": output,
             "json_file": json_file,

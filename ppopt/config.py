@@ -39,7 +39,7 @@ PROBLEM_KEYS = (
 #: Every top-level key of a config file.
 TOP_KEYS = (*PROBLEM_KEYS, "schedule", "solver", "output_file", "json_file", "trace_file")
 MEMORY_KEYS = ("activation", "retained", "limit")
-SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic")
+SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic", "method")
 SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -319,7 +319,7 @@ def build_solver_options(raw: Mapping[str, Any]) -> SolverOptions:
         if value < 0:
             raise ConfigError(f"solver.{key}: must be >= 0, got {value}")
         kwargs[key] = value
-    for key in ("order", "objective"):
+    for key in ("order", "objective", "method"):
         value = raw.get(key)
         if value is not None:
             if not isinstance(value, str):
