@@ -17,7 +17,8 @@ which loses nothing, see :mod:`ppopt.solver.model`):
   F(s,m-1) starts: ``(nb+1)a + nw r <= limit``.
 
 The two windows are disjoint when ``m > L`` (F(s,L) must wait for B(s,0) to free memory);
-otherwise only the larger one counts.
+otherwise only the larger one counts. A device with several stages gets the head argument
+only (:func:`chunked_head_idle`).
 """
 
 from __future__ import annotations
@@ -84,11 +85,37 @@ def _pending_work(problem: Problem, stage: int, limit: float | None) -> float:
     return best
 
 
+def chunked_head_idle(problem: Problem, device: int, limit: float | None) -> float:
+    """Head idle of a device with several stages (lowest ``lo``, highest ``hi``).
+
+    F(lo,0) is the device's first task and B(hi,0) the first backward or weight pass it may
+    run; between them only forwards run and nothing is freed, so the forwards' memory stays
+    under the limit. Their work is bounded by a fractional knapsack (forward time per unit of
+    memory, best first), and the window is at least F(lo,0) plus the trip from the end of
+    F(lo,0) to the start of B(hi,0)."""
+    stages = problem.stages_on(device)
+    lo, hi = stages[0], stages[-1]
+    last = problem.num_stages - 1
+    window = forward_head(problem, last) + problem.forward[last] - forward_head(problem, lo)
+    for s in range(last, hi, -1):
+        window += problem.backward[s] + problem.latency(Task("B", s, 0), Task("B", s - 1, 0))
+    m = problem.num_microbatches
+    free = [s for s in stages if problem.activation[s] <= 0]
+    busy = sum(m * problem.forward[s] for s in free)
+    room = float("inf") if limit is None else limit
+    costly = [s for s in stages if problem.activation[s] > 0]
+    for s in sorted(costly, key=lambda s: problem.forward[s] / problem.activation[s], reverse=True):
+        count = min(float(m), room / problem.activation[s])
+        busy += count * problem.forward[s]
+        room -= count * problem.activation[s]
+    return max(0.0, window - busy)
+
+
 def unavoidable_idle(problem: Problem, device: int, limit: float | None) -> float:
-    """Idle time inside a one-stage device's span that no schedule avoids (0 with chunks)."""
+    """Idle time inside a device's span that no schedule avoids (head only with chunks)."""
     stages = problem.stages_on(device)
     if len(stages) != 1:
-        return 0.0
+        return chunked_head_idle(problem, device, limit)
     s = stages[0]
     trip, f = round_trip(problem, s), problem.forward[s]
     cap = _in_flight_cap(problem, s, limit)
