@@ -81,15 +81,38 @@ def run_solver(
         return _solve(problem, options, progress, limit, None, fixed, started)
     floor = None
     bound = lower_bound(problem, options.objective, limit)
-    for candidates in floor_stages(problem, limit):
-        pool = [*candidates, *([floor] if floor is not None else [])]
-        if not pool:
-            continue
-        floor = min(pool, key=_key(options.objective))
-        if progress is not None:
-            value = objective_value(floor, options.objective)
-            progress(Progress(time.perf_counter() - started, value, bound))
-    return _solve(problem, options, progress, limit, floor, None, started)
+    try:
+        for candidates in floor_stages(problem, limit):
+            pool = [*candidates, *([floor] if floor is not None else [])]
+            if not pool:
+                continue
+            floor = min(pool, key=_key(options.objective))
+            if progress is not None:
+                value = objective_value(floor, options.objective)
+                progress(Progress(time.perf_counter() - started, value, bound))
+        return _solve(problem, options, progress, limit, floor, None, started)
+    except KeyboardInterrupt:  # outside CP-SAT (heuristics, model build): keep what we have
+        if floor is None:
+            raise
+        return _interrupted_floor(problem, options, floor, bound, started)
+
+
+def _interrupted_floor(
+    problem: Problem, options: SolverOptions, floor: Schedule, bound: float, started: float
+) -> SolveResult:
+    """The best heuristic schedule so far as the result of a solve stopped by Ctrl-C before
+    CP-SAT answered (CP-SAT's own search handles Ctrl-C in :func:`_interruptible_solve`)."""
+    value = objective_value(floor, options.objective)
+    return SolveResult(
+        schedule=Schedule(problem, "optimal", floor.device_ops, interrupted=True),
+        status="OPTIMAL" if value <= bound * (1 + 1e-12) else "FEASIBLE",
+        objective=options.objective,
+        objective_value=value,
+        lower_bound=bound,
+        wall_time=time.perf_counter() - started,
+        source=floor.name,
+        interrupted=True,
+    )
 
 
 def _key(objective: str) -> Callable[[Schedule], float]:
