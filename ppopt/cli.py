@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -208,7 +209,8 @@ def errors_to_exit_codes() -> Iterator[None]:
     except (ConfigError, ProblemError, ScheduleFileError, OrderError, DeadlockError) as error:
         fail(str(error))
     except NoScheduleError as error:
-        fail(f"no schedule: {error}", EXIT_NO_SCHEDULE)
+        text = str(error)
+        fail(text if text.startswith("no schedule") else f"no schedule: {text}", EXIT_NO_SCHEDULE)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
     except OSError as error:
@@ -645,6 +647,12 @@ def _checked(label: str, path: str | None) -> str | None:
         raise ConfigError(f"{label}: cannot write {path}: directory {parent} is not writable")
     if target.exists() and not os.access(target, os.W_OK):
         raise ConfigError(f"{label}: cannot write {path}: file is read-only")
+    try:  # os.access says yes to root on a read-only file system or /proc: really try
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigError(f"{label}: cannot write {path}: {reason}") from None
     return path
 
 
