@@ -7,11 +7,9 @@ The result is never worse than the best baseline that fits the same memory limit
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -30,14 +28,18 @@ from ppopt.solver.front import (
     SolverOptions,
 )
 from ppopt.solver.model import IntProblem, PipelineModel
-from ppopt.solver.params import make_solver
+from ppopt.solver.params import interruptible_solve, make_solver
 from ppopt.solver.scaling import Scale, memory_scale, scaled_durations, time_scale
+from ppopt.solver.window import improve_tail
 from ppopt.timeline import compute_timeline
 
 #: Relative slack when comparing memory peaks with a limit (float sums).
 MEMORY_TOLERANCE = 1e-9
 #: Below this many seconds left, CP-SAT is not started and the best heuristic is returned.
 MIN_SOLVE_SECONDS = 0.05
+#: Share of the time left that ``large`` spends re-solving cool-downs, and their sizes.
+TAIL_SHARE = 0.3
+TAIL_SIZES = (800, 1600, 3200)
 #: ``method: auto`` uses the direct model (full presolve) up to this many tasks.
 DIRECT_TASK_LIMIT = 1500
 
@@ -90,6 +92,15 @@ def run_solver(
             if progress is not None:
                 value = objective_value(floor, options.objective)
                 progress(Progress(time.perf_counter() - started, value, bound))
+        if floor is not None and _method(problem, options) == "large":
+            rounds = _cool_down_rounds(problem, options, limit, floor, started)
+            for improved, interrupted in rounds:
+                floor = improved
+                if progress is not None:
+                    value = objective_value(floor, options.objective)
+                    progress(Progress(time.perf_counter() - started, value, bound))
+                if interrupted:
+                    raise KeyboardInterrupt
         return _solve(problem, options, progress, limit, floor, None, started)
     except KeyboardInterrupt:  # outside CP-SAT (heuristics, model build): keep what we have
         if floor is None:
@@ -97,11 +108,48 @@ def run_solver(
         return _interrupted_floor(problem, options, floor, bound, started)
 
 
+def _cool_down_rounds(
+    problem: Problem,
+    options: SolverOptions,
+    limit: tuple[float, ...] | None,
+    floor: Schedule,
+    started: float,
+) -> Iterator[tuple[Schedule, bool]]:
+    """Re-solve ever larger cool-downs of the best schedule with part of the time left
+    (:mod:`ppopt.solver.window`); yields each improvement and whether Ctrl-C came."""
+    if options.objective != "makespan":
+        return
+    left = options.time_limit - (time.perf_counter() - started)
+    share = TAIL_SHARE * (options.time_limit if options.deterministic else left)
+    scale = time_scale(problem)
+    activation, retained, capacity = _memory_data(problem, limit)
+    ints = None
+    if activation is not None and retained is not None and capacity is not None:
+        ints = (activation, retained, capacity)
+    for free in TAIL_SIZES:
+        if free >= problem.num_tasks:
+            break
+        improved, interrupted = improve_tail(
+            floor,
+            ints,
+            scale,
+            options,
+            free,
+            share / len(TAIL_SIZES),
+        )
+        if improved is not None:
+            floor = improved
+        if improved is not None or interrupted:
+            yield floor, interrupted
+        if interrupted:
+            return
+
+
 def _interrupted_floor(
     problem: Problem, options: SolverOptions, floor: Schedule, bound: float, started: float
 ) -> SolveResult:
     """The best heuristic schedule so far as the result of a solve stopped by Ctrl-C before
-    CP-SAT answered (CP-SAT's own search handles Ctrl-C in :func:`_interruptible_solve`)."""
+    CP-SAT answered (CP-SAT's own search handles Ctrl-C in :func:`interruptible_solve`)."""
     value = objective_value(floor, options.objective)
     return SolveResult(
         schedule=Schedule(problem, "optimal", floor.device_ops, interrupted=True),
@@ -294,7 +342,7 @@ def _solve(
     status, interrupted = cp_model.UNKNOWN, False
     if budget >= MIN_SOLVE_SECONDS or floor is None:
         callback = _Reporter(progress, scale, started) if progress else None
-        status, interrupted = _interruptible_solve(solver, model.model, callback)
+        status, interrupted = interruptible_solve(solver, model.model, callback)
     status_name = solver.status_name(status)
 
     best, source = floor, floor.name if floor is not None else "none"
@@ -326,40 +374,6 @@ def _solve(
         source=source,
         interrupted=interrupted,
     )
-
-
-def _interruptible_solve(
-    solver: cp_model.CpSolver,
-    model: cp_model.CpModel,
-    callback: cp_model.CpSolverSolutionCallback | None,
-) -> tuple[Any, bool]:
-    """Run CP-SAT in a worker thread so Ctrl-C in the main thread stops the search cleanly
-    and the best solution so far is kept; returns the status and whether it was interrupted."""
-    solver.parameters.catch_sigint_signal = False
-    outcome: list[Any] = []
-    failure: list[BaseException] = []
-    finished = threading.Event()
-
-    def run() -> None:
-        try:
-            outcome.append(solver.solve(model, callback))
-        except BaseException as error:  # re-raised in the calling thread below
-            failure.append(error)
-        finally:
-            finished.set()
-
-    # An Event, not Thread.join: a KeyboardInterrupt inside join() can leave is_alive() wrong.
-    threading.Thread(target=run, daemon=True).start()
-    interrupted = False
-    while not finished.is_set():
-        try:
-            finished.wait(timeout=0.1)
-        except KeyboardInterrupt:
-            interrupted = True
-            solver.stop_search()
-    if failure:
-        raise failure[0]
-    return outcome[0], interrupted
 
 
 def _horizon(int_problem: Problem, hint: Schedule | None, objective: str) -> int:
