@@ -48,7 +48,13 @@ from ppopt.metrics import resolve_limit
 from ppopt.problem import ProblemError
 from ppopt.report import compare_table, format_report, reference_schedule, summary_line
 from ppopt.schedule import Schedule
-from ppopt.solver.front import NoScheduleError, Progress, SolveResult, SolverOptions
+from ppopt.solver.front import (
+    NoScheduleError,
+    Progress,
+    SolveResult,
+    SolverOptions,
+    check_one_microbatch_fits,
+)
 from ppopt.timeline import DeadlockError, OrderError
 
 #: Options that take a list: every number-like token after them joins the list.
@@ -668,7 +674,9 @@ def _schedule_names(text: str) -> list[str]:
 
 
 def _baseline(run: RunConfig, name: str | None = None) -> Schedule:
-    """The named baseline (default: the run's schedule) of the run's problem."""
+    """The named baseline (default: the run's schedule) of the run's problem; a memory limit
+    below one micro-batch means no schedule at all (exit 1), whatever the schedule."""
+    check_one_microbatch_fits(run.problem, resolve_limit(run.problem))
     return baseline(name or run.schedule, run.problem)
 
 

@@ -111,6 +111,19 @@ class SolveResult:
 ProgressCallback = Callable[[Progress], None]
 
 
+def check_one_microbatch_fits(problem: Problem, limit: tuple[float, ...] | None) -> None:
+    """Raise :class:`NoScheduleError` when a device cannot hold even one micro-batch."""
+    if limit is None:
+        return
+    for d in range(problem.num_devices):
+        need = sum(problem.activation[s] for s in problem.stages_on(d))
+        if need > limit[d] * (1 + 1e-9):
+            raise NoScheduleError(
+                f"no schedule: device {d} needs {need:g} memory for one micro-batch, "
+                f"the limit is {limit[d]:g}"
+            )
+
+
 def solve(
     problem: Problem,
     options: SolverOptions | None = None,

@@ -14,7 +14,7 @@ from dataclasses import replace
 from ortools.sat.python import cp_model
 
 from ppopt.baselines import BASELINES, baseline
-from ppopt.baselines.greedy import greedy_schedules
+from ppopt.baselines.greedy import PREFERENCES, greedy_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.metrics import compute_metrics, peak_memory, resolve_limit
 from ppopt.problem import Problem, ProblemError, Task
@@ -26,6 +26,7 @@ from ppopt.solver.front import (
     ProgressCallback,
     SolveResult,
     SolverOptions,
+    check_one_microbatch_fits,
 )
 from ppopt.solver.model import IntProblem, PipelineModel
 from ppopt.solver.params import interruptible_solve, make_solver
@@ -167,19 +168,6 @@ def _key(objective: str) -> Callable[[Schedule], float]:
     return lambda schedule: objective_value(schedule, objective)
 
 
-def check_one_microbatch_fits(problem: Problem, limit: tuple[float, ...] | None) -> None:
-    """Raise :class:`NoScheduleError` when a device cannot hold even one micro-batch."""
-    if limit is None:
-        return
-    for d in range(problem.num_devices):
-        need = sum(problem.activation[s] for s in problem.stages_on(d))
-        if need > limit[d] * (1 + MEMORY_TOLERANCE):
-            raise NoScheduleError(
-                f"no schedule: device {d} needs {need:g} memory for one micro-batch, "
-                f"the limit is {limit[d]:g}"
-            )
-
-
 def fits(schedule: Schedule, limit: tuple[float, ...] | None) -> bool:
     """Whether a schedule's peak memory stays within the limit on every device."""
     if limit is None:
@@ -195,23 +183,40 @@ def objective_value(schedule: Schedule, objective: str) -> float:
 
 
 def floor_stages(problem: Problem, limit: tuple[float, ...] | None) -> Iterator[list[Schedule]]:
-    """Baseline schedules that fit the memory limit, cheapest first so a valid schedule is
-    there within a second at any size: the static baselines (and 1F1B capped in flight, which
-    always fits a limit that holds one micro-batch), then every greedy variant."""
-    quick = []
+    """Baseline schedules that fit the memory limit, in small batches, cheapest first, so a
+    valid schedule is there within about a second at any size: each static baseline, 1F1B
+    capped in flight (which fits any limit that holds one micro-batch), then each greedy
+    variant (the first of them early when nothing has fitted yet)."""
+    found = False
     for name in BASELINES:
         if name == "greedy":
-            continue  # its variants come in the second stage
+            continue  # its variants come below
         try:
             schedule = baseline(name, problem)
         except ProblemError:
             continue
         if fits(schedule, limit):
-            quick.append(schedule)
+            found = True
+            yield [schedule]
     if problem.num_chunks == 1 and limit is not None:
-        quick.extend(_capped_one_f_one_b(problem, limit))
-    yield quick
-    yield [s for s in greedy_schedules(problem, limit).values() if fits(s, limit)]
+        capped = _capped_one_f_one_b(problem, limit)
+        found = found or bool(capped)
+        yield capped
+    preferences = list(PREFERENCES)
+    if not found:
+        first = preferences.pop(0)
+        yield _fitting_greedy(problem, limit, first)
+    for prefer in preferences:
+        yield _fitting_greedy(problem, limit, prefer)
+
+
+def _fitting_greedy(
+    problem: Problem, limit: tuple[float, ...] | None, prefer: str
+) -> list[Schedule]:
+    """One greedy variant's schedule, if it fits the limit."""
+    orders = greedy_orders(problem, limit, prefer)
+    schedule = compute_timeline(problem, orders, f"greedy-{prefer}")
+    return [schedule] if fits(schedule, limit) else []
 
 
 def _capped_one_f_one_b(problem: Problem, limit: tuple[float, ...]) -> list[Schedule]:
