@@ -80,6 +80,28 @@ DEFAULT_COMPARE = "1f1b,gpipe,optimal"
 # ----------------------------------------------------------------------- argument rewrite
 
 
+# Options shared by `solve` and `compare`, declared once.
+MemoryLimitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        help="none, Nx (N times the 1F1B peak), a number or one per device. "
+        "Default 1x for optimal, none for baselines.",
+    ),
+]
+TimeLimitOption = Annotated[
+    float | None, typer.Option("--time-limit", help="Solver time limit in seconds (whole solve).")
+]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", help="Solver workers (0 = every core).")
+]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Solver random seed.")]
+DeterministicOption = Annotated[
+    bool | None,
+    typer.Option("--deterministic", help="Same input, same schedule on every run and machine."),
+]
+
+
 def rewrite_list_args(argv: Sequence[str]) -> list[str]:
     """Join the space-separated values after a list option into one comma-separated token.
 
@@ -300,14 +322,7 @@ def solve(
             help=f"optimal (default) or a baseline: {', '.join(known_schedules()[1:])}.",
         ),
     ] = None,
-    memory_limit: Annotated[
-        str | None,
-        typer.Option(
-            "--memory-limit",
-            help="none, Nx (N times the 1F1B peak), a number or one per device. "
-            "Default 1x for optimal, none for baselines.",
-        ),
-    ] = None,
+    memory_limit: MemoryLimitOption = None,
     order: Annotated[
         str | None,
         typer.Option("--order", help="free (solver picks every order) or fixed (1F1B order)."),
@@ -316,17 +331,10 @@ def solve(
         str | None,
         typer.Option("--objective", help="makespan or span (largest per-device span)."),
     ] = None,
-    time_limit: Annotated[
-        float | None, typer.Option("--time-limit", help="Solver time limit in seconds.")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="Solver workers (0 = every core).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Solver random seed.")] = None,
-    deterministic: Annotated[
-        bool | None,
-        typer.Option("--deterministic", help="Same input, same schedule on every run and machine."),
-    ] = None,
+    time_limit: TimeLimitOption = None,
+    workers: WorkersOption = None,
+    seed: SeedOption = None,
+    deterministic: DeterministicOption = None,
     method: Annotated[
         str | None,
         typer.Option(
@@ -417,20 +425,11 @@ def compare(
     no_visualization: Annotated[
         bool, typer.Option("--no-visualization", help="Do not draw the figure.")
     ] = False,
-    memory_limit: Annotated[
-        str | None,
-        typer.Option("--memory-limit", help="none, Nx, a number or one per device."),
-    ] = None,
-    time_limit: Annotated[
-        float | None, typer.Option("--time-limit", help="Solver time limit in seconds.")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="Solver workers (0 = every core).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Solver random seed.")] = None,
-    deterministic: Annotated[
-        bool | None, typer.Option("--deterministic", help="Reproducible solver run.")
-    ] = None,
+    memory_limit: MemoryLimitOption = None,
+    time_limit: TimeLimitOption = None,
+    workers: WorkersOption = None,
+    seed: SeedOption = None,
+    deterministic: DeterministicOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
 ) -> None:
     """Several schedules of one problem: one table and one figure on a shared time axis."""
