@@ -17,8 +17,10 @@ from ppopt.problem import Problem
 
 #: Integer units for the longest task when no power of ten makes the times whole.
 RESOLUTION = 2000
-#: The largest power of ten tried.
+#: The largest power of ten tried for times (kept small: the horizon grows with it).
 MAX_DIGITS = 4
+#: The largest power of ten tried for memory amounts (only capacities grow with it).
+MAX_MEMORY_DIGITS = 9
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,11 @@ class Scale:
         return value / self.factor
 
 
-def _decimal_factor(values: Sequence[float], limit: float) -> float | None:
+def _decimal_factor(
+    values: Sequence[float], limit: float, max_digits: int = MAX_DIGITS
+) -> float | None:
     """The smallest power of ten making every value whole, if it keeps values under ``limit``."""
-    for digits in range(MAX_DIGITS + 1):
+    for digits in range(max_digits + 1):
         factor = 10.0**digits
         if max(values) * factor > limit:
             return None
@@ -63,10 +67,10 @@ def memory_scale(amounts: Sequence[float]) -> Scale:
     positive = [v for v in amounts if v > 0 and math.isfinite(v)]
     if not positive:
         return Scale(1.0, exact=True)
-    factor = _decimal_factor(positive, limit=1e9)
+    factor = _decimal_factor(positive, limit=1e15, max_digits=MAX_MEMORY_DIGITS)
     if factor is not None:
         return Scale(factor, exact=True)
-    return Scale(1e6 / max(positive), exact=False)
+    return Scale(1e9 / max(positive), exact=False)
 
 
 def scaled_durations(problem: Problem, scale: Scale) -> dict[tuple[str, int], int]:

@@ -120,14 +120,9 @@ def test_fixed_order_with_arbitrary_float_times(problem: Problem) -> None:
     assert result.lower_bound <= result.objective_value + TOL
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NoScheduleError,
-    reason="solver bug: with activations that need more than 4 decimals the memory model "
-    "rounds demands up and the capacity down, so a schedule exactly at the limit (1F1B at "
-    "1x, by definition) is infeasible in the model",
-)
 def test_fixed_order_at_1x_with_fine_grained_activations() -> None:
+    """Memory amounts with up to 9 decimals scale exactly, so 1F1B (the 1x reference itself)
+    stays feasible in the integer model."""
     problem = Problem.create(3, 4, activation=[0.1234567, 0.7654321, 0.33333333], memory_limit="1x")
     result = solve(problem, options(order="fixed"))
     assert ops(result.schedule) == ops(baseline("1f1b", problem))
