@@ -108,7 +108,8 @@ def run_all(args: argparse.Namespace) -> None:
     done = set()
     if out.exists():
         done = {key(json.loads(line)) for line in out.read_text().splitlines() if line.strip()}
-    for case in case_list():
+    wanted = [_parse_case(text) for text in args.case]
+    for case in wanted or case_list():
         if case in done or (args.max_tasks and make_problem(*case).num_tasks > args.max_tasks):
             continue
         started = time.perf_counter()
@@ -117,6 +118,12 @@ def run_all(args: argparse.Namespace) -> None:
         with out.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
         print(_line(row), flush=True)
+
+
+def _parse_case(text: str) -> tuple[int, int, bool, bool]:
+    """``p,m,split,vshape`` with the last two as 0/1, e.g. ``32,256,1,0``."""
+    p, m, split, vshape = (int(part) for part in text.split(","))
+    return p, m, bool(split), bool(vshape)
 
 
 def _line(row: dict) -> str:
@@ -167,6 +174,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/scaling.jsonl")
     parser.add_argument("--max-tasks", type=int, default=0, help="skip larger cases (0: none)")
     parser.add_argument("--plot", default="", help="draw the figure from --out instead of running")
+    parser.add_argument(
+        "--case", action="append", default=[], help="only this case: p,m,split,vshape (0/1)"
+    )
     args = parser.parse_args()
     if args.plot:
         plot(args)
