@@ -61,6 +61,8 @@ class PipelineModel:
         self._memory_precedences()
         if fixed_orders is not None:
             self._fixed_orders(fixed_orders)
+        if data.objective == "span":
+            self._first_tasks_start_early()
         self.objective = self._objective()
 
     # -------------------------------------------------------------------------- variables
@@ -164,6 +166,23 @@ class PipelineModel:
                 for i in range(fit_w + 1, m):
                     earlier = Task("W", s, i - 1 - fit_w)
                     self.model.add(self.start[Task("F", s, i)] >= self.end(earlier))
+
+    def _first_tasks_start_early(self) -> None:
+        """For the span objective: each device's first task F(lowest stage, 0) starts as early
+        as its forward chain allows, as it does in the tight timeline that is reported; without
+        this the model could shorten a span by starting a device late, which the reported
+        timeline undoes. (This restricts the model below the relaxation, so its bound is not
+        used for the span objective.)"""
+        problem = self.problem
+        head = 0
+        earliest = [0] * problem.num_stages
+        for s in range(1, problem.num_stages):
+            before, task = Task("F", s - 1, 0), Task("F", s, 0)
+            head += self._dur(before) + self._latency(before, task)
+            earliest[s] = head
+        for d in range(problem.num_devices):
+            first = min(problem.stages_on(d))
+            self.model.add(self.start[Task("F", first, 0)] == earliest[first])
 
     def _fixed_orders(self, orders: Sequence[Sequence[Task]]) -> None:
         """Impose each device's task order."""

@@ -360,7 +360,9 @@ def _solve(
 
     value = objective_value(best, objective)
     bound = own_bound
-    if scale.exact and status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    if scale.exact and objective == "makespan" and status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        # For ``span`` the model pins each device's first task (see
+        # PipelineModel._first_tasks_start_early), so its bound is not a bound of the problem.
         bound = max(bound, scale.to_float(solver.best_objective_bound))
     # Proven only when the reported (tight) value meets the bound: with ``span`` the tight
     # timeline of CP-SAT's orders can exceed the model's optimum (the model may delay a
