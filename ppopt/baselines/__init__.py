@@ -12,7 +12,7 @@ from ppopt.baselines.gpipe import gpipe_orders
 from ppopt.baselines.greedy import greedy_baseline_orders
 from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
-from ppopt.baselines.vshape import dualpipev_orders, zbv_orders
+from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
 from ppopt.problem import Problem, ProblemError, Task
 from ppopt.schedule import Schedule
@@ -26,6 +26,7 @@ BASELINES: dict[str, OrderMaker] = {
     "gpipe": gpipe_orders,
     "interleaved-1f1b": interleaved_orders,
     "zb-v": zbv_orders,
+    "v-1f1b": v1f1b_orders,
     "dualpipev": dualpipev_orders,
     "zb-h1": zb_h1_orders,
     "zb-h2": zb_h2_orders,

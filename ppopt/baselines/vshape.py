@@ -53,6 +53,32 @@ def zbv_orders(problem: Problem) -> list[list[Task]]:
     return orders
 
 
+def v1f1b_orders(problem: Problem) -> list[list[Task]]:
+    """ZB-V's order with full backwards: V placement at 1F1B memory without a split.
+
+    Each device runs the ZB-V order of the unsplit problem (every ``W`` merged into its ``B``);
+    on a split problem each ``W`` then runs right after its ``B``, as the other 1F1B-style
+    baselines do. A backward frees its activations no later than in ZB-V, so the peak is at
+    most ZB-V's: 2p chunk activations on every device, the merged-chunk 1F1B reference.
+    """
+    _require_vshape(problem, "v-1f1b")
+    full = problem.unsplit()
+    p, m = problem.num_devices, problem.num_microbatches
+    n = max(m, 2 * p - 1)
+    orders = []
+    for rank in range(p):
+        order = [task for task in _zbv_rank(full, rank, n) if task.microbatch < m]
+        if problem.is_split:
+            order = [t for task in order for t in _with_weight(task)]
+        orders.append(order)
+    return orders
+
+
+def _with_weight(task: Task) -> tuple[Task, ...]:
+    """A backward followed by its weight pass; any other task alone."""
+    return (task, Task("W", task.stage, task.microbatch)) if task.kind == "B" else (task,)
+
+
 def _zbv_rank(problem: Problem, rank: int, n: int) -> list[Task]:
     """ZB-V order of one device for ``n`` micro-batches."""
     p = problem.num_devices
@@ -77,9 +103,9 @@ def _zbv_rank(problem: Problem, rank: int, n: int) -> list[Task]:
     for _ in range(p - rank):
         chunks.backward(0, then_weight=False)
         chunks.weight(0)
-    while chunks.count["W", 1] < chunks.count["B", 1]:
+    while chunks.split and chunks.count["W", 1] < chunks.count["B", 1]:
         chunks.weight(1)
-    while chunks.count["W", 0] < chunks.count["B", 0]:
+    while chunks.split and chunks.count["W", 0] < chunks.count["B", 0]:
         chunks.weight(0)
     return chunks.order
 
