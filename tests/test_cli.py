@@ -314,28 +314,48 @@ GOOD = "num_stages: 4\nnum_batches: 8\nschedule: 1f1b\n"
 #: (id, config file text or None, extra arguments, fragment of the one error line)
 ERROR_CASES = [
     # NaN time in a YAML list
-    ("nan-time", "num_stages: 4\nnum_batches: 8\nforward_times: [1, .nan, 1, 1]\n", [],
-     "c.yaml: forward_times[1]: must be finite"),
+    (
+        "nan-time",
+        "num_stages: 4\nnum_batches: 8\nforward_times: [1, .nan, 1, 1]\n",
+        [],
+        "c.yaml: forward_times[1]: must be finite",
+    ),
     # infinite time on the command line (one value for all stages)
     ("inf-time", GOOD, ["-f", "inf"], "forward_times: must be finite, got inf"),
     # a string where a time belongs
-    ("string-time", "num_stages: 4\nnum_batches: 8\nforward_times: [1, fast, 1, 1]\n", [],
-     "forward_times[1]: expected a number, got 'fast'"),
+    (
+        "string-time",
+        "num_stages: 4\nnum_batches: 8\nforward_times: [1, fast, 1, 1]\n",
+        [],
+        "forward_times[1]: expected a number, got 'fast'",
+    ),
     # a list of the wrong length
-    ("short-list", GOOD + "backward_times: [2, 2, 2]\n", [],
-     "backward_times: expected 4 values (one per virtual stage), got 3"),
+    (
+        "short-list",
+        GOOD + "backward_times: [2, 2, 2]\n",
+        [],
+        "backward_times: expected 4 values (one per virtual stage), got 3",
+    ),
     # zero micro-batches
     ("zero-batches", GOOD, ["-b", "0"], "num_batches: must be >= 1, got 0"),
     # a fractional device count in the file
-    ("fractional-stages", "num_stages: 2.5\nnum_batches: 8\n", [],
-     "num_stages: expected a whole number >= 1, got 2.5"),
+    (
+        "fractional-stages",
+        "num_stages: 2.5\nnum_batches: 8\n",
+        [],
+        "num_stages: expected a whole number >= 1, got 2.5",
+    ),
     # negative latency
     ("negative-latency", GOOD, ["--p2p-time", "-1"], "p2p_time: must be >= 0, got -1"),
     # a negative time in the seed's space-separated spelling
     ("negative-time", GOOD, ["-f", "1", "1", "-1", "1"], "forward_times[2]: must be > 0, got -1"),
     # an unknown top-level key (misspelt), with a suggestion
-    ("unknown-key", "num_stage: 4\nnum_batches: 8\n", [],
-     "num_stage: unknown key, did you mean 'num_stages'?"),
+    (
+        "unknown-key",
+        "num_stage: 4\nnum_batches: 8\n",
+        [],
+        "num_stage: unknown key, did you mean 'num_stages'?",
+    ),
     # an unknown key inside solver:
     ("unknown-solver-key", GOOD + "solver: {time_limt: 3}\n", [], "solver.time_limt: unknown key"),
     # an unknown key inside memory:
@@ -343,8 +363,12 @@ ERROR_CASES = [
     # an unknown schedule name
     ("unknown-schedule", GOOD, ["--schedule", "2f2b"], "schedule: unknown schedule '2f2b'"),
     # a placement list that puts two stages on one device with one chunk
-    ("bad-placement", GOOD + "placement: [0, 0, 1, 1]\n", [],
-     "placement: device 0 holds 2 stages, expected num_chunks = 1"),
+    (
+        "bad-placement",
+        GOOD + "placement: [0, 0, 1, 1]\n",
+        [],
+        "placement: device 0 holds 2 stages, expected num_chunks = 1",
+    ),
     # vshape needs two chunks
     ("vshape-one-chunk", GOOD, ["--placement", "vshape"], "placement: vshape needs num_chunks = 2"),
     # a negative time limit
@@ -362,8 +386,12 @@ ERROR_CASES = [
     # a missing file
     ("missing-file", None, [], "c.yaml: config file not found"),
     # an unwritable output path: the directory does not exist
-    ("unwritable-output", GOOD, ["-o", "no/such/dir/x.png"],
-     "--output: cannot write no/such/dir/x.png: directory no/such/dir does not exist"),
+    (
+        "unwritable-output",
+        GOOD,
+        ["-o", "no/such/dir/x.png"],
+        "--output: cannot write no/such/dir/x.png: directory no/such/dir does not exist",
+    ),
     # an output path whose "directory" is a file
     ("output-under-file", GOOD, ["--json", "c.yaml/x.json"], "--json: cannot write c.yaml/x.json"),
     # a picture extension matplotlib-only users might try
@@ -371,8 +399,12 @@ ERROR_CASES = [
     # a memory limit that is not a number, Nx or none
     ("bad-memory-limit", GOOD, ["--memory-limit", "lots"], "memory.limit: expected a number"),
     # retained memory without a split backward
-    ("retained-unsplit", GOOD + "memory: {retained: 0.5}\n", [],
-     "memory.retained[0]: only meaningful with weight_times"),
+    (
+        "retained-unsplit",
+        GOOD + "memory: {retained: 0.5}\n",
+        [],
+        "memory.retained[0]: only meaningful with weight_times",
+    ),
     # a bad integer on the command line (click's own check, still one line)
     ("bad-integer-option", GOOD, ["-s", "two"], "invalid value for '-s' / '--num-stages'"),
     # an option that does not exist

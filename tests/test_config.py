@@ -126,38 +126,71 @@ def test_override_beats_file_and_file_fills_the_rest(tmp_path: Path) -> None:
     ("text", "overrides", "message"),
     [
         # the culprit is in the file: the file is named first
-        ("num_stages: 4\nnum_batches: 8\nforward_times: [1, 1, -1, 1]\n", {},
-         "c.yaml: forward_times[2]: must be > 0, got -1"),
+        (
+            "num_stages: 4\nnum_batches: 8\nforward_times: [1, 1, -1, 1]\n",
+            {},
+            "c.yaml: forward_times[2]: must be > 0, got -1",
+        ),
         # the culprit came from the command line: no file blamed
-        ("num_stages: 4\nnum_batches: 8\n", {"forward_times": [1, 1, -1, 1]},
-         "forward_times[2]: must be > 0, got -1"),
+        (
+            "num_stages: 4\nnum_batches: 8\n",
+            {"forward_times": [1, 1, -1, 1]},
+            "forward_times[2]: must be > 0, got -1",
+        ),
         # a command-line solver option is blamed on the command line too
-        ("num_stages: 4\nnum_batches: 8\n", {"solver": {"time_limit": -1.0}},
-         "solver.time_limit: must be > 0 seconds, got -1.0"),
+        (
+            "num_stages: 4\nnum_batches: 8\n",
+            {"solver": {"time_limit": -1.0}},
+            "solver.time_limit: must be > 0 seconds, got -1.0",
+        ),
         # a nested file key is blamed on the file
-        ("num_stages: 4\nnum_batches: 8\nsolver: {workers: -1}\n", {},
-         "c.yaml: solver.workers: must be >= 0, got -1"),
+        (
+            "num_stages: 4\nnum_batches: 8\nsolver: {workers: -1}\n",
+            {},
+            "c.yaml: solver.workers: must be >= 0, got -1",
+        ),
         # wrong type of a section
-        ("num_stages: 4\nnum_batches: 8\nmemory: 3\n", {},
-         "c.yaml: memory: expected a mapping (activation, retained, limit), got 3"),
+        (
+            "num_stages: 4\nnum_batches: 8\nmemory: 3\n",
+            {},
+            "c.yaml: memory: expected a mapping (activation, retained, limit), got 3",
+        ),
         # booleans are not counts
-        ("num_stages: true\nnum_batches: 8\n", {},
-         "c.yaml: num_stages: expected a whole number >= 1, got True"),
+        (
+            "num_stages: true\nnum_batches: 8\n",
+            {},
+            "c.yaml: num_stages: expected a whole number >= 1, got True",
+        ),
         # a placement of the wrong type
-        ("num_stages: 2\nnum_batches: 8\nplacement: 3\n", {},
-         "c.yaml: placement: expected interleaved, vshape or a list of device indices, got 3"),
+        (
+            "num_stages: 2\nnum_batches: 8\nplacement: 3\n",
+            {},
+            "c.yaml: placement: expected interleaved, vshape or a list of device indices, got 3",
+        ),
         # per-device limit list of the wrong length
-        ("num_stages: 2\nnum_batches: 8\nmemory: {limit: [1, 2, 3]}\n", {},
-         "c.yaml: memory.limit: expected 1 or 2 values (one per device), got 3"),
+        (
+            "num_stages: 2\nnum_batches: 8\nmemory: {limit: [1, 2, 3]}\n",
+            {},
+            "c.yaml: memory.limit: expected 1 or 2 values (one per device), got 3",
+        ),
         # deterministic must be a boolean
-        ("num_stages: 2\nnum_batches: 8\nsolver: {deterministic: yes please}\n", {},
-         "c.yaml: solver.deterministic: expected true or false, got 'yes please'"),
+        (
+            "num_stages: 2\nnum_batches: 8\nsolver: {deterministic: yes please}\n",
+            {},
+            "c.yaml: solver.deterministic: expected true or false, got 'yes please'",
+        ),
         # an output path must be a string
-        ("num_stages: 2\nnum_batches: 8\njson_file: 3\n", {},
-         "c.yaml: json_file: expected a file path, got 3"),
+        (
+            "num_stages: 2\nnum_batches: 8\njson_file: 3\n",
+            {},
+            "c.yaml: json_file: expected a file path, got 3",
+        ),
         # an infinite time limit
-        ("num_stages: 2\nnum_batches: 8\nsolver: {time_limit: .inf}\n", {},
-         "c.yaml: solver.time_limit: expected a finite number of seconds, got inf"),
+        (
+            "num_stages: 2\nnum_batches: 8\nsolver: {time_limit: .inf}\n",
+            {},
+            "c.yaml: solver.time_limit: expected a finite number of seconds, got inf",
+        ),
     ],
 )
 def test_error_messages_name_key_and_origin(
