@@ -18,7 +18,8 @@ which loses nothing, see :mod:`ppopt.solver.model`):
 
 The two windows are disjoint when ``m > L`` (F(s,L) must wait for B(s,0) to free memory);
 otherwise only the larger one counts. A device with several stages gets the head argument
-only (:func:`chunked_head_idle`).
+the same two windows with the work of several stages bounded by a fractional knapsack
+(:func:`chunked_head_idle`, :func:`chunked_tail_idle`).
 """
 
 from __future__ import annotations
@@ -111,11 +112,52 @@ def chunked_head_idle(problem: Problem, device: int, limit: float | None) -> flo
     return max(0.0, window - busy)
 
 
+def chunked_tail_idle(problem: Problem, device: int, limit: float | None) -> float:
+    """Tail idle of a device with several stages (highest ``hi``).
+
+    F(hi,m-1) is the device's last forward; B(hi,m-1) starts at least a round trip after it
+    ends, and in between only backward and weight passes of earlier micro-batches run: those
+    still pending when F(hi,m-1) starts. Each pending one holds memory then (a backward pass
+    its stage's whole activation, a lone weight pass the retained part) beside micro-batch
+    m-1's activations, so their work is bounded by a fractional knapsack under the limit."""
+    stages = problem.stages_on(device)
+    hi, m = stages[-1], problem.num_microbatches
+    weight = problem.weight or (0.0,) * problem.num_stages
+    room = float("inf") if limit is None else limit - sum(problem.activation[s] for s in stages)
+    items = []  # (work, memory) of one pending pass, at most m-1 of each
+    for s in stages:
+        items.append((problem.backward[s] + weight[s], problem.activation[s]))
+        if problem.is_split:
+            items.append((weight[s], problem.retained[s]))
+    pending = 0.0
+    for work, memory in sorted(items, key=lambda it: _density(*it), reverse=True):
+        count = float(m - 1) if memory <= 0 else min(float(m - 1), max(0.0, room) / memory)
+        pending += count * work
+        room -= count * memory
+    return max(0.0, round_trip(problem, hi) - pending)
+
+
+def _density(work: float, memory: float) -> float:
+    """Work per unit of memory (free items first)."""
+    return float("inf") if memory <= 0 else work / memory
+
+
+def _forwards_fit(problem: Problem, device: int, limit: float | None) -> bool:
+    """Whether every forward of the device fits in memory at once (then the head and tail
+    windows can overlap: no backward need run before the last forward)."""
+    if limit is None:
+        return True
+    held = sum(problem.activation[s] for s in problem.stages_on(device))
+    return problem.num_microbatches * held <= limit * (1 + 1e-12)
+
+
 def unavoidable_idle(problem: Problem, device: int, limit: float | None) -> float:
-    """Idle time inside a device's span that no schedule avoids (head only with chunks)."""
+    """Idle time inside a device's span that no schedule avoids."""
     stages = problem.stages_on(device)
     if len(stages) != 1:
-        return chunked_head_idle(problem, device, limit)
+        head = chunked_head_idle(problem, device, limit)
+        tail = chunked_tail_idle(problem, device, limit)
+        return max(head, tail) if _forwards_fit(problem, device, limit) else head + tail
     s = stages[0]
     trip, f = round_trip(problem, s), problem.forward[s]
     cap = _in_flight_cap(problem, s, limit)

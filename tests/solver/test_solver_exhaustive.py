@@ -23,7 +23,15 @@ from ppopt.baselines import applicable_baselines, baseline
 from ppopt.metrics import compute_metrics, peak_memory, reference_peak, resolve_limit
 from ppopt.problem import MemoryLimit, Problem
 from ppopt.solver import SolverOptions, solve
-from ppopt.solver.bounds import lower_bound, makespan_lower_bound, span_lower_bound
+from ppopt.solver.bounds import (
+    chunked_head_idle,
+    chunked_tail_idle,
+    forward_head,
+    lower_bound,
+    makespan_lower_bound,
+    span_lower_bound,
+    unavoidable_idle,
+)
 from ppopt.timeline import DeadlockError, compute_timeline
 from ppopt.validate import assert_valid
 
@@ -315,3 +323,31 @@ def test_lower_bound_proves_1f1b_optimal_for_equal_stages(p: int, m: int, limit:
     if p * m <= 64:
         result = solve(problem, OPTIONS)
         assert (result.status, result.objective_value, result.gap) == ("OPTIMAL", closed, 0.0)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_chunked_tail_idle_when_one_microbatch_fits(m: int) -> None:
+    """V placement, device 1 holds stages 1 and 2, memory for one micro-batch: nothing can be
+    pending when F(2,m-1) starts, so the round trip through stage 3 (f3 + b3 + 2 latencies =
+    3.5) is idle on device 1, the bound counts it beside the head idle, and stays at or below
+    the exhaustive optimum."""
+    problem = Problem.create(
+        2,
+        m,
+        forward=[1.0, 1.5, 2.0, 1.0],
+        backward=[2.0, 1.0, 2.5, 1.5],
+        p2p=0.5,
+        num_chunks=2,
+        placement="vshape",
+        activation=1.0,
+        memory_limit=2.0,
+    )
+    limit = resolve_limit(problem)
+    assert limit is not None
+    assert chunked_tail_idle(problem, 1, limit[1]) == 3.5
+    head = chunked_head_idle(problem, 1, limit[1])
+    assert unavoidable_idle(problem, 1, limit[1]) == head + 3.5
+    bound = makespan_lower_bound(problem, limit)
+    assert bound == problem.device_work(1) + head + 3.5 + forward_head(problem, 1) + 2.0 + 0.5
+    assert bound <= optimum(problem) + TOL
+    assert chunked_tail_idle(problem, 1, None) == 0.0
