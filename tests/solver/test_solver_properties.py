@@ -253,3 +253,28 @@ def test_same_input_twice_gives_the_same_schedule() -> None:
         second.lower_bound,
         second.source,
     )
+
+
+@pytest.mark.parametrize(
+    ("workers", "params", "subsolvers", "extra"),
+    [
+        (2, {}, ["quick_restart", "lb_tree_search"], []),
+        (4, {}, [], ["lb_tree_search"]),
+        (1, {}, [], []),
+        (2, {"subsolvers": '"default_lp"'}, ["default_lp"], []),
+    ],
+)
+def test_direct_model_gives_a_worker_to_the_lower_bound_tree_search(
+    workers: int, params: dict[str, str], subsolvers: list[str], extra: list[str]
+) -> None:
+    """The direct model's portfolio: on two workers the bound-proving tree search beside a
+    restarting search, added to CP-SAT's own list with more, untouched with one worker or
+    when the caller names the subsolvers."""
+    from ppopt.solver.params import make_solver
+    from ppopt.solver.run import _direct_model_parameters
+
+    opts = SolverOptions(workers=workers, params=params)
+    solver = make_solver(opts)
+    _direct_model_parameters(solver, opts)
+    assert list(solver.parameters.subsolvers) == subsolvers
+    assert list(solver.parameters.extra_subsolvers) == extra
