@@ -20,6 +20,7 @@ With the window reaching the end of the schedule this is a cool-down re-solve.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Iterator
@@ -40,27 +41,108 @@ Memory = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 BEFORE, INSIDE, AFTER = 0, 1, 2
 
 
-class WindowModel:
-    """CP-SAT model of the tasks of ``schedule`` that start in ``[t0, t1)``."""
+class ScheduleIndex:
+    """What every window of one schedule shares, computed once so a window costs about its
+    own size even on 50k-task schedules: tasks by start (their *rank*), each device's row,
+    each task's dependents, the memory each device holds after its first k tasks, and the
+    longest path from each task's start to the end of the schedule with every order fixed.
+    A task after a window has only later tasks after it (its dependents start later, so does
+    the next task on its device), so that tail is the same whatever the window."""
 
-    def __init__(
-        self, schedule: Schedule, t0: float, t1: float, scale: Scale, memory: Memory | None
-    ) -> None:
-        self.problem = problem = schedule.problem
+    def __init__(self, schedule: Schedule, scale: Scale, memory: Memory | None) -> None:
+        problem = schedule.problem
         self.schedule = schedule
         self.scale = scale
         self.duration = scaled_durations(problem, scale)
         self.p2p = scale.to_int(problem.p2p)
-        self.ops: dict[Task, Op] = {op.task: op for op in schedule.ops()}
-        self.part = {
-            task: BEFORE if op.start < t0 else INSIDE if op.start < t1 else AFTER
-            for task, op in self.ops.items()
-        }
-        self.free = [op for op in schedule.ops() if self.part[op.task] == INSIDE]
-        self.horizon = self._up(schedule.makespan) + 1
-        self.device_free = self._device_release()
+        self.by_start = sorted(schedule.ops(), key=lambda op: (op.start, op.device))
+        self.starts = [op.start for op in self.by_start]
+        self.rank = {op.task: r for r, op in enumerate(self.by_start)}
+        self.rows = schedule.device_ops
+        self.row_starts = [[op.start for op in row] for row in self.rows]
         self.successors = _successors(problem)
-        self.tail, self.device_tail = self._tails()
+        self.tail = self._tails()
+        self.edges = self._edges()
+        self.levels = self._levels(memory) if memory is not None else None
+
+    def up(self, value: float) -> int:
+        """A float time in integer units, rounded up (exact for exactly scaled times)."""
+        return math.ceil(value * self.scale.factor - 1e-6)
+
+    def latency(self, before: Task, after: Task) -> int:
+        """The p2p latency between two tasks, in integer units."""
+        return self.p2p if self.schedule.problem.latency(before, after) > 0 else 0
+
+    def _tails(self) -> dict[Task, int]:
+        following = {
+            a.task: b.task for row in self.rows for a, b in zip(row, row[1:], strict=False)
+        }
+        tail: dict[Task, int] = {}
+        for op in reversed(self.by_start):
+            task, best = op.task, 0
+            for nxt in self.successors.get(task, ()):
+                best = max(best, self.latency(task, nxt) + tail[nxt])
+            if task in following:
+                best = max(best, tail[following[task]])
+            tail[task] = self.duration[(task.kind, task.stage)] + best
+        return tail
+
+    def _edges(self) -> list[tuple[int, int, int]]:
+        """Every dependency as (rank distance, rank of the dependency, what it forces on the
+        makespan: its end + latency + the dependent's tail), longest distance first."""
+        out = []
+        for task, r in self.rank.items():
+            for nxt in self.successors.get(task, ()):
+                forced = self.up(self.by_start[r].end) + self.latency(task, nxt) + self.tail[nxt]
+                out.append((self.rank[nxt] - r, r, forced))
+        out.sort(reverse=True)
+        return out
+
+    def _levels(self, memory: Memory) -> list[list[int]]:
+        """Per device, the memory held (integer units) after its first k tasks."""
+        activation, retained, _ = memory
+        levels = []
+        for row in self.rows:
+            level, row_levels = 0, [0]
+            for op in row:
+                if op.kind == "F":
+                    level += activation[op.stage]
+                elif op.kind == "B":
+                    level -= activation[op.stage] - retained[op.stage]
+                else:
+                    level -= retained[op.stage]
+                row_levels.append(level)
+            levels.append(row_levels)
+        return levels
+
+
+class WindowModel:
+    """CP-SAT model of the tasks of ``schedule`` that start in ``[t0, t1)``; an ``index`` of
+    the same schedule may be passed in when several windows are solved."""
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        t0: float,
+        t1: float,
+        scale: Scale,
+        memory: Memory | None,
+        index: ScheduleIndex | None = None,
+    ) -> None:
+        self.problem = schedule.problem
+        self.schedule = schedule
+        self.index = index if index is not None else ScheduleIndex(schedule, scale, memory)
+        self.duration = self.index.duration
+        self.first = bisect.bisect_left(self.index.starts, t0)
+        self.stop = bisect.bisect_left(self.index.starts, t1)
+        self.free = self.index.by_start[self.first : self.stop]
+        self.horizon = self.index.up(schedule.makespan) + 1
+        self.before = [bisect.bisect_left(starts, t0) for starts in self.index.row_starts]
+        self.after = [bisect.bisect_left(starts, t1) for starts in self.index.row_starts]
+        self.device_free = [
+            self.index.up(row[k - 1].end) if k else 0
+            for row, k in zip(self.index.rows, self.before, strict=True)
+        ]
         self.model = cp_model.CpModel()
         self.start: dict[Task, cp_model.IntVar] = {}
         self._hints: list[tuple[cp_model.IntVar, int]] = []
@@ -75,51 +157,35 @@ class WindowModel:
 
     # ---------------------------------------------------------------------------- helpers
 
-    def _up(self, value: float) -> int:
-        """A float time in integer units, rounded up (exact for exactly scaled times)."""
-        return math.ceil(value * self.scale.factor - 1e-6)
+    def part(self, task: Task) -> int:
+        """BEFORE, INSIDE or AFTER the window."""
+        r = self.index.rank[task]
+        return BEFORE if r < self.first else INSIDE if r < self.stop else AFTER
 
     def _dur(self, task: Task) -> int:
         return self.duration[(task.kind, task.stage)]
 
     def _latency(self, before: Task, after: Task) -> int:
-        return self.p2p if self.problem.latency(before, after) > 0 else 0
+        return self.index.latency(before, after)
 
     def _end(self, task: Task) -> cp_model.LinearExpr:
         return self.start[task] + self._dur(task)
 
-    def _device_release(self) -> list[int]:
-        """When each device has finished the tasks before the window."""
-        ends = [0] * self.problem.num_devices
-        for task, op in self.ops.items():
-            if self.part[task] == BEFORE:
-                ends[op.device] = max(ends[op.device], self._up(op.end))
-        return ends
+    def _op(self, task: Task) -> Op:
+        return self.index.by_start[self.index.rank[task]]
 
-    def _tails(self) -> tuple[dict[Task, int], dict[int, int]]:
-        """Longest path from each later task's start to the end of the schedule (orders
-        fixed), and per device the tail of its first task after the window."""
-        rows = self.schedule.device_ops
-        later = [[op for op in row if self.part[op.task] == AFTER] for row in rows]
-        following = {a.task: b.task for row in later for a, b in zip(row, row[1:], strict=False)}
-        tail: dict[Task, int] = {}
-        for op in sorted((op for row in later for op in row), key=lambda op: -op.start):
-            task, best = op.task, 0
-            for nxt in self.successors.get(task, ()):
-                best = max(best, self._latency(task, nxt) + tail[nxt])
-            if task in following:
-                best = max(best, tail[following[task]])
-            tail[task] = self._dur(task) + best
-        device_tail = {row[0].device: tail[row[0].task] for row in later if row}
-        return tail, device_tail
+    def _device_tail(self, device: int) -> int:
+        """The tail of the device's first task after the window (0 if none)."""
+        row, k = self.index.rows[device], self.after[device]
+        return self.index.tail[row[k].task] if k < len(row) else 0
 
     def _out_tail(self, task: Task) -> int:
         """What must follow ``task``'s end through its dependents after the window."""
         return max(
             (
-                self._latency(task, nxt) + self.tail[nxt]
-                for nxt in self.successors.get(task, ())
-                if self.part[nxt] == AFTER
+                self._latency(task, nxt) + self.index.tail[nxt]
+                for nxt in self.index.successors.get(task, ())
+                if self.part(nxt) == AFTER
             ),
             default=0,
         )
@@ -143,7 +209,8 @@ class WindowModel:
                 if before in self.start:
                     self.model.add(self.start[task] >= self._end(before) + lat)
                 else:
-                    self.model.add(self.start[task] >= self._up(self.ops[before].end) + lat)
+                    release = self.index.up(self._op(before).end) + lat
+                    self.model.add(self.start[task] >= release)
 
     def _no_overlap(self) -> None:
         """One free task at a time per device."""
@@ -168,24 +235,32 @@ class WindowModel:
         self, activation: tuple[int, ...], retained: tuple[int, ...], capacity: tuple[int, ...]
     ) -> None:
         """Exact memory inside the window: an amount allocated before it and freed inside is
-        held from when the device is free; one allocated inside and freed after is held to
-        the horizon; one allocated before and freed after lowers the capacity."""
-        problem = self.problem
+        held from when the device is free; one allocated inside is held to its freeing task's
+        end, or to the horizon when that comes after the window; what was allocated before
+        and is freed after lowers the capacity (the device's level after its earlier tasks,
+        less what the window itself frees of it)."""
+        problem, levels = self.problem, self.index.levels
+        assert levels is not None
         intervals: list[list[cp_model.IntervalVar]] = [[] for _ in range(problem.num_devices)]
         demands: list[list[int]] = [[] for _ in range(problem.num_devices)]
-        carried = [0] * problem.num_devices
-        for forward in (t for t in self.ops if t.kind == "F" and self.part[t] != AFTER):
-            s, i, d = forward.stage, forward.microbatch, self.ops[forward].device
-            for kind, amount in (("B", activation[s] - retained[s]), ("W", retained[s])):
-                freeing = Task(kind, s, i)
-                if amount <= 0 or freeing not in self.ops or self.part[freeing] == BEFORE:
-                    continue
-                if self.part[forward] == BEFORE and self.part[freeing] == AFTER:
-                    carried[d] += amount
-                    continue
-                interval = self._held(forward, freeing, d)
-                intervals[d].append(interval)
-                demands[d].append(amount)
+        carried = [levels[d][k] for d, k in enumerate(self.before)]
+        for op in self.free:
+            s, i, d = op.stage, op.microbatch, op.device
+            freed = {"B": activation[s] - retained[s], "W": retained[s]}
+            if op.kind == "F":
+                for kind in problem.kinds[1:]:
+                    freeing = Task(kind, s, i)
+                    if freed[kind] > 0 and self.part(freeing) == AFTER:
+                        intervals[d].append(self._held(op.task, freeing, d))
+                        demands[d].append(freed[kind])
+                continue
+            if freed[op.kind] <= 0:
+                continue
+            forward = Task("F", s, i)
+            intervals[d].append(self._held(forward, op.task, d))
+            demands[d].append(freed[op.kind])
+            if self.part(forward) == BEFORE:
+                carried[d] -= freed[op.kind]
         for d in range(problem.num_devices):
             room = capacity[d] - carried[d]
             if intervals[d] and sum(demands[d]) > room:
@@ -196,48 +271,52 @@ class WindowModel:
         begin: cp_model.LinearExprT = self.device_free[device]
         hint_begin = self.device_free[device]
         if forward in self.start:
-            begin, hint_begin = self.start[forward], self._up(self.ops[forward].start)
+            begin, hint_begin = self.start[forward], self.index.up(self._op(forward).start)
         finish: cp_model.LinearExprT = self.horizon
         hint_finish = self.horizon
         if freeing in self.start:
-            finish, hint_finish = self._end(freeing), self._up(self.ops[freeing].end)
+            finish, hint_finish = self._end(freeing), self.index.up(self._op(freeing).end)
         size = self.model.new_int_var(0, self.horizon, "")
         self._hints.append((size, hint_finish - hint_begin))
         return self.model.new_interval_var(begin, size, finish, "")
 
     def _objective(self) -> cp_model.IntVar:
-        """Minimise the makespan of the whole schedule (exact, see the module docstring)."""
-        fixed = 0
+        """Minimise the makespan of the whole schedule (exact, see the module docstring):
+        what the earlier tasks force (their ends, dependencies that jump over the window,
+        devices with nothing in it), and each free task's end plus what must follow it."""
+        fixed = max(self.device_free)
         busy = {op.device for op in self.free}
-        for task, op in self.ops.items():
-            if self.part[task] == BEFORE:
-                fixed = max(fixed, self._up(op.end) + self._out_tail(task))
-        for d, tail in self.device_tail.items():
+        for d in range(self.problem.num_devices):
             if d not in busy:
-                fixed = max(fixed, self.device_free[d] + tail)
+                fixed = max(fixed, self.device_free[d] + self._device_tail(d))
+        span = self.stop - self.first
+        for distance, r, forced in self.index.edges:
+            if distance <= span:
+                break  # edges are sorted longest first; shorter ones cannot jump the window
+            if r < self.first and r + distance >= self.stop:
+                fixed = max(fixed, forced)
         makespan = self.model.new_int_var(fixed, max(fixed, 2 * self.horizon), "makespan")
         for op in self.free:
-            after = max(self._out_tail(op.task), self.device_tail.get(op.device, 0))
+            after = max(self._out_tail(op.task), self._device_tail(op.device))
             self.model.add(makespan >= self._end(op.task) + after)
         self.model.minimize(makespan)
-        self._hints.append((makespan, max(fixed, self._up(self.schedule.makespan))))
+        self._hints.append((makespan, max(fixed, self.index.up(self.schedule.makespan))))
         return makespan
 
     def _hint(self) -> None:
         """The current schedule, complete (starts, held sizes, makespan)."""
         for op in self.free:
-            self.model.add_hint(self.start[op.task], self._up(op.start))
+            self.model.add_hint(self.start[op.task], self.index.up(op.start))
         for var, value in self._hints:
             self.model.add_hint(var, value)
 
     def orders(self, solver: cp_model.CpSolver) -> list[list[Task]]:
         """Earlier tasks in their order, the free ones in the solver's, then the later ones."""
-        rows: list[list[tuple[int, float, Task]]] = [[] for _ in range(self.problem.num_devices)]
-        for task, op in self.ops.items():
-            part = self.part[task]
-            key = float(solver.value(self.start[task])) if part == INSIDE else op.start
-            rows[op.device].append((part, key, task))
-        return [[task for _, _, task in sorted(row)] for row in rows]
+        rows = []
+        for row, k0, k1 in zip(self.index.rows, self.before, self.after, strict=True):
+            free = sorted(row[k0:k1], key=lambda op: solver.value(self.start[op.task]))
+            rows.append([op.task for op in (*row[:k0], *free, *row[k1:])])
+        return rows
 
 
 def _successors(problem: Problem) -> dict[Task, list[Task]]:
@@ -265,9 +344,10 @@ def improve_window(
     memory: Memory | None,
     options: SolverOptions,
     seconds: float,
+    index: ScheduleIndex | None = None,
 ) -> WindowStep:
     """Re-solve the tasks of ``schedule`` starting in ``[t0, t1)`` within ``seconds``."""
-    window = WindowModel(schedule, t0, t1, scale, memory)
+    window = WindowModel(schedule, t0, t1, scale, memory, index)
     if not window.free:
         return WindowStep(None, False)
     solver = make_solver(options, time_limit=seconds)
@@ -308,15 +388,17 @@ def sweep_windows(
     improved = True
     while improved:
         improved = False
+        index = ScheduleIndex(schedule, scale, memory)
         for t0, t1 in window_bounds(schedule, size):
             left = seconds - (spent if options.deterministic else time.perf_counter() - clock)
             if left < 0.05:
                 return
             limit = min(per_window, left)
-            step = improve_window(schedule, t0, t1, scale, memory, options, limit)
+            step = improve_window(schedule, t0, t1, scale, memory, options, limit, index)
             spent += limit
             if step.schedule is not None:
                 schedule, improved = step.schedule, True
+                index = ScheduleIndex(schedule, scale, memory)
             if step.schedule is not None or step.interrupted:
                 yield step
             if step.interrupted:
