@@ -56,7 +56,8 @@ def compute_metrics(schedule: Schedule) -> Metrics:
         span=span,
         bubble_rate=1.0 - work / (p * makespan) if makespan > 0 else 0.0,
         bubble_ratio=(p * makespan - work) / work if work > 0 else 0.0,
-        zb_bubble=(span - busy[widest]) / span if span > 0 else 0.0,
+        # busy sums float durations, which can exceed the span by a rounding error
+        zb_bubble=max(0.0, span - busy[widest]) / span if span > 0 else 0.0,
         busy=busy,
         idle=tuple(makespan - b for b in busy),
         peak_memory=peak_memory(schedule),
