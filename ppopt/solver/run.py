@@ -44,6 +44,10 @@ MIN_SOLVE_SECONDS = 0.05
 WINDOW_SHARE = 0.8
 WINDOW_TASKS = 500
 WINDOW_SECONDS = 3.0
+#: ``direct``, above one window's size: share of the time for the sweep before the full
+#: model, whose hint it improves (measured: p=8 m=16 V split, 768 tasks, then proven optimal
+#: in 7.8 s; without it 0.2-0.6 % above the bound after 60 s).
+DIRECT_WINDOW_SHARE = 0.2
 #: ``method: auto`` uses the direct model (full presolve) up to this many tasks.
 DIRECT_TASK_LIMIT = 1500
 
@@ -112,7 +116,7 @@ def run_solver(
             if progress is not None:
                 value = objective_value(floor, options.objective)
                 progress(Progress(time.perf_counter() - started, value, bound))
-        if floor is not None and _method(problem, options) == "large":
+        if floor is not None:
             rounds = _window_rounds(problem, options, limit, floor, started)
             for improved, interrupted in rounds:
                 floor = improved
@@ -136,11 +140,18 @@ def _window_rounds(
     started: float,
 ) -> Iterator[tuple[Schedule, bool]]:
     """Sweep exact window re-solves over the best schedule with part of the time left
-    (:mod:`ppopt.solver.window`); yields each improvement and whether Ctrl-C came."""
+    (:mod:`ppopt.solver.window`); yields each improvement and whether Ctrl-C came. For the
+    direct model this only sharpens its hint, on problems larger than one window."""
     if options.objective != "makespan":
         return
+    if _method(problem, options) == "large":
+        fraction = WINDOW_SHARE
+    elif problem.num_tasks > WINDOW_TASKS:
+        fraction = DIRECT_WINDOW_SHARE
+    else:
+        return
     left = options.time_limit - (time.perf_counter() - started)
-    share = WINDOW_SHARE * (options.time_limit if options.deterministic else left)
+    share = fraction * (options.time_limit if options.deterministic else left)
     activation, retained, capacity = _memory_data(problem, limit)
     memory = None
     if activation is not None and retained is not None and capacity is not None:
