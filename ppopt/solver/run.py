@@ -116,7 +116,7 @@ def run_solver(
             if progress is not None:
                 value = objective_value(floor, options.objective)
                 progress(Progress(time.perf_counter() - started, value, bound))
-        if floor is not None:
+        if floor is not None and objective_value(floor, options.objective) > bound * (1 + 1e-12):
             rounds = _window_rounds(problem, options, limit, floor, started)
             for improved, interrupted in rounds:
                 floor = improved
