@@ -339,8 +339,9 @@ def solve(
         str | None,
         typer.Option(
             "--method",
-            help="auto (default), direct (full CP-SAT model, proves optimality on small "
-            "problems) or large (heuristics, then LNS from the best; for 10k+ tasks).",
+            help="auto (default: direct up to 1,500 tasks), direct (full CP-SAT model, "
+            "proves optimality on small problems) or large (heuristics, exact window "
+            "re-solves swept over the best schedule, then LNS; for thousands of tasks).",
         ),
     ] = None,
     output: Annotated[
