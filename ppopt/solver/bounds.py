@@ -100,16 +100,9 @@ def chunked_head_idle(problem: Problem, device: int, limit: float | None) -> flo
     window = forward_head(problem, last) + problem.forward[last] - forward_head(problem, lo)
     for s in range(last, hi, -1):
         window += problem.backward[s] + problem.latency(Task("B", s, 0), Task("B", s - 1, 0))
-    m = problem.num_microbatches
-    free = [s for s in stages if problem.activation[s] <= 0]
-    busy = sum(m * problem.forward[s] for s in free)
+    forwards = [(problem.forward[s], problem.activation[s]) for s in stages]
     room = float("inf") if limit is None else limit
-    costly = [s for s in stages if problem.activation[s] > 0]
-    for s in sorted(costly, key=lambda s: problem.forward[s] / problem.activation[s], reverse=True):
-        count = min(float(m), room / problem.activation[s])
-        busy += count * problem.forward[s]
-        room -= count * problem.activation[s]
-    return max(0.0, window - busy)
+    return max(0.0, window - _knapsack(forwards, room, problem.num_microbatches))
 
 
 def chunked_tail_idle(problem: Problem, device: int, limit: float | None) -> float:
@@ -129,17 +122,23 @@ def chunked_tail_idle(problem: Problem, device: int, limit: float | None) -> flo
         items.append((problem.backward[s] + weight[s], problem.activation[s]))
         if problem.is_split:
             items.append((weight[s], problem.retained[s]))
-    pending = 0.0
-    for work, memory in sorted(items, key=lambda it: _density(*it), reverse=True):
-        count = float(m - 1) if memory <= 0 else min(float(m - 1), max(0.0, room) / memory)
-        pending += count * work
-        room -= count * memory
-    return max(0.0, round_trip(problem, hi) - pending)
+    return max(0.0, round_trip(problem, hi) - _knapsack(items, room, m - 1))
 
 
-def _density(work: float, memory: float) -> float:
-    """Work per unit of memory (free items first)."""
-    return float("inf") if memory <= 0 else work / memory
+def _knapsack(items: list[tuple[float, float]], room: float, count: int) -> float:
+    """Most work that fits in ``room`` memory with at most ``count`` of each (work, memory)
+    item, fractions allowed: densest first, items that hold no memory in full."""
+
+    def density(item: tuple[float, float]) -> float:
+        work, memory = item
+        return float("inf") if memory <= 0 else work / memory
+
+    total = 0.0
+    for work, memory in sorted(items, key=density, reverse=True):
+        taken = float(count) if memory <= 0 else min(float(count), max(0.0, room) / memory)
+        total += taken * work
+        room -= taken * memory
+    return total
 
 
 def _forwards_fit(problem: Problem, device: int, limit: float | None) -> bool:

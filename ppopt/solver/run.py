@@ -31,7 +31,7 @@ from ppopt.solver.front import (
 from ppopt.solver.model import IntProblem, PipelineModel
 from ppopt.solver.params import interruptible_solve, make_solver
 from ppopt.solver.scaling import Scale, memory_scale, scaled_durations, time_scale
-from ppopt.solver.window import sweep_windows
+from ppopt.solver.window import Memory, sweep_windows
 from ppopt.timeline import compute_timeline
 
 #: Relative slack when comparing memory peaks with a limit (float sums).
@@ -152,10 +152,7 @@ def _window_rounds(
         return
     left = options.time_limit - (time.perf_counter() - started)
     share = fraction * (options.time_limit if options.deterministic else left)
-    activation, retained, capacity = _memory_data(problem, limit)
-    memory = None
-    if activation is not None and retained is not None and capacity is not None:
-        memory = (activation, retained, capacity)
+    memory = _memory_data(problem, limit)
     steps = sweep_windows(
         floor, time_scale(problem), memory, options, share, WINDOW_TASKS, WINDOW_SECONDS
     )
@@ -286,13 +283,12 @@ def integer_problem(problem: Problem, scale: Scale) -> Problem:
     )
 
 
-def _memory_data(
-    problem: Problem, limit: tuple[float, ...] | None
-) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None, tuple[int, ...] | None]:
-    """Integer activation, retained and capacity, rounded so the model never exceeds the
-    true limit (demands up, capacity down) when the scaling is not exact."""
+def _memory_data(problem: Problem, limit: tuple[float, ...] | None) -> Memory | None:
+    """Integer activation, retained and capacity (``None`` without a limit), rounded so the
+    model never exceeds the true limit (demands up, capacity down) when the scaling is not
+    exact."""
     if limit is None:
-        return None, None, None
+        return None
     freed = [a - r for a, r in zip(problem.activation, problem.retained, strict=True)]
     scale = memory_scale([*problem.activation, *problem.retained, *freed, *limit])
     up = (
@@ -343,7 +339,8 @@ def _solve(
     hint = compute_timeline(int_problem, hint_orders) if hint_orders is not None else None
     horizon = _horizon(int_problem, hint, objective)
     own_bound = lower_bound(problem, objective, limit)
-    activation, retained, capacity = _memory_data(problem, limit)
+    memory = _memory_data(problem, limit)
+    activation, retained, capacity = memory if memory is not None else (None, None, None)
     data = IntProblem(
         problem=problem,
         duration=scaled_durations(problem, scale),

@@ -22,7 +22,7 @@ from ppopt.solver.bounds import makespan_lower_bound
 from ppopt.solver.params import make_solver
 from ppopt.solver.run import _memory_data, best_floor
 from ppopt.solver.scaling import time_scale
-from ppopt.solver.window import WindowModel, improve_window, sweep_windows, window_bounds
+from ppopt.solver.window import Memory, WindowModel, improve_window, sweep_windows, window_bounds
 from ppopt.timeline import compute_timeline
 from ppopt.validate import assert_valid
 
@@ -31,12 +31,9 @@ ROUND_TIMES = st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5])
 PLACEMENTS = {1: ["interleaved"], 2: ["interleaved", "vshape"]}
 
 
-def memory_of(problem: Problem):  # type: ignore[no-untyped-def]
+def memory_of(problem: Problem) -> Memory | None:
     """The solver's integer memory data for the problem's own limit (None: no limit)."""
-    activation, retained, capacity = _memory_data(problem, resolve_limit(problem))
-    if activation is None or retained is None or capacity is None:
-        return None
-    return activation, retained, capacity
+    return _memory_data(problem, resolve_limit(problem))
 
 
 @st.composite
