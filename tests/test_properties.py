@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 from strategies import problems
 
 from ppopt.baselines import applicable_baselines
-from ppopt.metrics import compute_metrics, peak_memory, resolve_limit
+from ppopt.metrics import peak_memory, resolve_limit
 from ppopt.problem import MemoryLimit, Problem
-from ppopt.schedule import Schedule
 from ppopt.solver import SolverOptions, solve
 from ppopt.solver.bounds import lower_bound
+from ppopt.solver.run import fits, objective_value
 from ppopt.validate import assert_valid, memory_peaks
 
 #: Multiplies every example count (``PPOPT_PROPERTY_SCALE=10`` for a long local run).
@@ -75,21 +75,6 @@ def limited_problems(draw: st.DrawFn) -> Problem:
     return problem.with_limit(limit)
 
 
-def objective_of(schedule: Schedule, objective: str) -> float:
-    """Makespan or largest per-device span, from the metrics module."""
-    metrics = compute_metrics(schedule)
-    return metrics.span if objective == "span" else metrics.makespan
-
-
-def fits(schedule: Schedule, limit: tuple[float, ...] | None) -> bool:
-    """Whether the schedule's peak memory (metrics' computation) is within the limit."""
-    if limit is None:
-        return True
-    return all(
-        peak <= cap * (1 + TOL) for peak, cap in zip(peak_memory(schedule), limit, strict=True)
-    )
-
-
 def at_most(smaller: float, larger: float) -> bool:
     """``smaller <= larger`` up to float rounding of sums of durations."""
     return smaller <= larger + TOL * max(1.0, abs(larger))
@@ -109,7 +94,7 @@ def test_every_baseline_is_valid_tight_and_above_the_bounds(problem: Problem) ->
         assert_valid(schedule, None, tight=True)
         assert memory_peaks(schedule) == peak_memory(schedule), name
         for objective in OBJECTIVES:
-            value = objective_of(schedule, objective)
+            value = objective_value(schedule, objective)
             assert at_most(free[objective], value), (name, objective, free[objective], value)
             if fits(schedule, limit):
                 assert at_most(bounds[objective], value), (name, objective, bounds, value)
@@ -130,7 +115,7 @@ def test_optimizer_is_valid_within_the_limit_and_beats_every_fitting_baseline(
     assert not result.interrupted and not schedule.interrupted
     assert_valid(schedule, limit, tight=True)
     assert fits(schedule, limit)
-    value = objective_of(schedule, objective)
+    value = objective_value(schedule, objective)
     assert result.objective_value == value
     assert at_most(result.lower_bound, value), (result.lower_bound, value)
     assert result.status in ("OPTIMAL", "FEASIBLE")
@@ -138,6 +123,6 @@ def test_optimizer_is_valid_within_the_limit_and_beats_every_fitting_baseline(
         assert result.gap < 1e-9, (result.lower_bound, value)
     for name, other in applicable_baselines(problem).items():
         if fits(other, limit):
-            theirs = objective_of(other, objective)
+            theirs = objective_value(other, objective)
             assert at_most(value, theirs), (name, value, theirs)
             assert at_most(result.lower_bound, theirs), (name, result.lower_bound, theirs)

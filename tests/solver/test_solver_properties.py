@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from strategies import problems
 
 from ppopt.baselines import applicable_baselines, baseline
-from ppopt.metrics import compute_metrics, peak_memory, reference_peak, resolve_limit
+from ppopt.metrics import peak_memory, reference_peak, resolve_limit
 from ppopt.problem import MemoryLimit, Problem, ProblemError
 from ppopt.schedule import Schedule
 from ppopt.solver import NoScheduleError, SolverOptions, solve
+from ppopt.solver.run import fits, objective_value
 from ppopt.validate import assert_valid
 
 TOL = 1e-9
@@ -32,20 +33,6 @@ ROUND_TIMES = st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
 def options(time_limit: float = 1.0, **kwargs: object) -> SolverOptions:
     """Test options: one worker, deterministic, a small time limit."""
     return SolverOptions(workers=1, deterministic=True, time_limit=time_limit, **kwargs)  # type: ignore[arg-type]
-
-
-def fits(schedule: Schedule, limit: tuple[float, ...] | None) -> bool:
-    """Peak memory (metrics' computation) within the limit on every device."""
-    if limit is None:
-        return True
-    peaks = peak_memory(schedule)
-    return all(pk <= cap * (1 + TOL) for pk, cap in zip(peaks, limit, strict=True))
-
-
-def objective_of(schedule: Schedule, objective: str) -> float:
-    """Makespan or largest per-device span."""
-    metrics = compute_metrics(schedule)
-    return metrics.span if objective == "span" else metrics.makespan
 
 
 def ops(schedule: Schedule) -> list[tuple[int, str, int, int, float, float]]:
@@ -165,7 +152,7 @@ def test_random_problems_valid_and_no_worse_than_fitting_baselines(
     capped = {"max_time_in_seconds": "1.5"}
     result = solve(problem, options(0.3, objective=objective, params=capped))
     assert_valid(result.schedule, limit=limit, tight=True)
-    value = objective_of(result.schedule, objective)
+    value = objective_value(result.schedule, objective)
     assert result.objective_value == value
     assert result.lower_bound <= value + TOL * max(1.0, value)
     assert 0.0 <= result.gap <= 1.0
@@ -174,7 +161,7 @@ def test_random_problems_valid_and_no_worse_than_fitting_baselines(
         assert result.gap <= TOL
     for name, other in applicable_baselines(problem).items():
         if fits(other, limit):
-            theirs = objective_of(other, objective)
+            theirs = objective_value(other, objective)
             assert value <= theirs + TOL * max(1.0, theirs), (name, value, theirs)
 
 
