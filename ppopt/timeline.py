@@ -46,9 +46,9 @@ def compute_timeline(problem: Problem, orders: Orders, name: str = "custom") -> 
     Raises :class:`OrderError` when the orders are not exactly the problem's tasks, each on its
     own device, and :class:`DeadlockError` when they wait on each other.
     """
-    index = _Index(problem)
-    id_orders = _checked_ids(problem, index, orders)
-    starts, ends = _run(problem, index, id_orders)
+    table = TaskTable(problem)
+    id_orders = _checked_ids(problem, table.index, orders)
+    starts, ends = table.times(id_orders)
     rows = tuple(
         tuple(
             Op(d, kind, s, i, starts[tid], ends[tid])
@@ -57,6 +57,63 @@ def compute_timeline(problem: Problem, orders: Orders, name: str = "custom") -> 
         for d, (order, ids) in enumerate(zip(orders, id_orders, strict=True))
     )
     return Schedule(problem, name, rows)
+
+
+class TaskTable:
+    """Each task id's single dependency, edge latency and duration, built once per problem
+    so that many orders of the same problem can be timed (see :mod:`ppopt.solver.local`)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.index = _Index(problem)
+        self.dep, self.lat = _dependency_table(problem, self.index)
+        self.dur = _durations(problem, self.index)
+
+    def ids(self, orders: Orders) -> list[list[int]]:
+        """The orders as task ids (unchecked: for orders taken from a valid schedule)."""
+        return [[self.index.id(task) for task in order] for order in orders]
+
+    def tasks(self, id_orders: list[list[int]]) -> list[list[Task]]:
+        """The id orders as tasks."""
+        return [[self.index.task(tid) for tid in order] for order in id_orders]
+
+    def times(self, orders: list[list[int]]) -> tuple[list[float], list[float]]:
+        """Start and end of every task id under the orders, each device advancing as far as
+        its dependencies allow until all tasks are timed; :class:`DeadlockError` if they
+        cannot be."""
+        dep, lat, dur = self.dep, self.lat, self.dur
+        start = [0.0] * self.index.size
+        end = [-1.0] * self.index.size
+        waiters: dict[int, list[int]] = {}
+        pos = [0] * len(orders)
+        clock = [0.0] * len(orders)
+        ready = list(range(len(orders)))
+        while ready:
+            d = ready.pop()
+            order, k, now = orders[d], pos[d], clock[d]
+            n = len(order)
+            while k < n:
+                tid = order[k]
+                before = dep[tid]
+                if before >= 0:
+                    done = end[before]
+                    if done < 0.0:
+                        waiters.setdefault(before, []).append(d)
+                        break
+                    done += lat[tid]
+                    if done > now:
+                        now = done
+                start[tid] = now
+                now += dur[tid]
+                end[tid] = now
+                k += 1
+                woken = waiters.pop(tid, None)
+                if woken:
+                    ready.extend(woken)
+            pos[d], clock[d] = k, now
+        if sum(pos) < self.index.size:
+            raise DeadlockError(_describe_deadlock(self.index, orders, pos, dep))
+        return start, end
 
 
 def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[int]]:
@@ -120,46 +177,6 @@ def _durations(problem: Problem, index: _Index) -> list[float]:
         for s in range(index.S):
             out.extend([problem.duration(kind, s)] * index.m)
     return out
-
-
-def _run(
-    problem: Problem, index: _Index, orders: list[list[int]]
-) -> tuple[list[float], list[float]]:
-    """Advance every device as far as its dependencies allow until all tasks are timed."""
-    dep, lat = _dependency_table(problem, index)
-    dur = _durations(problem, index)
-    start = [0.0] * index.size
-    end = [-1.0] * index.size
-    waiters: dict[int, list[int]] = {}
-    pos = [0] * len(orders)
-    clock = [0.0] * len(orders)
-    ready = list(range(len(orders)))
-    while ready:
-        d = ready.pop()
-        order, k, now = orders[d], pos[d], clock[d]
-        n = len(order)
-        while k < n:
-            tid = order[k]
-            before = dep[tid]
-            if before >= 0:
-                done = end[before]
-                if done < 0.0:
-                    waiters.setdefault(before, []).append(d)
-                    break
-                done += lat[tid]
-                if done > now:
-                    now = done
-            start[tid] = now
-            now += dur[tid]
-            end[tid] = now
-            k += 1
-            woken = waiters.pop(tid, None)
-            if woken:
-                ready.extend(woken)
-        pos[d], clock[d] = k, now
-    if sum(pos) < index.size:
-        raise DeadlockError(_describe_deadlock(index, orders, pos, dep))
-    return start, end
 
 
 def _describe_deadlock(

@@ -39,13 +39,15 @@ class Policy:
     warm-up, as ZB-H1; k=2: ZB-H2's head), so the rest of the limit serves retained parts;
     the oldest active micro-batch is exempt, which keeps the scheduler deadlock-free.
     ``breadth``: among forwards the shallowest stage first (else the oldest micro-batch,
-    deepest stage).
+    deepest stage). ``deadline``: below the bottleneck stage, forwards and backwards by
+    earliest deadline instead (see :func:`_deadlines`; one stage per device only).
     """
 
     w_first: bool = False
     lookahead: bool = False
     staged: int = 0
     breadth: bool = False
+    deadline: bool = False
 
 
 #: Priority variants by name, each the best somewhere (see :func:`greedy_orders`).
@@ -58,6 +60,7 @@ PREFERENCES: dict[str, Policy] = {
     "staged2": Policy(staged=2),
     "staged2-fit": Policy(staged=2, lookahead=True),
     "breadth": Policy(breadth=True),
+    "deadline": Policy(deadline=True),
 }
 
 #: Relative slack on memory comparisons (float sums); the solver and validator allow as much.
@@ -81,7 +84,10 @@ def greedy_orders(
       activations per device, the rest of the limit only for retained parts (ZB-H1's idea);
       ``staged-fit`` reproduces ZB-H1 on the paper's profile at 1x;
     * ``staged2`` / ``staged2-fit``: the same with ZB-H2's head, about twice the activations;
-    * ``breadth``: as ``fill``, but among forwards the shallowest stage first (chunks).
+    * ``breadth``: as ``fill``, but among forwards the shallowest stage first (chunks);
+    * ``deadline``: as ``fill``, but the stages after the bottleneck run forwards and
+      backwards by earliest deadline, the time the bottleneck needs that micro-batch's
+      backward (it waits for an imminent, more urgent arrival rather than block it).
 
     :class:`Policy` spells each variant out.
 
@@ -93,11 +99,16 @@ def greedy_orders(
     return _Simulation(problem, caps, PREFERENCES[prefer]).run()
 
 
+def applicable_preferences(problem: Problem) -> list[str]:
+    """The variants that differ on this problem (``deadline`` needs one stage per device)."""
+    return [prefer for prefer in PREFERENCES if prefer != "deadline" or problem.num_chunks == 1]
+
+
 def greedy_schedules(problem: Problem, limit: Sequence[float] | None = None) -> dict[str, Schedule]:
-    """Every priority variant's schedule, timed by the engine, named ``greedy-<variant>``."""
+    """Every applicable variant's schedule, timed by the engine, named ``greedy-<variant>``."""
     return {
         prefer: compute_timeline(problem, greedy_orders(problem, limit, prefer), f"greedy-{prefer}")
-        for prefer in PREFERENCES
+        for prefer in applicable_preferences(problem)
     }
 
 
@@ -193,6 +204,8 @@ class _Simulation:
             "F": (lambda t: (t.stage, t.microbatch)) if policy.breadth else oldest,
             "W": lambda t: (t.microbatch, t.stage),
         }
+        use = policy.deadline and problem.num_chunks == 1
+        self.deadlines = _deadlines(problem, caps) if use else {}
 
     def run(self) -> list[list[Task]]:
         """Simulate until every task has started; return the per-device orders."""
@@ -243,6 +256,29 @@ class _Simulation:
 
     def _choose(self, d: int, device: _Device, now: float) -> Task | None:
         """The task to start at ``now``, or ``None`` to wait for the next event."""
+        task = self._preferred(d, device, now)
+        if task is None or task not in self.deadlines:
+            return task  # weight passes and stages without deadlines keep the policy's rule
+        return self._most_urgent(d, device, now)
+
+    def _most_urgent(self, d: int, device: _Device, now: float) -> Task | None:
+        """The ready backward or startable forward with the earliest deadline, or ``None``
+        (wait) when a more urgent task arrives before it would end and would then miss its
+        deadline."""
+        ready = [self._best(device, "B")]
+        f = self._safe_forward(d, device)
+        if f is not None and self._fits(d, device, f):
+            ready.append(f)
+        due = self.deadlines
+        pick = min((t for t in ready if t is not None), key=due.__getitem__)
+        ends = now + self.problem.duration(pick.kind, pick.stage)
+        for when, _, task in device.arriving:
+            if task in due and due[task] < due[pick] and when < ends and ends > due[task]:
+                return None
+        return pick
+
+    def _preferred(self, d: int, device: _Device, now: float) -> Task | None:
+        """The policy's choice without deadlines (``B``, then ``F`` or ``W``)."""
         b = self._best(device, "B")
         if b is not None:
             return b
@@ -375,6 +411,37 @@ class _Simulation:
                 out.append(Task("W", s, i))
             return out
         return []
+
+
+def _deadlines(problem: Problem, caps: tuple[float, ...] | None) -> dict[Task, float]:
+    """Latest starts of the forwards and backwards after the bottleneck stage ``c`` (the one
+    with the most forward head plus work) that keep ``c`` busy.
+
+    ``c`` runs as many forwards as fit, then one F, B (and W) per micro-batch, so it wants
+    B(c,j) at ``D_j = head_c + (j + cap) f_c + j (b_c + w_c)``; B(s,j) below it must start
+    by ``D_j`` less the backward chain from ``s`` down to ``c``, and F(s,j) by that less
+    the round trip above ``s``. One stage per device (``num_chunks = 1``)."""
+    S, m, hop = problem.num_stages, problem.num_microbatches, problem.p2p
+    f, b = problem.forward, problem.backward
+    w = problem.weight or (0.0,) * S
+    heads = [0.0] * S
+    for s in range(1, S):
+        heads[s] = heads[s - 1] + f[s - 1] + hop
+    c = max(range(S), key=lambda s: heads[s] + m * (f[s] + b[s] + w[s]))
+    act = problem.activation[c]
+    cap = m if caps is None or act <= 0 else max(1, int(caps[c] / act + 1e-9))
+    trips = [0.0] * (S + 1)  # trips[s]: from the end of F(s,j) to the earliest B(s,j)
+    for s in range(S - 2, -1, -1):
+        trips[s] = trips[s + 1] + f[s + 1] + b[s + 1] + 2 * hop
+    out: dict[Task, float] = {}
+    chain = 0.0  # backward work between s and c, latencies included
+    for s in range(c + 1, S):
+        chain += hop + (b[s - 1] if s - 1 > c else 0.0)
+        for j in range(m):
+            due = heads[c] + (j + cap) * f[c] + j * (b[c] + w[c]) - chain - b[s]
+            out[Task("B", s, j)] = due
+            out[Task("F", s, j)] = due - trips[s] - f[s]
+    return out
 
 
 def _take(heap: list[tuple[tuple[int, int], Task]], task: Task) -> None:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from ortools.sat.python import cp_model
 
 from ppopt.baselines import BASELINES, baseline
-from ppopt.baselines.greedy import PREFERENCES, greedy_orders
+from ppopt.baselines.greedy import applicable_preferences, greedy_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.metrics import compute_metrics, peak_memory, resolve_limit
 from ppopt.problem import Problem, ProblemError, Task
@@ -28,6 +28,7 @@ from ppopt.solver.front import (
     SolverOptions,
     check_one_microbatch_fits,
 )
+from ppopt.solver.local import tabu_search
 from ppopt.solver.model import IntProblem, PipelineModel
 from ppopt.solver.params import interruptible_solve, make_solver
 from ppopt.solver.scaling import Scale, memory_scale, scaled_durations, time_scale
@@ -48,6 +49,11 @@ WINDOW_SECONDS = 3.0
 #: model, whose hint it improves (measured: p=8 m=16 V split, 768 tasks, then proven optimal
 #: in 7.8 s; without it 0.2-0.6 % above the bound after 60 s).
 DIRECT_WINDOW_SHARE = 0.2
+#: ``large``: share of the time left for the tabu search along the critical path before the
+#: window sweep (:mod:`ppopt.solver.local`), which stops sooner after this many iterations
+#: without a new best.
+TABU_SHARE = 0.6
+TABU_PATIENCE = 150
 #: ``method: auto`` uses the direct model (full presolve) up to this many tasks.
 DIRECT_TASK_LIMIT = 1500
 
@@ -117,6 +123,11 @@ def run_solver(
                 value = objective_value(floor, options.objective)
                 progress(Progress(time.perf_counter() - started, value, bound))
         if floor is not None and objective_value(floor, options.objective) > bound * (1 + 1e-12):
+            for better in _tabu_rounds(problem, options, limit, floor, bound, started):
+                floor = better
+                if progress is not None:
+                    value = objective_value(floor, options.objective)
+                    progress(Progress(time.perf_counter() - started, value, bound))
             rounds = _window_rounds(problem, options, limit, floor, started)
             for improved, interrupted in rounds:
                 floor = improved
@@ -130,6 +141,27 @@ def run_solver(
         if floor is None:
             raise
         return _interrupted_floor(problem, options, floor, bound, started)
+
+
+def _tabu_rounds(
+    problem: Problem,
+    options: SolverOptions,
+    limit: tuple[float, ...] | None,
+    floor: Schedule,
+    bound: float,
+    started: float,
+) -> Iterator[Schedule]:
+    """The large path's tabu search on the best schedule with part of the time left; yields
+    each improvement (Ctrl-C propagates, and the caller keeps the best so far)."""
+    if options.objective != "makespan" or _method(problem, options) != "large":
+        return
+    left = options.time_limit - (time.perf_counter() - started)
+    share = TABU_SHARE * (options.time_limit if options.deterministic else left)
+    search = tabu_search(floor, limit, share, options.deterministic, TABU_PATIENCE)
+    for improved in search:
+        yield improved
+        if improved.makespan <= bound * (1 + 1e-12):
+            return
 
 
 def _window_rounds(
@@ -218,7 +250,7 @@ def floor_stages(problem: Problem, limit: tuple[float, ...] | None) -> Iterator[
         capped = _capped_one_f_one_b(problem, limit)
         found = found or bool(capped)
         yield capped
-    preferences = list(PREFERENCES)
+    preferences = applicable_preferences(problem)
     if not found:
         first = preferences.pop(0)
         yield _fitting_greedy(problem, limit, first)

@@ -1,0 +1,274 @@
+"""Tabu search over device orders along the critical path: the large path's first improver.
+
+The makespan of a schedule timed from its orders is the length of a *critical path*: a chain
+of tasks, each starting the moment its dependency (plus latency) or its device predecessor
+ends. Only changing the order on that path can shorten it, and (as in Nowicki and Smutnicki's
+job-shop search) only at the ends of its *blocks*, the runs of tasks back to back on one
+device: each move swaps the first two or the last two tasks of a block. Every candidate is
+timed exactly by the engine (:class:`ppopt.timeline.TaskTable`), the best one is taken even
+when it is worse (the way out of local optima), and swapping the pair back is forbidden for
+:data:`TENURE` iterations unless that gives a new best. Ties on the makespan go to the
+smaller sum of end times, which favours moves that pull work earlier.
+
+A swap never deadlocks: the second task started when the first ended, so no chain leads from
+it to the first. A swap that moves a forward earlier is taken only if the device's memory
+still fits at that forward's start (memory at a start depends on the device's order alone).
+The search sees whole micro-batch timelines of 10k-50k tasks, where exact window re-solves
+(:mod:`ppopt.solver.window`) are blind to warm-up congestion spread over many devices.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ppopt.schedule import Schedule
+from ppopt.timeline import TaskTable, compute_timeline
+
+#: Iterations during which a swapped pair may not be swapped back (measured on the p=32
+#: m=256 split benchmark case: tenures 5, 8 and 12 end within 0.01 of each other).
+TENURE = 8
+#: Candidates timed exactly per iteration, the most promising by the estimate of
+#: :meth:`TabuSearch._estimate` (Taillard's: the longest path through the swapped pair).
+SHORTLIST = 3
+#: ``--deterministic``: task timings per second of budget (one timing of a 24,576-task
+#: schedule takes about 27 ms on the 2-core benchmark machine: ~0.9 million tasks a second).
+TASKS_PER_SECOND = 900_000
+#: Relative slack on memory comparisons, as in the validator.
+MEMORY_TOLERANCE = 1e-9
+
+
+@dataclass
+class _Timed:
+    """Orders as task ids with their exact times, and the search's key for them."""
+
+    orders: list[list[int]]
+    start: list[float]
+    end: list[float]
+
+    @property
+    def makespan(self) -> float:
+        return max(self.end)
+
+    def key(self) -> tuple[float, float]:
+        """Makespan first (rounded off float noise), then the sum of end times."""
+        return round(self.makespan, 9), sum(self.end)
+
+
+class TabuSearch:
+    """The search state for one problem: the timing table, memory changes and the limit."""
+
+    def __init__(self, schedule: Schedule, limit: tuple[float, ...] | None) -> None:
+        self.problem = schedule.problem
+        self.name = schedule.name
+        self.table = TaskTable(self.problem)
+        self.limit = limit
+        index = self.table.index
+        self.change = [0.0] * index.size  # memory a task adds (F) or frees (B, W)
+        for tid in range(index.size):
+            kind, stage, _ = index.task(tid)
+            if kind == "F":
+                self.change[tid] = self.problem.allocation(stage)
+            else:
+                self.change[tid] = -self.problem.release(kind, stage)
+        self.dependents: list[list[int]] = [[] for _ in range(index.size)]
+        for tid, before in enumerate(self.table.dep):
+            if before >= 0:
+                self.dependents[before].append(tid)
+        orders = self.table.ids(schedule.orders())
+        self.current = _Timed(orders, *self.table.times(orders))
+        self.timed_tasks = 0  # tasks timed so far: the work ``--deterministic`` budgets
+
+    def run(
+        self, seconds: float, deterministic: bool = False, patience: int | None = None
+    ) -> Iterator[Schedule]:
+        """Search for ``seconds`` (wall clock, or a fixed amount of work when
+        ``deterministic``), or until ``patience`` iterations in a row bring no new best;
+        yield every schedule shorter than all before it."""
+        best = self.current.key()
+        shortest = best[0]  # the makespan of the last schedule yielded
+        tabu: dict[tuple[int, int], int] = {}
+        budget = seconds * TASKS_PER_SECOND
+        clock, iteration, last_best = time.perf_counter(), 0, 0
+        while patience is None or iteration - last_best < patience:
+            elapsed = (time.perf_counter() - clock) * TASKS_PER_SECOND
+            if (self.timed_tasks if deterministic else elapsed) >= budget:
+                return
+            iteration += 1
+            move = self._best_move(tabu, iteration, best)
+            if move is None:
+                return
+            device, k, trial = move
+            undo = (trial.orders[device][k + 1], trial.orders[device][k])
+            tabu[undo] = iteration + TENURE  # the pair the reverse swap would make
+            self.current = trial
+            if trial.key() < best:
+                best, last_best = trial.key(), iteration
+                if best[0] < shortest:
+                    shortest = best[0]
+                    yield self.schedule()
+
+    def _best_move(
+        self, tabu: dict[tuple[int, int], int], iteration: int, best: tuple[float, float]
+    ) -> tuple[int, int, _Timed] | None:
+        """The best of the :data:`SHORTLIST` most promising swaps, each timed exactly; a
+        tabu swap counts only if it gives a new best (and is timed only if its estimate
+        could)."""
+        tails = self._tails()
+        scored = sorted((self._estimate(d, k, tails), d, k) for d, k in self.candidates())
+        chosen: tuple[tuple[float, float], int, int, _Timed] | None = None
+        timed = 0
+        for estimate, device, k in scored:
+            if timed >= SHORTLIST and chosen is not None:
+                break
+            row = self.current.orders[device]
+            banned = tabu.get((row[k + 1], row[k]), 0) >= iteration
+            if banned and estimate >= best[0]:
+                continue
+            trial = self._swapped(device, k)
+            timed += 1
+            key = trial.key()
+            if (not banned or key < best) and (chosen is None or key < chosen[0]):
+                chosen = (key, device, k, trial)
+        return None if chosen is None else chosen[1:]
+
+    def schedule(self) -> Schedule:
+        """The current orders as a schedule (the engine's timeline, validated orders)."""
+        return compute_timeline(self.problem, self.table.tasks(self.current.orders), self.name)
+
+    # ------------------------------------------------------------------------------- moves
+
+    def _tails(self) -> list[float]:
+        """For every task, the longest chain from its start to the end of the schedule under
+        the current orders (its duration, then the longest of its device successor and its
+        dependents plus latency): each device walks its order backwards, waiting until the
+        dependents of its next task are known."""
+        orders, dur, lat = self.current.orders, self.table.dur, self.table.lat
+        dependents = self.dependents
+        self.timed_tasks += len(dur)
+        tail = [-1.0] * len(dur)
+        waiters: dict[int, list[int]] = {}
+        pos = [len(order) - 1 for order in orders]
+        after = [0.0] * len(orders)  # tail of the task after pos[d] on device d
+        ready = list(range(len(orders)))
+        while ready:
+            d = ready.pop()
+            order, k, following = orders[d], pos[d], after[d]
+            while k >= 0:
+                tid = order[k]
+                longest = following
+                for nxt in dependents[tid]:
+                    known = tail[nxt]
+                    if known < 0.0:
+                        waiters.setdefault(nxt, []).append(d)
+                        break
+                    longest = max(longest, lat[nxt] + known)
+                else:
+                    following = tail[tid] = dur[tid] + longest
+                    k -= 1
+                    woken = waiters.pop(tid, None)
+                    if woken:
+                        ready.extend(woken)
+                    continue
+                break
+            pos[d], after[d] = k, following
+        return tail
+
+    def _estimate(self, device: int, k: int, tail: list[float]) -> float:
+        """The longest path through positions ``k, k+1`` of ``device`` once swapped, from
+        the current starts and ``tail``s of their neighbours (exact for that path)."""
+        cur, dep, lat, dur = self.current, self.table.dep, self.table.lat, self.table.dur
+        order = cur.orders[device]
+        first, second = order[k], order[k + 1]
+
+        def ready(tid: int, free: float) -> float:
+            before = dep[tid]
+            return free if before < 0 else max(free, cur.end[before] + lat[tid])
+
+        def rest(tid: int, following: float) -> float:
+            return dur[tid] + max([following, *(lat[n] + tail[n] for n in self.dependents[tid])])
+
+        second_start = ready(second, cur.end[order[k - 1]] if k else 0.0)
+        first_start = ready(first, second_start + dur[second])
+        first_rest = rest(first, tail[order[k + 2]] if k + 2 < len(order) else 0.0)
+        return max(second_start + rest(second, first_rest), first_start + first_rest)
+
+    def candidates(self) -> list[tuple[int, int]]:
+        """Swaps ``(device, k)`` of positions ``k, k+1`` at the ends of the critical path's
+        blocks, where the second task does not depend on the first and memory allows."""
+        blocks = self._blocks()
+        moves = []
+        for device, first, last in blocks:
+            for k in {first, last - 1}:
+                if self._swappable(device, k):
+                    moves.append((device, k))
+        return moves
+
+    def _blocks(self) -> list[tuple[int, int, int]]:
+        """The critical path's blocks as ``(device, first, last)`` positions, last > first."""
+        cur, dep, lat = self.current, self.table.dep, self.table.lat
+        where = self._positions()
+        tid = max(range(len(cur.end)), key=cur.end.__getitem__)
+        blocks: list[tuple[int, int, int]] = []
+        run_end: int | None = None  # position where the current block ends
+        while True:
+            device, k = where[tid]
+            before = dep[tid]
+            tight_device = k > 0 and cur.end[cur.orders[device][k - 1]] == cur.start[tid]
+            if before >= 0 and cur.end[before] + lat[tid] == cur.start[tid]:
+                nxt = before  # the dependency explains the start: the block (if any) ends here
+                tight_device = False
+            elif tight_device:
+                nxt = cur.orders[device][k - 1]
+            else:
+                nxt = -1
+            if tight_device:
+                run_end = k if run_end is None else run_end
+            else:
+                if run_end is not None and run_end > k:
+                    blocks.append((device, k, run_end))
+                run_end = None
+            if nxt < 0:
+                return blocks
+            tid = nxt
+
+    def _positions(self) -> dict[int, tuple[int, int]]:
+        return {
+            tid: (device, k)
+            for device, order in enumerate(self.current.orders)
+            for k, tid in enumerate(order)
+        }
+
+    def _swappable(self, device: int, k: int) -> bool:
+        """Whether positions ``k, k+1`` may trade places: no dependency between them, and
+        memory still fits when the second one (if a forward) starts first."""
+        order = self.current.orders[device]
+        first, second = order[k], order[k + 1]
+        if self.table.dep[second] == first:
+            return False
+        if self.limit is None or self.change[second] <= 0:
+            return True
+        level = sum(self.change[tid] for tid in order[:k]) + self.change[second]
+        return level <= self.limit[device] * (1 + MEMORY_TOLERANCE)
+
+    def _swapped(self, device: int, k: int) -> _Timed:
+        """The current orders with positions ``k, k+1`` of ``device`` swapped, timed."""
+        orders = list(self.current.orders)
+        row = list(orders[device])
+        row[k], row[k + 1] = row[k + 1], row[k]
+        orders[device] = row
+        self.timed_tasks += len(self.table.dur)
+        return _Timed(orders, *self.table.times(orders))
+
+
+def tabu_search(
+    schedule: Schedule,
+    limit: tuple[float, ...] | None,
+    seconds: float,
+    deterministic: bool = False,
+    patience: int | None = None,
+) -> Iterator[Schedule]:
+    """Improve ``schedule``'s makespan for ``seconds`` (or until ``patience`` iterations
+    bring no new best); yields each new best schedule."""
+    yield from TabuSearch(schedule, limit).run(seconds, deterministic, patience)

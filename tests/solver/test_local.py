@@ -1,0 +1,135 @@
+"""The tabu search along the critical path (ppopt.solver.local).
+
+Its pieces are checked against independent computations: the tails against a longest path
+computed over a topological order of the timed schedule, the critical blocks against the
+timeline (back to back, ending at the makespan), the swap estimate against the exact retimed
+makespan (it is the longest path through the swapped pair, so never above it). The search
+itself: every schedule it yields is valid under the memory limit, strictly shorter than the
+one before and never below the lower bound; on issue 3's example it finds the known optimum.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import problems
+
+from ppopt.baselines import baseline
+from ppopt.metrics import resolve_limit
+from ppopt.problem import MemoryLimit, Problem
+from ppopt.solver.bounds import makespan_lower_bound
+from ppopt.solver.local import TabuSearch, tabu_search
+from ppopt.solver.run import best_floor
+from ppopt.validate import assert_valid
+
+LIMITS = st.sampled_from([None, 1.0, 1.5])
+
+
+def start_of(problem: Problem, factor: float | None) -> tuple[Problem, TabuSearch] | None:
+    """The problem under the memory factor and a search from its best baseline."""
+    if factor is not None:
+        problem = problem.with_limit(MemoryLimit(factor=factor))
+    limit = resolve_limit(problem)
+    floor = best_floor(problem, limit, "makespan")
+    if floor is None:
+        return None
+    return problem, TabuSearch(floor, limit)
+
+
+def longest_tails(search: TabuSearch) -> list[float]:
+    """Longest chain from each task's start to the end, by a plain DP over the tasks in
+    decreasing start order (positive durations make that a reverse topological order)."""
+    cur, table = search.current, search.table
+    following = {}
+    for order in cur.orders:
+        for a, b in zip(order, order[1:], strict=False):
+            following[a] = b
+    succ: dict[int, list[tuple[int, float]]] = {}
+    for tid, before in enumerate(table.dep):
+        if before >= 0:
+            succ.setdefault(before, []).append((tid, table.lat[tid]))
+    tail = [0.0] * len(cur.start)
+    for tid in sorted(range(len(cur.start)), key=lambda t: -cur.start[t]):
+        options = [tail[n] + lat for n, lat in succ.get(tid, [])]
+        if tid in following:
+            options.append(tail[following[tid]])
+        tail[tid] = table.dur[tid] + max(options, default=0.0)
+    return tail
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(problem=problems(max_devices=4, max_microbatches=6), factor=LIMITS)
+def test_tails_are_the_longest_paths_and_the_estimate_bounds_each_swap(
+    problem: Problem, factor: float | None
+) -> None:
+    found = start_of(problem, factor)
+    if found is None:
+        return
+    _, search = found
+    tails = search._tails()
+    assert tails == pytest.approx(longest_tails(search), abs=1e-9)
+    makespan = search.current.makespan
+    assert max(s + q for s, q in zip(search.current.start, tails, strict=True)) == pytest.approx(
+        makespan
+    )
+    for device, k in search.candidates():
+        estimate = search._estimate(device, k, tails)
+        assert estimate <= search._swapped(device, k).makespan + 1e-9
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(problem=problems(max_devices=4, max_microbatches=6), factor=LIMITS)
+def test_blocks_run_back_to_back_on_the_critical_path(
+    problem: Problem, factor: float | None
+) -> None:
+    found = start_of(problem, factor)
+    if found is None:
+        return
+    _, search = found
+    cur = search.current
+    tails = search._tails()
+    for device, first, last in search._blocks():
+        order = cur.orders[device]
+        assert last > first
+        for a, b in zip(order[first:last], order[first + 1 : last + 1], strict=True):
+            assert cur.end[a] == cur.start[b]
+        for tid in order[first : last + 1]:  # every task of a block is critical
+            assert cur.start[tid] + tails[tid] == pytest.approx(cur.makespan)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(problem=problems(max_devices=4, max_microbatches=6), factor=LIMITS)
+def test_search_yields_valid_shorter_schedules_within_the_limit(
+    problem: Problem, factor: float | None
+) -> None:
+    found = start_of(problem, factor)
+    if found is None:
+        return
+    problem, search = found
+    limit = resolve_limit(problem)
+    previous = search.current.makespan
+    bound = makespan_lower_bound(problem, limit)
+    for schedule in search.run(0.05, deterministic=True):
+        assert_valid(schedule, limit=limit)
+        assert bound - 1e-9 <= schedule.makespan < previous
+        previous = schedule.makespan
+
+
+def test_finds_issue_3s_optimum_from_1f1b() -> None:
+    """Issue 3's example: 1F1B takes 41 at 1x memory, the proven optimum is 40."""
+    problem = Problem.create(4, 8, forward=1.0, backward=2.0, p2p=0.5, memory_limit="1x")
+    start = baseline("1f1b", problem)
+    assert start.makespan == 41.0
+    found = list(tabu_search(start, resolve_limit(problem), 1.0, deterministic=True))
+    assert found and found[-1].makespan == 40.0
+
+
+def test_patience_stops_a_search_at_the_optimum() -> None:
+    """At the optimum no move yields a new best: with patience the search ends on its own
+    long before its time is up, having yielded nothing."""
+    problem = Problem.create(4, 8, forward=1.0, backward=2.0, p2p=0.5, memory_limit="1x")
+    *_, optimum = tabu_search(baseline("1f1b", problem), resolve_limit(problem), 1.0, True)
+    assert optimum.makespan == 40.0
+    search = TabuSearch(optimum, resolve_limit(problem))
+    assert list(search.run(600.0, deterministic=True, patience=20)) == []
