@@ -70,7 +70,7 @@ def case_list() -> list[tuple[int, int, bool, bool]]:
 
 def run_case(p: int, m: int, split: bool, vshape: bool, args: argparse.Namespace) -> dict:
     """Solve one case and collect its figures."""
-    problem = make_problem(p, m, split, vshape)
+    problem = make_problem(p, m, split, vshape, args.seed)
     limit = resolve_limit(problem)
     floor = best_floor(problem, limit, "makespan")
     events: list[Progress] = []
@@ -83,6 +83,7 @@ def run_case(p: int, m: int, split: bool, vshape: bool, args: argparse.Namespace
         "m": m,
         "split": split,
         "vshape": vshape,
+        "seed": args.seed,
         "tasks": problem.num_tasks,
         "method": "direct" if problem.num_tasks <= DIRECT_TASK_LIMIT else "large",
         "t_first": events[0].elapsed if events else None,
@@ -100,7 +101,7 @@ def run_case(p: int, m: int, split: bool, vshape: bool, args: argparse.Namespace
 
 
 def key(row: dict) -> tuple:
-    return (row["p"], row["m"], row["split"], row["vshape"])
+    return (row["p"], row["m"], row["split"], row["vshape"], row.get("seed", 0))
 
 
 def run_all(args: argparse.Namespace) -> None:
@@ -110,7 +111,8 @@ def run_all(args: argparse.Namespace) -> None:
         done = {key(json.loads(line)) for line in out.read_text().splitlines() if line.strip()}
     wanted = [_parse_case(text) for text in args.case]
     for case in wanted or case_list():
-        if case in done or (args.max_tasks and make_problem(*case).num_tasks > args.max_tasks):
+        too_big = args.max_tasks and make_problem(*case).num_tasks > args.max_tasks
+        if (*case, args.seed) in done or too_big:
             continue
         started = time.perf_counter()
         row = run_case(*case, args)
@@ -172,6 +174,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/scaling.jsonl")
+    parser.add_argument("--seed", type=int, default=0, help="stage times' random seed")
     parser.add_argument("--max-tasks", type=int, default=0, help="skip larger cases (0: none)")
     parser.add_argument("--plot", default="", help="draw the figure from --out instead of running")
     parser.add_argument(
