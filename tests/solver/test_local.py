@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import problems
 
@@ -26,17 +26,18 @@ from ppopt.solver.local import TabuSearch, tabu_search
 from ppopt.solver.run import best_floor
 from ppopt.validate import assert_valid
 
-LIMITS = st.sampled_from([None, 1.0, 1.5])
 
-
-def start_of(problem: Problem, factor: float | None) -> tuple[Problem, TabuSearch] | None:
-    """The problem under the memory factor and a search from its best baseline."""
+@st.composite
+def searches(draw: st.DrawFn) -> tuple[Problem, TabuSearch]:
+    """A random problem under a random memory factor and a search from its best baseline."""
+    problem = draw(problems(max_devices=4, max_microbatches=6))
+    factor = draw(st.sampled_from([None, 1.0, 1.5]))
     if factor is not None:
         problem = problem.with_limit(MemoryLimit(factor=factor))
     limit = resolve_limit(problem)
     floor = best_floor(problem, limit, "makespan")
-    if floor is None:
-        return None
+    assume(floor is not None)  # nothing fits the limit: the solver reports that elsewhere
+    assert floor is not None
     return problem, TabuSearch(floor, limit)
 
 
@@ -62,14 +63,11 @@ def longest_tails(search: TabuSearch) -> list[float]:
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(problem=problems(max_devices=4, max_microbatches=6), factor=LIMITS)
+@given(case=searches())
 def test_tails_are_the_longest_paths_and_the_estimate_bounds_each_swap(
-    problem: Problem, factor: float | None
+    case: tuple[Problem, TabuSearch],
 ) -> None:
-    found = start_of(problem, factor)
-    if found is None:
-        return
-    _, search = found
+    _, search = case
     tails = search._tails()
     assert tails == pytest.approx(longest_tails(search), abs=1e-9)
     makespan = search.current.makespan
@@ -82,14 +80,9 @@ def test_tails_are_the_longest_paths_and_the_estimate_bounds_each_swap(
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(problem=problems(max_devices=4, max_microbatches=6), factor=LIMITS)
-def test_blocks_run_back_to_back_on_the_critical_path(
-    problem: Problem, factor: float | None
-) -> None:
-    found = start_of(problem, factor)
-    if found is None:
-        return
-    _, search = found
+@given(case=searches())
+def test_blocks_run_back_to_back_on_the_critical_path(case: tuple[Problem, TabuSearch]) -> None:
+    _, search = case
     cur = search.current
     tails = search._tails()
     for device, first, last in search._blocks():
@@ -102,14 +95,11 @@ def test_blocks_run_back_to_back_on_the_critical_path(
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(problem=problems(max_devices=4, max_microbatches=6), factor=LIMITS)
+@given(case=searches())
 def test_search_yields_valid_shorter_schedules_within_the_limit(
-    problem: Problem, factor: float | None
+    case: tuple[Problem, TabuSearch],
 ) -> None:
-    found = start_of(problem, factor)
-    if found is None:
-        return
-    problem, search = found
+    problem, search = case
     limit = resolve_limit(problem)
     previous = search.current.makespan
     bound = makespan_lower_bound(problem, limit)
