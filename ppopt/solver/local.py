@@ -84,7 +84,7 @@ class TabuSearch:
         self, seconds: float, deterministic: bool = False, patience: int | None = None
     ) -> Iterator[Schedule]:
         """Search for ``seconds`` (wall clock, or a fixed amount of work when
-        ``deterministic``), or until ``patience`` iterations in a row bring no new best;
+        ``deterministic``), or until ``patience`` iterations in a row shorten nothing;
         yield every schedule shorter than all before it."""
         best = self.current.key()
         shortest = best[0]  # the makespan of the last schedule yielded
@@ -104,9 +104,9 @@ class TabuSearch:
             tabu[undo] = iteration + TENURE  # the pair the reverse swap would make
             self.current = trial
             if trial.key() < best:
-                best, last_best = trial.key(), iteration
+                best = trial.key()
                 if best[0] < shortest:
-                    shortest = best[0]
+                    shortest, last_best = best[0], iteration
                     yield self.schedule()
 
     def _best_move(
