@@ -68,6 +68,7 @@ class TaskTable:
         self.index = _Index(problem)
         self.dep, self.lat = _dependency_table(problem, self.index)
         self.dur = _durations(problem, self.index)
+        self.timed = 0  # tasks timed so far, over all calls (a local search's work)
 
     def ids(self, orders: Orders) -> list[list[int]]:
         """The orders as task ids (unchecked: for orders taken from a valid schedule)."""
@@ -82,11 +83,12 @@ class TaskTable:
         its dependencies allow until all tasks are timed; :class:`DeadlockError` if they
         cannot be."""
         dep, lat, dur = self.dep, self.lat, self.dur
+        self.timed += self.index.size
         start = [0.0] * self.index.size
         end = [-1.0] * self.index.size
-        waiters: dict[int, list[int]] = {}
         pos = [0] * len(orders)
         clock = [0.0] * len(orders)
+        waiters: dict[int, list[int]] = {}
         ready = list(range(len(orders)))
         while ready:
             d = ready.pop()

@@ -78,7 +78,10 @@ class TabuSearch:
                 self.dependents[before].append(tid)
         orders = self.table.ids(schedule.orders())
         self.current = _Timed(orders, *self.table.times(orders))
-        self.timed_tasks = 0  # tasks timed so far: the work ``--deterministic`` budgets
+        self.where = [(0, 0)] * index.size  # (device, position) of each task, kept current
+        for device, order in enumerate(orders):
+            for k, tid in enumerate(order):
+                self.where[tid] = (device, k)
 
     def run(
         self, seconds: float, deterministic: bool = False, patience: int | None = None
@@ -93,7 +96,7 @@ class TabuSearch:
         clock, iteration, last_best = time.perf_counter(), 0, 0
         while patience is None or iteration - last_best < patience:
             elapsed = (time.perf_counter() - clock) * TASKS_PER_SECOND
-            if (self.timed_tasks if deterministic else elapsed) >= budget:
+            if (self.table.timed if deterministic else elapsed) >= budget:
                 return
             iteration += 1
             move = self._best_move(tabu, iteration, best)
@@ -103,6 +106,8 @@ class TabuSearch:
             undo = (trial.orders[device][k + 1], trial.orders[device][k])
             tabu[undo] = iteration + TENURE  # the pair the reverse swap would make
             self.current = trial
+            row = trial.orders[device]
+            self.where[row[k]], self.where[row[k + 1]] = (device, k), (device, k + 1)
             if trial.key() < best:
                 best = trial.key()
                 if best[0] < shortest:
@@ -141,38 +146,26 @@ class TabuSearch:
 
     def _tails(self) -> list[float]:
         """For every task, the longest chain from its start to the end of the schedule under
-        the current orders (its duration, then the longest of its device successor and its
-        dependents plus latency): each device walks its order backwards, waiting until the
-        dependents of its next task are known."""
-        orders, dur, lat = self.current.orders, self.table.dur, self.table.lat
+        the current orders: its duration, then the longest of its device successor and its
+        dependents plus latency. Tasks are taken latest start first, a reverse topological
+        order since every edge goes to a later start (durations are positive)."""
+        cur, dur, lat = self.current, self.table.dur, self.table.lat
+        size = len(dur)
+        self.table.timed += size
+        following = [size] * size  # the next task on the device; ``size``: none (tail 0)
+        for order in cur.orders:
+            for before, after in zip(order, order[1:], strict=False):
+                following[before] = after
+        tail = [0.0] * (size + 1)
         dependents = self.dependents
-        self.timed_tasks += len(dur)
-        tail = [-1.0] * len(dur)
-        waiters: dict[int, list[int]] = {}
-        pos = [len(order) - 1 for order in orders]
-        after = [0.0] * len(orders)  # tail of the task after pos[d] on device d
-        ready = list(range(len(orders)))
-        while ready:
-            d = ready.pop()
-            order, k, following = orders[d], pos[d], after[d]
-            while k >= 0:
-                tid = order[k]
-                longest = following
-                for nxt in dependents[tid]:
-                    known = tail[nxt]
-                    if known < 0.0:
-                        waiters.setdefault(nxt, []).append(d)
-                        break
-                    longest = max(longest, lat[nxt] + known)
-                else:
-                    following = tail[tid] = dur[tid] + longest
-                    k -= 1
-                    woken = waiters.pop(tid, None)
-                    if woken:
-                        ready.extend(woken)
-                    continue
-                break
-            pos[d], after[d] = k, following
+        for tid in sorted(range(size), key=cur.start.__getitem__, reverse=True):
+            longest = tail[following[tid]]
+            for nxt in dependents[tid]:
+                via = lat[nxt] + tail[nxt]
+                if via > longest:
+                    longest = via
+            tail[tid] = dur[tid] + longest
+        del tail[size]
         return tail
 
     def _estimate(self, device: int, k: int, tail: list[float]) -> float:
@@ -208,7 +201,7 @@ class TabuSearch:
     def _blocks(self) -> list[tuple[int, int, int]]:
         """The critical path's blocks as ``(device, first, last)`` positions, last > first."""
         cur, dep, lat = self.current, self.table.dep, self.table.lat
-        where = self._positions()
+        where = self.where
         tid = max(range(len(cur.end)), key=cur.end.__getitem__)
         blocks: list[tuple[int, int, int]] = []
         run_end: int | None = None  # position where the current block ends
@@ -233,13 +226,6 @@ class TabuSearch:
                 return blocks
             tid = nxt
 
-    def _positions(self) -> dict[int, tuple[int, int]]:
-        return {
-            tid: (device, k)
-            for device, order in enumerate(self.current.orders)
-            for k, tid in enumerate(order)
-        }
-
     def _swappable(self, device: int, k: int) -> bool:
         """Whether positions ``k, k+1`` may trade places: no dependency between them, and
         memory still fits when the second one (if a forward) starts first."""
@@ -258,7 +244,6 @@ class TabuSearch:
         row = list(orders[device])
         row[k], row[k + 1] = row[k + 1], row[k]
         orders[device] = row
-        self.timed_tasks += len(self.table.dur)
         return _Timed(orders, *self.table.times(orders))
 
 

@@ -75,8 +75,8 @@ def test_tails_are_the_longest_paths_and_the_estimate_bounds_each_swap(
         makespan
     )
     for device, k in search.candidates():
-        estimate = search._estimate(device, k, tails)
-        assert estimate <= search._swapped(device, k).makespan + 1e-9
+        trial = search._swapped(device, k)
+        assert search._estimate(device, k, tails) <= trial.makespan + 1e-9
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -107,6 +107,8 @@ def test_search_yields_valid_shorter_schedules_within_the_limit(
         assert_valid(schedule, limit=limit)
         assert bound - 1e-9 <= schedule.makespan < previous
         previous = schedule.makespan
+    for device, order in enumerate(search.current.orders):  # positions kept through swaps
+        assert [search.where[tid] for tid in order] == [(device, k) for k in range(len(order))]
 
 
 def test_finds_issue_3s_optimum_from_1f1b() -> None:
