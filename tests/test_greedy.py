@@ -5,7 +5,7 @@ zero-bubble figures it must reach."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import problems
 
@@ -195,6 +195,19 @@ def test_deadlines_follow_the_round_trip_and_the_memory_cap() -> None:
         assert due[Task("B", 3, j)] == pytest.approx(5 + 4 * j)
         assert due[Task("F", 2, j)] == pytest.approx(3 + 4 * j)
         assert due[Task("F", 3, j)] == pytest.approx(4 + 4 * j)
+
+
+@settings(max_examples=80)
+@given(case=limited())
+def test_deadline_variant_is_valid_within_any_limit(
+    case: tuple[Problem, tuple[float, ...]],
+) -> None:
+    """One stage per device, where the deadlines apply: it finishes (waiting for urgent
+    arrivals never stalls it), stays within the limit and passes the validator."""
+    problem, limit = case
+    assume(problem.num_chunks == 1)
+    schedule = compute_timeline(problem, greedy_orders(problem, limit, "deadline"))
+    assert_valid(schedule, limit=limit, tight=True)
 
 
 def test_deadline_variant_needs_one_stage_per_device() -> None:

@@ -259,18 +259,18 @@ class _Simulation:
         task = self._preferred(d, device, now)
         if task is None or task not in self.deadlines:
             return task  # weight passes and stages without deadlines keep the policy's rule
-        return self._most_urgent(d, device, now)
+        return self._most_urgent(d, device, now, task)
 
-    def _most_urgent(self, d: int, device: _Device, now: float) -> Task | None:
-        """The ready backward or startable forward with the earliest deadline, or ``None``
-        (wait) when a more urgent task arrives before it would end and would then miss its
-        deadline."""
-        ready = [self._best(device, "B")]
-        f = self._safe_forward(d, device)
-        if f is not None and self._fits(d, device, f):
-            ready.append(f)
+    def _most_urgent(self, d: int, device: _Device, now: float, preferred: Task) -> Task | None:
+        """The ready backward or startable forward with the earliest deadline (``preferred``
+        if neither), or ``None`` (wait) when a more urgent task arrives before it would end
+        and would then miss its deadline."""
+        ready = [self._best(device, "B"), self._safe_forward(d, device)]
         due = self.deadlines
-        pick = min((t for t in ready if t is not None), key=due.__getitem__)
+        startable = [
+            t for t in ready if t is not None and (t.kind == "B" or self._fits(d, device, t))
+        ]
+        pick = min(startable, key=due.__getitem__) if startable else preferred
         ends = now + self.problem.duration(pick.kind, pick.stage)
         for when, _, task in device.arriving:
             if task in due and due[task] < due[pick] and when < ends and ends > due[task]:
