@@ -11,9 +11,10 @@ when it is worse (the way out of local optima), and swapping the pair back is fo
 smaller sum of end times, which favours moves that pull work earlier.
 
 A swap never deadlocks: the second task started when the first ended, so no chain leads from
-it to the first. A swap that moves a forward earlier is taken only if the device's memory
-still fits at that forward's start (memory at a start depends on the device's order alone).
-The search sees whole micro-batch timelines of 10k-50k tasks, where exact window re-solves
+it to the first (that chain would make the first start after the second ended). A swap that
+moves a forward earlier is taken only if the device's memory still fits at that forward's
+start (memory at a start depends on the device's order alone). The search sees whole
+micro-batch timelines of 10k-50k tasks, where exact window re-solves
 (:mod:`ppopt.solver.window`) are blind to warm-up congestion spread over many devices.
 """
 
@@ -254,6 +255,6 @@ def tabu_search(
     deterministic: bool = False,
     patience: int | None = None,
 ) -> Iterator[Schedule]:
-    """Improve ``schedule``'s makespan for ``seconds`` (or until ``patience`` iterations
-    bring no new best); yields each new best schedule."""
+    """Improve ``schedule``'s makespan for ``seconds`` (or until ``patience`` iterations in
+    a row shorten nothing); yields each schedule shorter than all before it."""
     yield from TabuSearch(schedule, limit).run(seconds, deterministic, patience)
