@@ -309,6 +309,22 @@ class Problem:
         same = self.placement[before.stage] == self.placement[after.stage]
         return 0.0 if same else self.p2p
 
+    def forward_head(self, stage: int) -> float:
+        """Earliest start of F(stage, ·): the forward chain before it, latencies included."""
+        time = 0.0
+        for s in range(stage):
+            time += self.forward[s] + self.latency(Task("F", s, 0), Task("F", s + 1, 0))
+        return time
+
+    def round_trip(self, stage: int) -> float:
+        """From the end of F(stage, i) to the earliest start of B(stage, i): the forward and
+        backward chains above the stage, latencies included."""
+        time = 0.0
+        for s in range(stage + 1, self.num_stages):
+            hop = self.latency(Task("F", s - 1, 0), Task("F", s, 0))
+            time += 2 * hop + self.forward[s] + self.backward[s]
+        return time
+
     def allocation(self, stage: int) -> float:
         """Memory a forward of this stage allocates when it starts."""
         return self.activation[stage]

@@ -424,23 +424,18 @@ def _deadlines(problem: Problem, caps: tuple[float, ...] | None) -> dict[Task, f
     S, m, hop = problem.num_stages, problem.num_microbatches, problem.p2p
     f, b = problem.forward, problem.backward
     w = problem.weight or (0.0,) * S
-    heads = [0.0] * S
-    for s in range(1, S):
-        heads[s] = heads[s - 1] + f[s - 1] + hop
-    c = max(range(S), key=lambda s: heads[s] + m * (f[s] + b[s] + w[s]))
+    c = max(range(S), key=lambda s: problem.forward_head(s) + m * (f[s] + b[s] + w[s]))
     act = problem.activation[c]
     cap = m if caps is None or act <= 0 else max(1, int(caps[c] / act + 1e-9))
-    trips = [0.0] * (S + 1)  # trips[s]: from the end of F(s,j) to the earliest B(s,j)
-    for s in range(S - 2, -1, -1):
-        trips[s] = trips[s + 1] + f[s + 1] + b[s + 1] + 2 * hop
+    head = problem.forward_head(c)
     out: dict[Task, float] = {}
     chain = 0.0  # backward work between s and c, latencies included
     for s in range(c + 1, S):
         chain += hop + (b[s - 1] if s - 1 > c else 0.0)
         for j in range(m):
-            due = heads[c] + (j + cap) * f[c] + j * (b[c] + w[c]) - chain - b[s]
+            due = head + (j + cap) * f[c] + j * (b[c] + w[c]) - chain - b[s]
             out[Task("B", s, j)] = due
-            out[Task("F", s, j)] = due - trips[s] - f[s]
+            out[Task("F", s, j)] = due - problem.round_trip(s) - f[s]
     return out
 
 

@@ -27,14 +27,6 @@ from __future__ import annotations
 from ppopt.problem import Problem, Task
 
 
-def forward_head(problem: Problem, stage: int) -> float:
-    """Earliest start of F(stage, ·): the forward chain before it, latencies included."""
-    time = 0.0
-    for s in range(stage):
-        time += problem.forward[s] + problem.latency(Task("F", s, 0), Task("F", s + 1, 0))
-    return time
-
-
 def backward_tail(problem: Problem, stage: int) -> float:
     """Least time that must follow the end of B(stage, ·): the backward chain below it."""
     time = 0.0
@@ -48,20 +40,11 @@ def backward_tail(problem: Problem, stage: int) -> float:
 def critical_path(problem: Problem) -> float:
     """One micro-batch from its first forward to its last backward (and W of stage 0)."""
     last = problem.num_stages - 1
-    path = forward_head(problem, last) + problem.forward[last] + problem.backward[last]
+    path = problem.forward_head(last) + problem.forward[last] + problem.backward[last]
     path += backward_tail(problem, last)
     if problem.weight is not None and last == 0:
         path += problem.weight[0]
     return path
-
-
-def round_trip(problem: Problem, stage: int) -> float:
-    """From the end of F(stage, i) to the earliest start of B(stage, i)."""
-    time = 0.0
-    for s in range(stage + 1, problem.num_stages):
-        hop = problem.latency(Task("F", s - 1, 0), Task("F", s, 0))
-        time += 2 * hop + problem.forward[s] + problem.backward[s]
-    return time
 
 
 def _in_flight_cap(problem: Problem, stage: int, limit: float | None) -> int:
@@ -97,7 +80,7 @@ def chunked_head_idle(problem: Problem, device: int, limit: float | None) -> flo
     stages = problem.stages_on(device)
     lo, hi = stages[0], stages[-1]
     last = problem.num_stages - 1
-    window = forward_head(problem, last) + problem.forward[last] - forward_head(problem, lo)
+    window = problem.forward_head(last) + problem.forward[last] - problem.forward_head(lo)
     for s in range(last, hi, -1):
         window += problem.backward[s] + problem.latency(Task("B", s, 0), Task("B", s - 1, 0))
     forwards = [(problem.forward[s], problem.activation[s]) for s in stages]
@@ -122,7 +105,7 @@ def chunked_tail_idle(problem: Problem, device: int, limit: float | None) -> flo
         items.append((problem.backward[s] + weight[s], problem.activation[s]))
         if problem.is_split:
             items.append((weight[s], problem.retained[s]))
-    return max(0.0, round_trip(problem, hi) - _knapsack(items, room, m - 1))
+    return max(0.0, problem.round_trip(hi) - _knapsack(items, room, m - 1))
 
 
 def _knapsack(items: list[tuple[float, float]], room: float, count: int) -> float:
@@ -158,7 +141,7 @@ def unavoidable_idle(problem: Problem, device: int, limit: float | None) -> floa
         tail = chunked_tail_idle(problem, device, limit)
         return max(head, tail) if _forwards_fit(problem, device, limit) else head + tail
     s = stages[0]
-    trip, f = round_trip(problem, s), problem.forward[s]
+    trip, f = problem.round_trip(s), problem.forward[s]
     cap = _in_flight_cap(problem, s, limit)
     head = max(0.0, f + trip - cap * f)
     tail = max(0.0, trip - _pending_work(problem, s, limit))
@@ -170,7 +153,7 @@ def unavoidable_idle(problem: Problem, device: int, limit: float | None) -> floa
 def device_bound(problem: Problem, device: int, limit: float | None = None) -> float:
     """Head + work + unavoidable idle + tail of one device."""
     stages = problem.stages_on(device)
-    head = min(forward_head(problem, s) for s in stages)
+    head = min(problem.forward_head(s) for s in stages)
     tail = 0.0 if problem.is_split else min(backward_tail(problem, s) for s in stages)
     return head + device_span_bound(problem, device, limit) + tail
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ppopt.baselines.greedy import MEMORY_TOLERANCE
 from ppopt.schedule import Schedule
 from ppopt.timeline import TaskTable, compute_timeline
 
@@ -36,8 +37,6 @@ SHORTLIST = 3
 #: ``--deterministic``: task timings per second of budget (one timing of a 24,576-task
 #: schedule takes about 27 ms on the 2-core benchmark machine: ~0.9 million tasks a second).
 TASKS_PER_SECOND = 900_000
-#: Relative slack on memory comparisons, as in the validator.
-MEMORY_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -103,21 +102,21 @@ class TabuSearch:
             move = self._best_move(tabu, iteration, best)
             if move is None:
                 return
-            device, k, trial = move
+            key, device, k, trial = move
             undo = (trial.orders[device][k + 1], trial.orders[device][k])
             tabu[undo] = iteration + TENURE  # the pair the reverse swap would make
             self.current = trial
             row = trial.orders[device]
             self.where[row[k]], self.where[row[k + 1]] = (device, k), (device, k + 1)
-            if trial.key() < best:
-                best = trial.key()
+            if key < best:
+                best = key
                 if best[0] < shortest:
                     shortest, last_best = best[0], iteration
                     yield self.schedule()
 
     def _best_move(
         self, tabu: dict[tuple[int, int], int], iteration: int, best: tuple[float, float]
-    ) -> tuple[int, int, _Timed] | None:
+    ) -> tuple[tuple[float, float], int, int, _Timed] | None:
         """The best of the :data:`SHORTLIST` most promising swaps, each timed exactly; a
         tabu swap counts only if it gives a new best (and is timed only if its estimate
         could)."""
@@ -137,7 +136,7 @@ class TabuSearch:
             key = trial.key()
             if (not banned or key < best) and (chosen is None or key < chosen[0]):
                 chosen = (key, device, k, trial)
-        return None if chosen is None else chosen[1:]
+        return chosen
 
     def schedule(self) -> Schedule:
         """The current orders as a schedule (the engine's timeline, validated orders)."""

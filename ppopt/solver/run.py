@@ -14,7 +14,7 @@ from dataclasses import replace
 from ortools.sat.python import cp_model
 
 from ppopt.baselines import BASELINES, baseline
-from ppopt.baselines.greedy import applicable_preferences, greedy_orders
+from ppopt.baselines.greedy import MEMORY_TOLERANCE, applicable_preferences, greedy_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.metrics import compute_metrics, peak_memory, resolve_limit
 from ppopt.problem import Problem, ProblemError, Task
@@ -35,8 +35,6 @@ from ppopt.solver.scaling import Scale, memory_scale, scaled_durations, time_sca
 from ppopt.solver.window import Memory, sweep_windows
 from ppopt.timeline import compute_timeline
 
-#: Relative slack when comparing memory peaks with a limit (float sums).
-MEMORY_TOLERANCE = 1e-9
 #: Below this many seconds left, CP-SAT is not started and the best heuristic is returned.
 MIN_SOLVE_SECONDS = 0.05
 #: ``large``: share of the time left spent sweeping exact window re-solves over the best
@@ -114,27 +112,28 @@ def run_solver(
         return _solve(problem, options, progress, limit, None, fixed, started)
     floor = None
     bound = lower_bound(problem, options.objective, limit)
+
+    def report(schedule: Schedule) -> None:
+        """The progress callback's line for a new best schedule."""
+        if progress is not None:
+            value = objective_value(schedule, options.objective)
+            progress(Progress(time.perf_counter() - started, value, bound))
+
     try:
         for candidates in floor_stages(problem, limit):
             pool = [*candidates, *([floor] if floor is not None else [])]
             if not pool:
                 continue
             floor = min(pool, key=_key(options.objective))
-            if progress is not None:
-                value = objective_value(floor, options.objective)
-                progress(Progress(time.perf_counter() - started, value, bound))
+            report(floor)
         if floor is not None and objective_value(floor, options.objective) > bound * (1 + 1e-12):
             for better in _tabu_rounds(problem, options, limit, floor, bound, started):
                 floor = better
-                if progress is not None:
-                    value = objective_value(floor, options.objective)
-                    progress(Progress(time.perf_counter() - started, value, bound))
+                report(floor)
             rounds = _window_rounds(problem, options, limit, floor, started)
             for improved, interrupted in rounds:
                 floor = improved
-                if progress is not None:
-                    value = objective_value(floor, options.objective)
-                    progress(Progress(time.perf_counter() - started, value, bound))
+                report(floor)
                 if interrupted:
                     raise KeyboardInterrupt
         return _solve(problem, options, progress, limit, floor, None, started)

@@ -26,7 +26,6 @@ from ppopt.solver import SolverOptions, solve
 from ppopt.solver.bounds import (
     chunked_head_idle,
     chunked_tail_idle,
-    forward_head,
     lower_bound,
     makespan_lower_bound,
     span_lower_bound,
@@ -348,6 +347,6 @@ def test_chunked_tail_idle_when_one_microbatch_fits(m: int) -> None:
     head = chunked_head_idle(problem, 1, limit[1])
     assert unavoidable_idle(problem, 1, limit[1]) == head + 3.5
     bound = makespan_lower_bound(problem, limit)
-    assert bound == problem.device_work(1) + head + 3.5 + forward_head(problem, 1) + 2.0 + 0.5
+    assert bound == problem.device_work(1) + head + 3.5 + problem.forward_head(1) + 2.0 + 0.5
     assert bound <= optimum(problem) + TOL
     assert chunked_tail_idle(problem, 1, None) == 0.0
