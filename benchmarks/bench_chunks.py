@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from ppopt.baselines import applicable_baselines
-from ppopt.metrics import compute_metrics, peak_memory, resolve_limit
+from ppopt.metrics import compute_metrics, peak_memory
 from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
 from ppopt.validate import assert_valid
@@ -71,7 +71,7 @@ def cases() -> list[tuple[str, Problem, str]]:
 
 def best_fitting(problem: Problem, objective: str) -> tuple[str, float, float]:
     """The best baseline under the limit: name, objective value, zero-bubble-paper bubble."""
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     best = None
     for name, schedule in applicable_baselines(problem).items():
         if limit is not None and any(
@@ -100,7 +100,7 @@ def main() -> None:
             time_limit=args.time_limit, workers=args.workers, objective=objective
         )
         result = solve(problem, options)
-        assert_valid(result.schedule, limit=resolve_limit(problem))
+        assert_valid(result.schedule, limit=problem.memory_caps)
         metrics = compute_metrics(result.schedule)
         print(
             f"{name} | {problem.num_tasks} | {base[0]} (zb {base[2]:.4f}) | {base[1]:.3f} | "

@@ -20,11 +20,11 @@ import resource
 import time
 from pathlib import Path
 
-from ppopt.metrics import resolve_limit
 from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
-from ppopt.solver.front import Progress
-from ppopt.solver.run import DIRECT_TASK_LIMIT, best_floor
+from ppopt.solver.floor import best_floor
+from ppopt.solver.options import Progress
+from ppopt.solver.run import DIRECT_TASK_LIMIT
 from ppopt.validate import assert_valid
 
 
@@ -71,7 +71,7 @@ def case_list() -> list[tuple[int, int, bool, bool]]:
 def run_case(p: int, m: int, split: bool, vshape: bool, args: argparse.Namespace) -> dict:
     """Solve one case and collect its figures."""
     problem = make_problem(p, m, split, vshape, args.seed)
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     floor = best_floor(problem, limit, "makespan")
     events: list[Progress] = []
     options = SolverOptions(time_limit=args.time_limit, workers=args.workers)

@@ -13,10 +13,9 @@ import random
 import time
 
 from ppopt.baselines import baseline
-from ppopt.metrics import resolve_limit
 from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
-from ppopt.solver.front import Progress
+from ppopt.solver.options import Progress
 from ppopt.validate import assert_valid
 
 
@@ -38,7 +37,7 @@ def run_case(p: int, m: int, args: argparse.Namespace) -> dict[str, float | str 
         SolverOptions(time_limit=args.time_limit, workers=args.workers, seed=args.seed),
         progress=events.append,
     )
-    assert_valid(result.schedule, limit=resolve_limit(problem))
+    assert_valid(result.schedule, limit=problem.memory_caps)
     return {
         "p": p,
         "m": m,

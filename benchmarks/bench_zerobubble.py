@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ppopt.baselines import baseline
-from ppopt.metrics import compute_metrics, peak_memory, resolve_limit
+from ppopt.metrics import compute_metrics, peak_memory
 from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
 from ppopt.validate import assert_valid
@@ -55,7 +55,7 @@ def zb_bubble_of(name: str, problem: Problem) -> str:
         schedule = baseline(name, problem)
     except ValueError:
         return "-"
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     over = limit is not None and any(
         peak > cap * (1 + 1e-9) for peak, cap in zip(peak_memory(schedule), limit, strict=True)
     )
@@ -77,7 +77,7 @@ def main() -> None:
         classic = compute_metrics(baseline("1f1b", problem.unsplit())).zb_bubble
         options = SolverOptions(time_limit=args.time_limit, workers=args.workers, objective="span")
         result = solve(problem, options)
-        assert_valid(result.schedule, limit=resolve_limit(problem))
+        assert_valid(result.schedule, limit=problem.memory_caps)
         metrics = compute_metrics(result.schedule)
         work = max(metrics.busy)
         bound_bubble = (result.lower_bound - work) / result.lower_bound

@@ -1,4 +1,4 @@
-"""The ``ppopt`` command line (CONTRACT §3): ``solve``, ``compare``, ``validate``, ``plot``,
+"""The ``ppopt`` command line (docs/contract.md §3): ``solve``, ``compare``, ``validate``, ``plot``,
 ``export``.
 
 Two things click does not do natively are done here, each in one small tested place:
@@ -37,25 +37,16 @@ from ppopt.config import (
     known_schedules,
     load_config,
 )
+from ppopt.errors import NoScheduleError, PpoptError
 from ppopt.export.schedule_json import (
-    ScheduleFileError,
     dumps_schedule,
     read_schedule,
     write_schedule,
 )
 from ppopt.export.torch_csv import write_torch_csv
-from ppopt.metrics import resolve_limit
-from ppopt.problem import ProblemError
 from ppopt.report import compare_table, format_report, reference_schedule, summary_line
 from ppopt.schedule import Schedule
-from ppopt.solver.front import (
-    NoScheduleError,
-    Progress,
-    SolveResult,
-    SolverOptions,
-    check_one_microbatch_fits,
-)
-from ppopt.timeline import DeadlockError, OrderError
+from ppopt.solver import Progress, SolveResult, SolverOptions
 
 #: Options that take a list: every number-like token after them joins the list.
 LIST_OPTIONS = frozenset(
@@ -234,11 +225,11 @@ def errors_to_exit_codes() -> Iterator[None]:
     """Map ppopt's exceptions to one error line and the contract's exit codes."""
     try:
         yield
-    except (ConfigError, ProblemError, ScheduleFileError, OrderError, DeadlockError) as error:
-        fail(str(error))
     except NoScheduleError as error:
         text = str(error)
         fail(text if text.startswith("no schedule") else f"no schedule: {text}", EXIT_NO_SCHEDULE)
+    except PpoptError as error:
+        fail(str(error))
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
     except OSError as error:
@@ -467,7 +458,7 @@ def compare(
                 f"gap {result.gap * 100:.2f}%, solve time {result.wall_time:.2f} s"
             )
         if figure is not None:
-            _save_comparison(chosen, figure, resolve_limit(run.problem))
+            _save_comparison(chosen, figure, run.problem.memory_caps)
             _wrote(figure, quiet)
         if any(result.interrupted for result in results):
             fail("interrupted; the optimizer's best schedule so far is shown", EXIT_INTERRUPTED)
@@ -482,7 +473,7 @@ def validate(
 
     with errors_to_exit_codes():
         schedule, _ = read_schedule(file)
-        violations = check(schedule, resolve_limit(schedule.problem))
+        violations = check(schedule, schedule.problem.memory_caps)
         if violations:
             typer.echo(f"invalid: {file}: {len(violations)} violations")
             for violation in violations:
@@ -676,7 +667,7 @@ def _schedule_names(text: str) -> list[str]:
 def _baseline(run: RunConfig, name: str | None = None) -> Schedule:
     """The named baseline (default: the run's schedule) of the run's problem; a memory limit
     below one micro-batch means no schedule at all (exit 1), whatever the schedule."""
-    check_one_microbatch_fits(run.problem, resolve_limit(run.problem))
+    run.problem.check_one_microbatch_fits()
     return baseline(name or run.schedule, run.problem)
 
 
@@ -718,7 +709,7 @@ def _render(schedule: Schedule, path: Path) -> None:
             "picture: the drawing module (ppopt.viz.save) is not available yet; "
             "use --no-visualization"
         )
-    limit = resolve_limit(schedule.problem)
+    limit = schedule.problem.memory_caps
     show_memory = limit is not None or schedule.problem.is_split
     render(schedule, path, limit=limit, show_memory=show_memory)
 

@@ -1,4 +1,4 @@
-"""Config files (CONTRACT §2): YAML or JSON by extension, strict, merged with command-line options.
+"""Config files (docs/contract.md §2): YAML or JSON by extension, strict, merged with command-line options.
 
 The seed's keys work unchanged (``num_stages``, ``num_batches``, ``forward_times``,
 ``backward_times``, ``output_file``, ``p2p_time``). Every error is a :class:`ConfigError` whose
@@ -21,10 +21,12 @@ from typing import Any
 import yaml
 
 from ppopt.baselines import BASELINES
-from ppopt.problem import MemoryLimit, Problem, ProblemError, placement_stages
-from ppopt.solver.front import SolverOptions
+from ppopt.errors import ConfigError, ProblemError, SolverOptionError
+from ppopt.limits import MemoryLimit
+from ppopt.problem import Problem, placement_stages
+from ppopt.solver.options import SolverOptions
 
-#: Keys that describe the problem itself (CONTRACT §1), in the order the schedule file uses.
+#: Keys that describe the problem itself (docs/contract.md §1), in the order the schedule file uses.
 PROBLEM_KEYS = (
     "num_stages",
     "num_batches",
@@ -46,10 +48,6 @@ PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
 OPTIMAL = "optimal"
 
 Raw = dict[str, Any]
-
-
-class ConfigError(ValueError):
-    """Invalid configuration; the message is one line naming the key and/or the file."""
 
 
 @dataclass(frozen=True)
@@ -333,7 +331,7 @@ def build_solver_options(raw: Mapping[str, Any]) -> SolverOptions:
         kwargs["deterministic"] = raw["deterministic"]
     try:
         return SolverOptions(**kwargs)
-    except ProblemError as error:
+    except SolverOptionError as error:
         raise ConfigError(_one_line(str(error))) from None
 
 

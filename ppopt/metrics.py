@@ -1,23 +1,23 @@
-"""The numbers of CONTRACT §5, computed from a timed schedule.
+"""The numbers of docs/contract.md §5, computed from a timed schedule.
 
 bubble rate = idle share of device time, ``1 - work / (p * T)``; bubble ratio = idle over
 compute, ``(p * T - work) / work`` (Megatron's ``(p-1)/m``); the zero-bubble paper's bubble
 is ``(span - per-device work) / span`` on the device with the largest span.
-Memory follows CONTRACT §1: an ``F`` allocates when it starts, ``B``/``W`` free when they end;
-at one instant frees are applied before allocations.
+Memory follows the problem's holds (docs/contract.md §1): a hold is allocated when its task
+starts and freed when its task ends; at one instant frees are applied before allocations.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ppopt.problem import MemoryLimit, Problem
+from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
 
 
 @dataclass(frozen=True)
 class Metrics:
-    """Every metric of a schedule (CONTRACT §5)."""
+    """Every metric of a schedule (docs/contract.md §5)."""
 
     makespan: float
     span: float
@@ -29,7 +29,7 @@ class Metrics:
     peak_memory: tuple[float, ...]
 
     def to_dict(self) -> dict[str, object]:
-        """The ``metrics`` object of the schedule file (CONTRACT §4)."""
+        """The ``metrics`` object of the schedule file (docs/contract.md §4)."""
         return {
             "makespan": self.makespan,
             "span": self.span,
@@ -70,15 +70,16 @@ def device_spans(schedule: Schedule) -> tuple[float, ...]:
 
 
 def memory_events(problem: Problem, ops: tuple[Op, ...]) -> list[tuple[float, int, float]]:
-    """A device's memory changes as ``(time, order, delta)``, sorted; frees sort first."""
+    """A device's memory changes as ``(time, order, delta)``, sorted; frees sort first. A
+    task takes its holds' memory (:meth:`Problem.holds`) when it starts and frees what they
+    end when it ends."""
     events = []
     for op in ops:
-        if op.kind == "F":
-            events.append((op.start, 1, problem.allocation(op.stage)))
-        else:
-            freed = problem.release(op.kind, op.stage)
-            if freed:
-                events.append((op.end, 0, -freed))
+        taken, freed = problem.memory_change(op.kind, op.stage)
+        if taken:
+            events.append((op.start, 1, taken))
+        if freed:
+            events.append((op.end, 0, -freed))
     events.sort()
     return events
 
@@ -107,21 +108,3 @@ def peak_memory(schedule: Schedule) -> tuple[float, ...]:
             peak = max(peak, level)
         peaks.append(peak)
     return tuple(peaks)
-
-
-def reference_peak(problem: Problem) -> float:
-    """Peak memory of 1F1B on the most loaded device, chunks merged: the unit of ``Nx``."""
-    from ppopt.baselines import baseline  # baselines build on metrics' users; import late
-
-    return max(peak_memory(baseline("1f1b", problem.merged_chunks())))
-
-
-def resolve_limit(problem: Problem, limit: MemoryLimit | None = None) -> tuple[float, ...] | None:
-    """The absolute per-device memory limit (``None`` for no limit)."""
-    limit = problem.memory_limit if limit is None else limit
-    p = problem.num_devices
-    if limit.factor is not None:
-        return (limit.factor * reference_peak(problem),) * p
-    if limit.values is not None:
-        return limit.values * p if len(limit.values) == 1 else limit.values
-    return None

@@ -1,101 +1,66 @@
-"""The pipeline scheduling problem of CONTRACT §1, as plain data validated on construction.
+"""The pipeline scheduling problem of docs/contract.md §1, as plain data validated on construction.
 
 A problem has ``p`` devices, ``v`` chunks per device (``S = p*v`` virtual stages), ``m``
 identical micro-batches and, per virtual stage, forward / backward (/ weight-gradient)
 durations and activation-memory amounts. Errors name the config key they come from
 (``forward_times[2]: must be > 0, got -1``) so the config loader can pass them straight on.
+
+The rules of the tasks live here, once: :meth:`Problem.edges` (what each task waits for, and
+the latency of each wait), :meth:`Problem.holds` (the memory each micro-batch holds from which
+task to which) and :meth:`Problem.duration`. The timeline engine, the validator, the CP-SAT
+model and the list scheduler all read them from here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import NamedTuple
 
-KINDS = ("F", "B", "W")
+from ppopt.checks import (
+    as_float,
+    check_count,
+    check_lengths,
+    check_nonnegative,
+    check_times,
+    per_stage,
+)
+from ppopt.errors import NoScheduleError, ProblemError
+from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
+from ppopt.tasks import KINDS, Kind, Task
+
 PLACEMENTS = ("interleaved", "vshape")
 
+#: ``(kind, stage)`` of a task with the micro-batch left out: rules are the same for all.
+StageKind = tuple[Kind, int]
 
-class ProblemError(ValueError):
-    """An invalid problem; the message starts with the offending config key."""
 
+class Edge(NamedTuple):
+    """A dependency of every task of one ``(kind, stage)``: the task of ``kind``/``stage``
+    of the same micro-batch must end ``latency`` before it starts."""
 
-class Task(NamedTuple):
-    """One pass of one micro-batch through one virtual stage: kind ``F``, ``B`` or ``W``."""
-
-    kind: str
+    kind: Kind
     stage: int
-    microbatch: int
-
-    def label(self) -> str:
-        """Short human name, 1-based micro-batch as in the pictures: ``F3@s1``."""
-        return f"{self.kind}{self.microbatch + 1}@s{self.stage}"
+    latency: float
 
 
-@dataclass(frozen=True)
-class MemoryLimit:
-    """A per-device activation-memory limit as the user wrote it.
+class Hold(NamedTuple):
+    """Memory one micro-batch holds on a stage's device: ``amount`` from the start of its
+    ``alloc`` task to the end of its ``free`` task."""
 
-    Exactly one of: nothing (no limit), ``factor`` (N times the peak of the 1F1B baseline on
-    its most loaded device, CONTRACT §1) or ``values`` (absolute, one value or one per device).
-    """
-
-    factor: float | None = None
-    values: tuple[float, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.factor is not None and self.values is not None:
-            raise ProblemError("memory.limit: give either a factor (Nx) or absolute values")
-        if self.factor is not None:
-            _check_positive("memory.limit", self.factor)
-        if self.values is not None:
-            if not self.values:
-                raise ProblemError("memory.limit: empty list")
-            for i, value in enumerate(self.values):
-                _check_positive(f"memory.limit[{i}]", value)
-
-    @property
-    def is_none(self) -> bool:
-        """True when there is no limit at all."""
-        return self.factor is None and self.values is None
-
-    @classmethod
-    def parse(cls, raw: object) -> MemoryLimit:
-        """Read ``none``, ``'2x'``, a number or a list of numbers (config or command line)."""
-        if raw is None:
-            return cls()
-        if isinstance(raw, str):
-            text = raw.strip().lower()
-            if text in ("none", "null", "inf", ""):
-                return cls()
-            if text.endswith("x"):
-                return cls(factor=_parse_number("memory.limit", text[:-1]))
-            parts = [part for part in text.replace(",", " ").split() if part]
-            return cls(values=tuple(_parse_number("memory.limit", part) for part in parts))
-        if isinstance(raw, bool):
-            raise ProblemError(f"memory.limit: expected none, Nx or a number, got {raw!r}")
-        if isinstance(raw, int | float):
-            return cls(values=(float(raw),))
-        if isinstance(raw, Sequence):
-            return cls(values=tuple(_as_float(f"memory.limit[{i}]", x) for i, x in enumerate(raw)))
-        raise ProblemError(f"memory.limit: expected none, Nx or a number, got {raw!r}")
-
-    def to_config(self) -> str | float | list[float]:
-        """The value as it would be written in a config file."""
-        if self.factor is not None:
-            return f"{self.factor:g}x"
-        if self.values is not None:
-            return self.values[0] if len(self.values) == 1 else list(self.values)
-        return "none"
+    alloc: Kind
+    free: Kind
+    amount: float
 
 
 @dataclass(frozen=True)
 class Problem:
-    """A pipeline-parallel training step to schedule (CONTRACT §1).
+    """A pipeline-parallel training step to schedule (docs/contract.md §1).
 
     Per-stage tuples have one entry per *virtual* stage. Build one with :meth:`create`, which
-    also accepts scalars (same value on every stage) and fills the defaults.
+    also accepts scalars (same value on every stage), the config file's names, and fills the
+    defaults (memory limit ``1x``, as the optimizer's default in the CLI).
     """
 
     num_devices: int
@@ -108,41 +73,21 @@ class Problem:
     placement: tuple[int, ...]
     activation: tuple[float, ...]
     retained: tuple[float, ...]
-    memory_limit: MemoryLimit = field(default_factory=MemoryLimit)
+    memory_limit: MemoryLimit = field(default=DEFAULT_LIMIT)
     placement_name: str = "interleaved"
 
     def __post_init__(self) -> None:
-        _check_count("num_stages", self.num_devices)
-        _check_count("num_batches", self.num_microbatches)
-        _check_count("num_chunks", self.num_chunks)
+        check_count("num_stages", self.num_devices)
+        check_count("num_batches", self.num_microbatches)
+        check_count("num_chunks", self.num_chunks)
         n = self.num_stages
-        _check_times("forward_times", self.forward, n)
-        _check_times("backward_times", self.backward, n)
+        check_times("forward_times", self.forward, n)
+        check_times("backward_times", self.backward, n)
         if self.weight is not None:
-            _check_times("weight_times", self.weight, n)
-        _check_nonnegative("p2p_time", self.p2p)
+            check_times("weight_times", self.weight, n)
+        check_nonnegative("p2p_time", self.p2p)
         self._check_placement()
-        _check_lengths("memory.activation", self.activation, n)
-        for i, amount in enumerate(self.activation):
-            _check_nonnegative(f"memory.activation[{i}]", amount)
-        _check_lengths("memory.retained", self.retained, n)
-        for i, (kept, amount) in enumerate(zip(self.retained, self.activation, strict=True)):
-            _check_nonnegative(f"memory.retained[{i}]", kept)
-            if kept > amount:
-                raise ProblemError(
-                    f"memory.retained[{i}]: must be <= memory.activation[{i}] ({amount:g}), "
-                    f"got {kept:g}"
-                )
-            if kept > 0 and self.weight is None:
-                raise ProblemError(
-                    f"memory.retained[{i}]: only meaningful with weight_times (split backward)"
-                )
-        values = self.memory_limit.values
-        if values is not None and len(values) not in (1, self.num_devices):
-            raise ProblemError(
-                f"memory.limit: expected 1 or {self.num_devices} values (one per device), "
-                f"got {len(values)}"
-            )
+        self._check_memory()
 
     def _check_placement(self) -> None:
         n, p = self.num_stages, self.num_devices
@@ -156,21 +101,43 @@ class Problem:
                 raise ProblemError(
                     f"placement[{s}]: must be a device index 0..{p - 1}, got {device!r}"
                 )
-        for device in range(p):
-            held = self.placement.count(device)
-            if held != self.num_chunks:
+        held = [0] * p
+        for device in self.placement:
+            held[device] += 1
+        for device, count in enumerate(held):
+            if count != self.num_chunks:
                 raise ProblemError(
-                    f"placement: device {device} holds {held} stages, expected num_chunks "
+                    f"placement: device {device} holds {count} stages, expected num_chunks "
                     f"= {self.num_chunks}"
                 )
+
+    def _check_memory(self) -> None:
+        n = self.num_stages
+        check_lengths("memory.activation", self.activation, n)
+        for i, amount in enumerate(self.activation):
+            check_nonnegative(f"memory.activation[{i}]", amount)
+        check_lengths("memory.retained", self.retained, n)
+        for i, (kept, amount) in enumerate(zip(self.retained, self.activation, strict=True)):
+            check_nonnegative(f"memory.retained[{i}]", kept)
+            if kept > amount:
+                raise ProblemError(
+                    f"memory.retained[{i}]: must be <= memory.activation[{i}] ({amount:g}), "
+                    f"got {kept:g}"
+                )
+            if kept > 0 and self.weight is None:
+                raise ProblemError(
+                    f"memory.retained[{i}]: only meaningful with weight_times (split backward)"
+                )
+        if self.memory_limit.values is not None:
+            per_device("memory.limit", self.memory_limit.values, self.num_devices)
 
     # ----------------------------------------------------------------------------- building
 
     @classmethod
     def create(
         cls,
-        num_devices: int,
-        num_microbatches: int,
+        num_devices: int | None = None,
+        num_microbatches: int | None = None,
         forward: float | Sequence[float] = 1.0,
         backward: float | Sequence[float] = 2.0,
         weight: float | Sequence[float] | None = None,
@@ -179,42 +146,58 @@ class Problem:
         placement: str | Sequence[int] = "interleaved",
         activation: float | Sequence[float] = 1.0,
         retained: float | Sequence[float] = 0.0,
-        memory_limit: MemoryLimit | object = None,
+        memory_limit: MemoryLimit | object = DEFAULT_LIMIT,
+        **config_names: object,
     ) -> Problem:
-        """Build a problem from scalars or per-stage sequences, filling the defaults."""
-        _check_count("num_stages", num_devices)
-        _check_count("num_batches", num_microbatches)
-        _check_count("num_chunks", num_chunks)
-        n = num_devices * num_chunks
+        """Build a problem from scalars or per-stage sequences, filling the defaults.
+
+        The config file's names work too (``num_stages``, ``num_batches``, ``forward_times``,
+        ``backward_times``, ``weight_times``, ``p2p_time``), so
+        ``Problem.create(num_stages=4, num_batches=8, forward_times=1.0)`` is the problem of
+        that config. ``memory_limit`` takes what ``memory.limit`` takes (default ``1x``).
+        """
+        given = {
+            "num_devices": num_devices,
+            "num_microbatches": num_microbatches,
+            **_from_config_names(config_names),
+        }
+        devices, batches = given.get("num_devices"), given.get("num_microbatches")
+        if devices is None or batches is None:
+            missing = "num_stages" if devices is None else "num_batches"
+            raise ProblemError(f"{missing}: missing")
+        forward = given.get("forward", forward)  # type: ignore[assignment]
+        backward = given.get("backward", backward)  # type: ignore[assignment]
+        weight = given.get("weight", weight)  # type: ignore[assignment]
+        p2p = given.get("p2p", p2p)  # type: ignore[assignment]
+        check_count("num_stages", devices)
+        check_count("num_batches", batches)
+        check_count("num_chunks", num_chunks)
+        assert isinstance(devices, int) and isinstance(batches, int)
+        n = devices * num_chunks
         if isinstance(placement, str):
             name = placement
-            stages = placement_stages(placement, num_devices, num_chunks)
+            stages = placement_stages(placement, devices, num_chunks)
         else:
             name = "explicit"
             stages = tuple(placement)
-        limit = (
-            memory_limit
-            if isinstance(memory_limit, MemoryLimit)
-            else MemoryLimit.parse(memory_limit)
-        )
         return cls(
-            num_devices=num_devices,
-            num_microbatches=num_microbatches,
-            forward=_per_stage("forward_times", forward, n),
-            backward=_per_stage("backward_times", backward, n),
-            weight=None if weight is None else _per_stage("weight_times", weight, n),
-            p2p=_as_float("p2p_time", p2p),
+            num_devices=devices,
+            num_microbatches=batches,
+            forward=per_stage("forward_times", forward, n),
+            backward=per_stage("backward_times", backward, n),
+            weight=None if weight is None else per_stage("weight_times", weight, n),
+            p2p=as_float("p2p_time", p2p),
             num_chunks=num_chunks,
             placement=stages,
-            activation=_per_stage("memory.activation", activation, n),
-            retained=_per_stage("memory.retained", retained, n),
-            memory_limit=limit,
+            activation=per_stage("memory.activation", activation, n),
+            retained=per_stage("memory.retained", retained, n),
+            memory_limit=MemoryLimit.parse(memory_limit),
             placement_name=name,
         )
 
-    def with_limit(self, limit: MemoryLimit) -> Problem:
-        """The same problem under another memory limit."""
-        return replace(self, memory_limit=limit)
+    def with_limit(self, limit: MemoryLimit | object) -> Problem:
+        """The same problem under another memory limit (anything ``memory.limit`` takes)."""
+        return replace(self, memory_limit=MemoryLimit.parse(limit))
 
     def unsplit(self) -> Problem:
         """The classic problem: one full backward of duration B + W, nothing retained."""
@@ -259,7 +242,7 @@ class Problem:
         return self.weight is not None
 
     @property
-    def kinds(self) -> tuple[str, ...]:
+    def kinds(self) -> tuple[Kind, ...]:
         """The task kinds of this problem: ``F, B`` or ``F, B, W``."""
         return KINDS if self.is_split else KINDS[:2]
 
@@ -274,15 +257,22 @@ class Problem:
 
     def stages_on(self, device: int) -> tuple[int, ...]:
         """The virtual stages a device holds, in increasing order."""
-        return tuple(s for s, d in enumerate(self.placement) if d == device)
+        return self._stages_by_device[device]
+
+    @cached_property
+    def _stages_by_device(self) -> tuple[tuple[int, ...], ...]:
+        rows: list[list[int]] = [[] for _ in range(self.num_devices)]
+        for s, d in enumerate(self.placement):
+            rows[d].append(s)
+        return tuple(tuple(row) for row in rows)
 
     def duration(self, kind: str, stage: int) -> float:
         """How long a task of this kind runs on this virtual stage."""
-        if kind == "F":
+        if kind == Kind.F:
             return self.forward[stage]
-        if kind == "B":
+        if kind == Kind.B:
             return self.backward[stage]
-        if kind == "W" and self.weight is not None:
+        if kind == Kind.W and self.weight is not None:
             return self.weight[stage]
         raise KeyError(f"no {kind} tasks in this problem")
 
@@ -295,25 +285,113 @@ class Problem:
             for i in range(self.num_microbatches)
         ]
 
+    # -------------------------------------------------------------------------- the rules
+
+    @cached_property
+    def edges(self) -> dict[StageKind, tuple[Edge, ...]]:
+        """Every dependency rule (docs/contract.md §1), per ``(kind, stage)``: F(s,i) after
+        F(s-1,i); B(S-1,i) after F(S-1,i); B(s,i) after B(s+1,i); W(s,i) after B(s,i). An
+        edge between two devices waits ``p2p`` more; edges on one device wait nothing."""
+        last = self.num_stages - 1
+        table: dict[StageKind, tuple[Edge, ...]] = {}
+        for s in range(self.num_stages):
+            befores: dict[Kind, list[StageKind]] = {
+                Kind.F: [(Kind.F, s - 1)] if s > 0 else [],
+                Kind.B: [(Kind.B, s + 1)] if s < last else [(Kind.F, s)],
+                Kind.W: [(Kind.B, s)],
+            }
+            for kind in self.kinds:
+                table[kind, s] = tuple(Edge(dk, ds, self._hop(ds, s)) for dk, ds in befores[kind])
+        return table
+
+    @cached_property
+    def successors(self) -> dict[StageKind, tuple[Edge, ...]]:
+        """The edges reversed: per ``(kind, stage)``, the tasks waiting on it (same micro-batch)
+        and the latency of each wait."""
+        out: dict[StageKind, list[Edge]] = {key: [] for key in self.edges}
+        for (kind, s), edges in self.edges.items():
+            for edge in edges:
+                out[edge.kind, edge.stage].append(Edge(kind, s, edge.latency))
+        return {key: tuple(value) for key, value in out.items()}
+
+    def _hop(self, before: int, after: int) -> float:
+        return 0.0 if self.placement[before] == self.placement[after] else self.p2p
+
     def dependencies(self, task: Task) -> tuple[Task, ...]:
-        """The tasks that must end before ``task`` may start (CONTRACT §1)."""
-        kind, s, i = task
-        if kind == "F":
-            return (Task("F", s - 1, i),) if s > 0 else ()
-        if kind == "B":
-            return (Task("B", s + 1, i),) if s < self.num_stages - 1 else (Task("F", s, i),)
-        return (Task("B", s, i),)
+        """The tasks that must end before ``task`` may start."""
+        return tuple(Task(e.kind, e.stage, task.microbatch) for e in self.edges[task[0], task[1]])
 
     def latency(self, before: Task, after: Task) -> float:
         """Extra wait on a dependency edge: ``p2p`` across devices, nothing on one device."""
-        same = self.placement[before.stage] == self.placement[after.stage]
-        return 0.0 if same else self.p2p
+        return self._hop(before.stage, after.stage)
+
+    def holds(self, stage: int) -> tuple[Hold, ...]:
+        """The memory rule (docs/contract.md §1): what one micro-batch holds on the stage's
+        device. F allocates the activation when it starts; an unsplit B frees it when it
+        ends; a split B frees all but the retained part, which W frees when it ends."""
+        act, kept = self.activation[stage], self.retained[stage]
+        if not self.is_split:
+            return (Hold(Kind.F, Kind.B, act),)
+        return (Hold(Kind.F, Kind.B, act - kept), Hold(Kind.F, Kind.W, kept))
+
+    def allocation(self, stage: int) -> float:
+        """Memory a forward of this stage allocates when it starts."""
+        return self.memory_change(Kind.F, stage)[0]
+
+    def memory_change(self, kind: str, stage: int) -> tuple[float, float]:
+        """What a task of this kind and stage takes when it starts and frees when it ends."""
+        holds = self.holds(stage)
+        taken = sum(h.amount for h in holds if h.alloc == kind)
+        return taken, sum(h.amount for h in holds if h.free == kind)
+
+    def release(self, kind: str, stage: int) -> float:
+        """Memory a task of this kind and stage frees when it ends."""
+        return self.memory_change(kind, stage)[1]
+
+    def microbatch_memory(self, device: int) -> float:
+        """Memory one micro-batch's forwards take on a device (all of its stages)."""
+        return sum(self.allocation(s) for s in self.stages_on(device))
+
+    # ----------------------------------------------------------------------------- memory
+
+    def reference_peak(self) -> float:
+        """The unit of an ``Nx`` limit: 1F1B's peak memory on its most loaded device, with
+        each device's chunks merged into one stage (:meth:`merged_chunks`).
+
+        The memory of a device depends on its own order only. 1F1B's position ``s`` runs
+        ``min(S-s-1, m)`` warm-up forwards, then one forward and one backward (with its W
+        at once), so it holds at most ``min(S-s, m)`` micro-batches' activations at a time
+        (tests cross-check this against the 1F1B baseline's measured peak)."""
+        merged = self.merged_chunks()
+        p, m = merged.num_devices, merged.num_microbatches
+        return max(min(p - s, m) * merged.allocation(s) for s in range(p))
+
+    @cached_property
+    def memory_caps(self) -> tuple[float, ...] | None:
+        """The memory limit in absolute units, one value per device (``None``: no limit)."""
+        peak = self.reference_peak() if self.memory_limit.factor is not None else 0.0
+        return self.memory_limit.absolute(self.num_devices, peak)
+
+    def check_one_microbatch_fits(self) -> None:
+        """Raise :class:`NoScheduleError` when a device cannot hold even one micro-batch."""
+        caps = self.memory_caps
+        if caps is None:
+            return
+        for d in range(self.num_devices):
+            need = self.microbatch_memory(d)
+            if not within(need, caps[d]):
+                raise NoScheduleError(
+                    f"no schedule: device {d} needs {need:g} memory for one micro-batch, "
+                    f"the limit is {caps[d]:g}"
+                )
+
+    # ------------------------------------------------------------------------------- sums
 
     def forward_head(self, stage: int) -> float:
         """Earliest start of F(stage, ·): the forward chain before it, latencies included."""
         time = 0.0
         for s in range(stage):
-            time += self.forward[s] + self.latency(Task("F", s, 0), Task("F", s + 1, 0))
+            time += self.forward[s] + self._hop(s, s + 1)
         return time
 
     def round_trip(self, stage: int) -> float:
@@ -321,21 +399,8 @@ class Problem:
         backward chains above the stage, latencies included."""
         time = 0.0
         for s in range(stage + 1, self.num_stages):
-            hop = self.latency(Task("F", s - 1, 0), Task("F", s, 0))
-            time += 2 * hop + self.forward[s] + self.backward[s]
+            time += 2 * self._hop(s - 1, s) + self.forward[s] + self.backward[s]
         return time
-
-    def allocation(self, stage: int) -> float:
-        """Memory a forward of this stage allocates when it starts."""
-        return self.activation[stage]
-
-    def release(self, kind: str, stage: int) -> float:
-        """Memory a backward or weight task of this stage frees when it ends."""
-        if kind == "F":
-            return 0.0
-        if kind == "B":
-            return self.activation[stage] - self.retained[stage]
-        return self.retained[stage]
 
     def total_work(self) -> float:
         """Sum of all task durations."""
@@ -349,8 +414,30 @@ class Problem:
         return per_mb * self.num_microbatches
 
 
+#: The config file's names of :meth:`Problem.create`'s arguments.
+CONFIG_NAMES = {
+    "num_stages": "num_devices",
+    "num_batches": "num_microbatches",
+    "forward_times": "forward",
+    "backward_times": "backward",
+    "weight_times": "weight",
+    "p2p_time": "p2p",
+}
+
+
+def _from_config_names(given: dict[str, object]) -> dict[str, object]:
+    """Keyword arguments under the config file's names, renamed (unknown names refused)."""
+    out = {}
+    for name, value in given.items():
+        if name not in CONFIG_NAMES:
+            known = ", ".join(CONFIG_NAMES)
+            raise ProblemError(f"{name}: unknown argument (config names known here: {known})")
+        out[CONFIG_NAMES[name]] = value
+    return out
+
+
 def placement_stages(name: str, num_devices: int, num_chunks: int) -> tuple[int, ...]:
-    """Device of each virtual stage for a named placement (CONTRACT §1)."""
+    """Device of each virtual stage for a named placement (docs/contract.md §1)."""
     n = num_devices * num_chunks
     if name == "interleaved":
         return tuple(s % num_devices for s in range(n))
@@ -362,58 +449,3 @@ def placement_stages(name: str, num_devices: int, num_chunks: int) -> tuple[int,
         f"placement: expected one of {', '.join(PLACEMENTS)} or a list of device indices, "
         f"got {name!r}"
     )
-
-
-# ---------------------------------------------------------------------------------- checks
-
-
-def _parse_number(key: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ProblemError(f"{key}: expected a number, got {text!r}") from None
-    return _as_float(key, value)
-
-
-def _as_float(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProblemError(f"{key}: expected a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ProblemError(f"{key}: must be finite, got {value}")
-    return float(value)
-
-
-def _per_stage(key: str, value: object, n: int) -> tuple[float, ...]:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        return (_as_float(key, value),) * n
-    return tuple(_as_float(f"{key}[{i}]", x) for i, x in enumerate(value))
-
-
-def _check_count(key: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProblemError(f"{key}: expected a whole number >= 1, got {value!r}")
-    if value < 1:
-        raise ProblemError(f"{key}: must be >= 1, got {value}")
-
-
-def _check_lengths(key: str, values: tuple[float, ...], n: int) -> None:
-    if len(values) != n:
-        raise ProblemError(f"{key}: expected {n} values (one per virtual stage), got {len(values)}")
-
-
-def _check_times(key: str, values: tuple[float, ...], n: int) -> None:
-    _check_lengths(key, values, n)
-    for i, value in enumerate(values):
-        _check_positive(f"{key}[{i}]", value)
-
-
-def _check_positive(key: str, value: float) -> None:
-    _as_float(key, value)
-    if value <= 0:
-        raise ProblemError(f"{key}: must be > 0, got {value:g}")
-
-
-def _check_nonnegative(key: str, value: float) -> None:
-    _as_float(key, value)
-    if value < 0:
-        raise ProblemError(f"{key}: must be >= 0, got {value:g}")

@@ -1,4 +1,4 @@
-"""The printed report of ``ppopt solve`` and the table of ``ppopt compare`` (CONTRACT §3, §5).
+"""The printed report of ``ppopt solve`` and the table of ``ppopt compare`` (docs/contract.md §3, §5).
 
 The chosen schedule always stands beside the 1F1B reference: plain 1F1B for a plain problem,
 the *classic* 1F1B of the unsplit problem for a split backward (what the zero-bubble paper
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ppopt.baselines import baseline
-from ppopt.metrics import Metrics, compute_metrics, resolve_limit
+from ppopt.metrics import Metrics, compute_metrics
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
-from ppopt.solver.front import SolveResult
+from ppopt.solver.result import SolveResult
 
 RATE = "bubble rate (idle share)"
 RATIO = "bubble ratio (idle/compute)"
@@ -59,7 +59,7 @@ def format_report(
     lines += metrics_table(columns, show_span)
     lines.append("peak memory per device:")
     width = max(len(name) for name, _ in columns)
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     for name, metrics in columns:
         peaks = _values(metrics.peak_memory, summarise=False)
         note = "  (exceeds the memory limit)" if _exceeds(metrics.peak_memory, limit) else ""
@@ -97,7 +97,7 @@ def limit_line(problem: Problem) -> str:
     limit = problem.memory_limit
     if limit.is_none:
         return "memory limit: none"
-    absolute = resolve_limit(problem)
+    absolute = problem.memory_caps
     assert absolute is not None  # only a 'none' limit resolves to None
     written = limit.to_config()
     if limit.factor is not None:
@@ -155,7 +155,7 @@ def compare_table(schedules: Sequence[Schedule]) -> list[str]:
         return []
     problem = schedules[0].problem
     columns = [(s.name, compute_metrics(s)) for s in schedules]
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     extra = []
     if limit is not None:
         fits = ["no" if _exceeds(m.peak_memory, limit) else "yes" for _, m in columns]

@@ -6,7 +6,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ppopt.problem import Problem, Task
+from ppopt.problem import Problem
+from ppopt.tasks import Kind, Task
 
 #: Per-device task orders: ``orders[d]`` is the sequence of tasks device ``d`` runs.
 Orders = Sequence[Sequence[Task]]
@@ -16,7 +17,7 @@ class Op(NamedTuple):
     """One task placed in time on its device (a named tuple: cheap at 100k+ tasks)."""
 
     device: int
-    kind: str
+    kind: Kind
     stage: int
     microbatch: int
     start: float

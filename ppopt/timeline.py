@@ -1,23 +1,21 @@
 """The timeline engine: per-device task orders in, the exact float timeline out.
 
-Every time ppopt reports comes from here (CONTRACT §1): a task starts at the latest of its
-device's previous end and each dependency's end plus the edge latency. The engine runs the
-devices as coroutines over integer task ids, so a 131k-task 1F1B timeline takes a fraction of
-a second; an order that can never run is a :class:`DeadlockError` naming the waiting cycle.
+Every time ppopt reports comes from here (docs/contract.md §1): a task starts at the latest of
+its device's previous end and each dependency's end plus the edge latency. The dependencies are
+the problem's own rules (:attr:`ppopt.problem.Problem.edges`). The engine runs the devices as
+coroutines over integer task ids, so a 131k-task 1F1B timeline takes a fraction of a second;
+an order that can never run is a :class:`DeadlockError` naming the waiting cycle.
 """
 
 from __future__ import annotations
 
-from ppopt.problem import KINDS, Problem, Task
+from ppopt.errors import DeadlockError, OrderError
+from ppopt.problem import Problem
 from ppopt.schedule import Op, Orders, Schedule
+from ppopt.tasks import Task
 
-
-class OrderError(ValueError):
-    """Orders that are not a permutation of the problem's tasks on their own devices."""
-
-
-class DeadlockError(ValueError):
-    """Orders in which some tasks wait on each other forever."""
+#: Per task id, its dependencies as ``(task id, latency)`` pairs.
+Deps = list[tuple[tuple[int, float], ...]]
 
 
 class _Index:
@@ -25,19 +23,20 @@ class _Index:
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
+        self.kinds = problem.kinds
+        self.kind_number = {kind: k for k, kind in enumerate(self.kinds)}
         self.S = problem.num_stages
         self.m = problem.num_microbatches
-        self.size = len(problem.kinds) * self.S * self.m
+        self.size = len(self.kinds) * self.S * self.m
 
     def id(self, task: Task) -> int:
         kind, s, i = task
-        k = KINDS.index(kind)
-        return (k * self.S + s) * self.m + i
+        return (self.kind_number[kind] * self.S + s) * self.m + i
 
     def task(self, tid: int) -> Task:
         rest, i = divmod(tid, self.m)
         k, s = divmod(rest, self.S)
-        return Task(KINDS[k], s, i)
+        return Task(self.kinds[k], s, i)
 
 
 def compute_timeline(problem: Problem, orders: Orders, name: str = "custom") -> Schedule:
@@ -60,13 +59,18 @@ def compute_timeline(problem: Problem, orders: Orders, name: str = "custom") -> 
 
 
 class TaskTable:
-    """Each task id's single dependency, edge latency and duration, built once per problem
-    so that many orders of the same problem can be timed (see :mod:`ppopt.solver.local`)."""
+    """Each task id's dependencies (with their latencies), its dependents and its duration,
+    built once per problem so that many orders of it can be timed (see
+    :mod:`ppopt.solver.local`)."""
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         self.index = _Index(problem)
-        self.dep, self.lat = _dependency_table(problem, self.index)
+        self.deps = _dependency_table(problem, self.index)
+        self.dependents: list[list[tuple[int, float]]] = [[] for _ in range(self.index.size)]
+        for tid, befores in enumerate(self.deps):
+            for before, latency in befores:
+                self.dependents[before].append((tid, latency))
         self.dur = _durations(problem, self.index)
         self.timed = 0  # tasks timed so far, over all calls (a local search's work)
 
@@ -82,7 +86,7 @@ class TaskTable:
         """Start and end of every task id under the orders, each device advancing as far as
         its dependencies allow until all tasks are timed; :class:`DeadlockError` if they
         cannot be."""
-        dep, lat, dur = self.dep, self.lat, self.dur
+        deps, dur = self.deps, self.dur
         self.timed += self.index.size
         start = [0.0] * self.index.size
         end = [-1.0] * self.index.size
@@ -96,25 +100,28 @@ class TaskTable:
             n = len(order)
             while k < n:
                 tid = order[k]
-                before = dep[tid]
-                if before >= 0:
+                at = now
+                for before, latency in deps[tid]:
                     done = end[before]
                     if done < 0.0:
                         waiters.setdefault(before, []).append(d)
                         break
-                    done += lat[tid]
-                    if done > now:
-                        now = done
-                start[tid] = now
-                now += dur[tid]
-                end[tid] = now
-                k += 1
-                woken = waiters.pop(tid, None)
-                if woken:
-                    ready.extend(woken)
+                    done += latency
+                    if done > at:
+                        at = done
+                else:
+                    start[tid] = at
+                    now = at + dur[tid]
+                    end[tid] = now
+                    k += 1
+                    woken = waiters.pop(tid, None)
+                    if woken:
+                        ready.extend(woken)
+                    continue
+                break
             pos[d], clock[d] = k, now
         if sum(pos) < self.index.size:
-            raise DeadlockError(_describe_deadlock(self.index, orders, pos, dep))
+            raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, deps))
         return start, end
 
 
@@ -149,27 +156,16 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
     return id_orders
 
 
-def _dependency_table(problem: Problem, index: _Index) -> tuple[list[int], list[float]]:
-    """For each task id: the id of its single dependency (-1 if none) and the edge latency."""
+def _dependency_table(problem: Problem, index: _Index) -> Deps:
+    """For each task id: its dependencies' ids with the latency of each edge."""
     S, m = index.S, index.m
-    place = problem.placement
-    dep = [-1] * index.size
-    lat = [0.0] * index.size
-    for k, kind in enumerate(problem.kinds):
-        for s in range(S):
-            if kind == "F":
-                src = (0, s - 1) if s > 0 else None
-            elif kind == "B":
-                src = (1, s + 1) if s < S - 1 else (0, s)
-            else:
-                src = (1, s)
-            if src is None:
-                continue
-            delay = 0.0 if place[src[1]] == place[s] else problem.p2p
-            base, src_base = (k * S + s) * m, (src[0] * S + src[1]) * m
-            dep[base : base + m] = range(src_base, src_base + m)
-            lat[base : base + m] = [delay] * m
-    return dep, lat
+    deps: Deps = [()] * index.size
+    for (kind, s), edges in problem.edges.items():
+        base = (index.kind_number[kind] * S + s) * m
+        sources = [((index.kind_number[e.kind] * S + e.stage) * m, e.latency) for e in edges]
+        for i in range(m):
+            deps[base + i] = tuple((src + i, latency) for src, latency in sources)
+    return deps
 
 
 def _durations(problem: Problem, index: _Index) -> list[float]:
@@ -182,24 +178,27 @@ def _durations(problem: Problem, index: _Index) -> list[float]:
 
 
 def _describe_deadlock(
-    index: _Index, orders: list[list[int]], pos: list[int], dep: list[int]
+    index: _Index, orders: list[list[int]], pos: list[int], end: list[float], deps: Deps
 ) -> str:
     """Name the cycle of devices whose next tasks wait on each other."""
     place = index.problem.placement
+
+    def blocker(dev: int) -> int:
+        """The first dependency of ``dev``'s next task that has not run."""
+        return next(b for b, _ in deps[orders[dev][pos[dev]]] if end[b] < 0.0)
+
     stuck = {d for d, order in enumerate(orders) if pos[d] < len(order)}
     d = min(stuck)
     visited: list[int] = []
     while d not in visited:
         visited.append(d)
-        blocker = dep[orders[d][pos[d]]]
-        d = place[index.task(blocker).stage]
+        d = place[index.task(blocker(d)).stage]
     cycle = visited[visited.index(d) :]
     links = []
     for dev in cycle:
-        head = orders[dev][pos[dev]]
-        blocker = dep[head]
+        head, before = orders[dev][pos[dev]], blocker(dev)
         links.append(
-            f"device {dev} waits at {index.task(head).label()} for {index.task(blocker).label()} "
-            f"(device {place[index.task(blocker).stage]})"
+            f"device {dev} waits at {index.task(head).label()} for {index.task(before).label()} "
+            f"(device {place[index.task(before).stage]})"
         )
     return f"deadlock: {len(stuck)} devices can never continue; " + "; ".join(links)

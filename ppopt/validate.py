@@ -1,4 +1,4 @@
-"""An independent check of a timed schedule against every rule of CONTRACT §1.
+"""An independent check of a timed schedule against every rule of docs/contract.md §1.
 
 This module deliberately shares no code with the timeline engine or the metrics module: it
 reads the schedule's ops and asks the :class:`~ppopt.problem.Problem` only for the rules
@@ -13,26 +13,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ppopt.problem import Problem, Task
+from ppopt.errors import ScheduleInvalid
+from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
+from ppopt.tasks import Kind, Task
 
 #: A task as a plain ``(kind, stage, microbatch)`` tuple; equal and hash-equal to a ``Task``.
-_Key = tuple[str, int, int]
-
-
-class ScheduleInvalid(ValueError):
-    """A schedule that breaks the rules; ``violations`` lists every broken rule in words."""
-
-    def __init__(self, name: str, violations: list[str]) -> None:
-        self.violations = violations
-        shown = "\n".join(f"  {line}" for line in violations)
-        super().__init__(f"schedule {name!r} is invalid ({len(violations)} violations):\n{shown}")
+_Key = tuple[Kind, int, int]
 
 
 def validate(
     schedule: Schedule, limit: Sequence[float] | None = None, tol: float = 1e-9
 ) -> list[str]:
-    """Every violation of CONTRACT §1 in ``schedule``, in words; an empty list means valid.
+    """Every violation of docs/contract.md §1 in ``schedule``, in words; an empty list means valid.
 
     ``limit`` is the absolute memory limit per device, one value or one per device (``None``:
     memory is not checked). Times are compared with a tolerance relative to their size
@@ -147,7 +140,7 @@ def _known_ops(
     return first, seen, rows
 
 
-def _edges(problem: Problem) -> dict[tuple[str, int], list[tuple[str, int, float]]]:
+def _edges(problem: Problem) -> dict[tuple[Kind, int], list[tuple[Kind, int, float]]]:
     """Per ``(kind, stage)``: its dependencies' ``(kind, stage, latency)``, asked of the problem.
 
     Dependencies link tasks of one micro-batch, so micro-batch 0 stands for all of them; this
@@ -265,9 +258,9 @@ def _memory_events(
     events: list[tuple[float, int, float, Op | None]] = []
     for op in row:
         s = op.stage
-        if op.kind == "F":
+        if op.kind == Kind.F:
             events.append((op.start, 1, activation[s], op))
-        elif op.kind == "B":
+        elif op.kind == Kind.B:
             freed = activation[s] - retained[s] if split else activation[s]
             events.append((op.end, 0, -freed, None))
         else:

@@ -1,6 +1,6 @@
 """Hypothesis strategies shared by the test suite: random problems and random valid orders.
 
-``problems()`` draws a problem of CONTRACT §1 (devices, micro-batches, chunks with a placement,
+``problems()`` draws a problem of docs/contract.md §1 (devices, micro-batches, chunks with a placement,
 split or not, random positive times and memory amounts, latency 0 or positive).
 ``valid_orders(problem)`` draws per-device orders that can run: the projection of a random
 topological order of all tasks onto the devices, so no order ever deadlocks.
@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from ppopt.problem import Problem, Task
+from ppopt.problem import Problem
 from ppopt.schedule import Schedule
+from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 
 #: Positive durations: round values (which make ties between events likely) and arbitrary floats.

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from strategies import problems
 
 from ppopt.baselines import BASELINES, applicable_baselines, baseline
-from ppopt.problem import Problem, ProblemError, Task
+from ppopt.errors import ProblemError, UnknownScheduleError
+from ppopt.problem import Problem
+from ppopt.tasks import Task
 from ppopt.validate import assert_valid, memory_peaks
 
 
@@ -46,7 +48,8 @@ def test_applicable_baselines_are_the_ones_that_run(problem: Problem) -> None:
 
 
 def test_unknown_baseline_names_the_known_ones(seed_problem: Problem) -> None:
-    with pytest.raises(ProblemError, match=r"^schedule: unknown baseline 'zz' \(known: .*1f1b"):
+    known = r"^schedule: unknown baseline 'zz' \(known: .*1f1b"
+    with pytest.raises(UnknownScheduleError, match=known):
         baseline("zz", seed_problem)
 
 

@@ -18,9 +18,11 @@ from ppopt.baselines.interleaved import (
 )
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.vshape import dualpipev_orders, dualpipev_slots, zbv_orders
-from ppopt.metrics import compute_metrics, reference_peak, resolve_limit
-from ppopt.problem import Problem, ProblemError, Task
+from ppopt.errors import ProblemError
+from ppopt.metrics import compute_metrics
+from ppopt.problem import Problem
 from ppopt.schedule import Schedule
+from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 from ppopt.validate import assert_valid, memory_peaks
 
@@ -183,7 +185,7 @@ def test_zbv_issue_target_51():
         assert all(a.end == b.start for a, b in zip(row, row[1:], strict=False))
     bound = max(d * 1.0 + problem.device_work(d) for d in range(4))
     assert schedule.makespan == bound
-    assert_valid(schedule, limit=resolve_limit(problem), tight=True)
+    assert_valid(schedule, limit=problem.memory_caps, tight=True)
 
 
 @pytest.mark.parametrize(
@@ -211,7 +213,7 @@ def test_zbv_hand_order_and_memory():
     )
     schedule = _timed("zb-v", problem)
     assert memory_peaks(schedule) == (4.0, 4.0)
-    assert reference_peak(problem) == 4.0
+    assert problem.reference_peak() == 4.0
 
 
 @pytest.mark.parametrize(("p", "m"), [(1, 3), (2, 3), (3, 5), (4, 7), (4, 12), (6, 11)])
@@ -220,8 +222,8 @@ def test_zbv_memory_is_1f1b_memory(p, m):
     problem = _vshape(p, m, 1.0, 2.0, 1.5, activation=0.5, retained=0.2, memory_limit="1x")
     schedule = _timed("zb-v", problem)
     assert memory_peaks(schedule) == pytest.approx([2 * p * 0.5] * p)
-    assert reference_peak(problem) == pytest.approx(2 * p * 0.5)
-    assert_valid(schedule, limit=resolve_limit(problem))
+    assert problem.reference_peak() == pytest.approx(2 * p * 0.5)
+    assert_valid(schedule, limit=problem.memory_caps)
 
 
 def test_zbv_needs_a_split_v_problem():

@@ -1,4 +1,4 @@
-"""The ``ppopt`` command line end to end (CONTRACT §3).
+"""The ``ppopt`` command line end to end (docs/contract.md §3).
 
 Most cases run in-process with typer's ``CliRunner`` (fast); a few run the real console script
 ``ppopt`` and ``python -m ppopt`` as subprocesses. Every bad input must give exit code 2 (1 when
@@ -27,7 +27,7 @@ from ppopt.cli import (
     parse_placement,
     rewrite_list_args,
 )
-from ppopt.config import ConfigError
+from ppopt.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

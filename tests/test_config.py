@@ -1,4 +1,4 @@
-"""Config loading (CONTRACT §2): formats, defaults, strictness, and the override merge.
+"""Config loading (docs/contract.md §2): formats, defaults, strictness, and the override merge.
 
 The bad-input table that goes through the command line lives in ``test_cli.py``; here are the
 loader's own rules: what each key becomes in the :class:`Problem`, where an error is blamed,
@@ -23,7 +23,8 @@ from ppopt.config import (
     problem_to_dict,
     read_config_file,
 )
-from ppopt.problem import MemoryLimit, Problem
+from ppopt.limits import MemoryLimit
+from ppopt.problem import Problem
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +42,7 @@ def test_seed_json_sample() -> None:
     assert problem.backward == (1.6, 2.0, 2.4, 2.0, 1.8, 2.2)
     assert problem.p2p == 0.0 and problem.weight is None
     assert run.output_file == "pipeline_1f1b_custom.png"
-    assert run.schedule == "optimal"  # no schedule key: the optimizer (CONTRACT §2)
+    assert run.schedule == "optimal"  # no schedule key: the optimizer (docs/contract.md §2)
     assert problem.memory_limit == MemoryLimit(factor=1.0) and not run.memory_limit_given
 
 

@@ -18,8 +18,10 @@ from ppopt.baselines.greedy import (
     greedy_orders,
     greedy_schedules,
 )
-from ppopt.metrics import compute_metrics, memory_profile, reference_peak
-from ppopt.problem import Problem, ProblemError, Task
+from ppopt.errors import NoScheduleError, ProblemError, UnknownScheduleError
+from ppopt.metrics import compute_metrics, memory_profile
+from ppopt.problem import Problem
+from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 from ppopt.validate import assert_valid, memory_peaks
 
@@ -116,7 +118,7 @@ def test_fill_reaches_the_optimum_on_equal_unsplit_stages(p: int, m: int) -> Non
     at least (p-1)(F+B)); ``fill`` reaches it, unlimited and at 1F1B's memory."""
     problem = Problem.create(p, m, forward=1.0, backward=2.0)
     optimum = (m + p - 1) * 3.0
-    for limit in (None, (reference_peak(problem),)):
+    for limit in (None, (problem.reference_peak(),)):
         schedule = compute_timeline(problem, greedy_orders(problem, limit, "fill"))
         assert schedule.makespan == pytest.approx(optimum)
 
@@ -124,7 +126,7 @@ def test_fill_reaches_the_optimum_on_equal_unsplit_stages(p: int, m: int) -> Non
 def test_staged_fit_matches_zb_h1_on_the_paper_profile_at_1x() -> None:
     """At 1F1B's memory the ``staged-fit`` variant finds ZB-H1's schedule quality (the
     paper's 0.1585 bubble), never above 1x; at 2x ``staged2`` beats ZB-H2's handcrafted one."""
-    ref = reference_peak(PAPER)
+    ref = PAPER.reference_peak()
     one_x = compute_metrics(compute_timeline(PAPER, greedy_orders(PAPER, (ref,), "staged-fit")))
     h1 = compute_metrics(baseline("zb-h1", PAPER))
     assert one_x.zb_bubble == pytest.approx(h1.zb_bubble) == pytest.approx(0.1585, abs=5e-5)
@@ -136,19 +138,21 @@ def test_staged_fit_matches_zb_h1_on_the_paper_profile_at_1x() -> None:
 
 
 def test_registered_greedy_uses_the_problem_limit() -> None:
-    """``baseline('greedy', …)`` takes ``resolve_limit(problem)``: at 1x it stays within
+    """``baseline('greedy', …)`` takes ``problem.memory_caps``: at 1x it stays within
     1F1B's peak even though unlimited it would hold more."""
-    problem = Problem.create(4, 12, forward=1, backward=1, weight=1, retained=0.5)
+    problem = Problem.create(
+        4, 12, forward=1, backward=1, weight=1, retained=0.5, memory_limit="none"
+    )
     free = baseline("greedy", problem)
     capped = baseline("greedy", problem.with_limit(problem.memory_limit.parse("1x")))
-    ref = reference_peak(problem)
+    ref = problem.reference_peak()
     assert max(compute_metrics(free).peak_memory) > ref
     assert max(compute_metrics(capped).peak_memory) <= ref * (1 + 1e-9)
     assert capped.name == "greedy"
 
 
 def test_best_greedy_is_the_best_variant() -> None:
-    ref = reference_peak(PAPER)
+    ref = PAPER.reference_peak()
     variants = greedy_schedules(PAPER, (ref,))
     best = best_greedy(PAPER, (ref,))
     assert best.makespan == min(s.makespan for s in variants.values())
@@ -157,15 +161,17 @@ def test_best_greedy_is_the_best_variant() -> None:
 
 def test_limit_below_one_microbatch_is_refused() -> None:
     problem = Problem.create(2, 4, num_chunks=2, activation=[1, 2, 3, 4])  # device 0 needs 4
-    with pytest.raises(ProblemError, match=r"^memory.limit: device 0 needs 4 .* limit is 3"):
+    with pytest.raises(NoScheduleError, match=r"^memory.limit: device 0 needs 4 .* limit is 3"):
         greedy_orders(problem, (3.0, 10.0))
 
 
 def test_bad_arguments_are_named() -> None:
     problem = Problem.create(2, 2)
-    with pytest.raises(ProblemError, match="^prefer: expected one of fill"):
+    with pytest.raises(UnknownScheduleError, match="^prefer: expected one of fill"):
         greedy_orders(problem, None, "lazy")
-    with pytest.raises(ProblemError, match=r"^memory.limit: expected 1 or 2 values, got 3"):
+    with pytest.raises(
+        ProblemError, match=r"^memory.limit: expected 1 or 2 values \(one per device\), got 3"
+    ):
         greedy_orders(problem, (1.0, 1.0, 1.0))
 
 

@@ -1,4 +1,4 @@
-"""Metrics (CONTRACT §5): hand-computed memory profiles, memory-limit resolution, and
+"""Metrics (docs/contract.md §5): hand-computed memory profiles, memory-limit resolution, and
 cross-checks against the validator's own memory computation on random schedules."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ from hypothesis import given
 from strategies import timed
 
 from ppopt.baselines import baseline
-from ppopt.metrics import compute_metrics, memory_profile, peak_memory, resolve_limit
-from ppopt.problem import MemoryLimit, Problem, Task
+from ppopt.limits import MemoryLimit
+from ppopt.metrics import compute_metrics, memory_profile, peak_memory
+from ppopt.problem import Problem
 from ppopt.schedule import Schedule
+from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 from ppopt.validate import memory_peaks
 
@@ -87,8 +89,8 @@ def test_seed_metrics(seed_problem: Problem) -> None:
 )
 def test_resolve_limit(problem: Problem, raw: object, expected: tuple[float, ...] | None) -> None:
     limited = problem.with_limit(MemoryLimit.parse(raw))
-    assert resolve_limit(limited) == expected
-    assert resolve_limit(problem, MemoryLimit.parse(raw)) == expected
+    assert limited.memory_caps == expected
+    assert problem.with_limit(raw).memory_caps == expected
 
 
 # ----------------------------------------------------------------------------- properties

@@ -1,4 +1,4 @@
-"""The problem model (CONTRACT §1): validation naming the key, placements, the task graph."""
+"""The problem model (docs/contract.md §1): validation naming the key, placements, the task graph."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import math
 
 import pytest
 
-from ppopt.problem import MemoryLimit, Problem, ProblemError, Task, placement_stages
+from ppopt.errors import ProblemError
+from ppopt.limits import MemoryLimit
+from ppopt.problem import Problem, placement_stages
+from ppopt.tasks import Task
 
 # Each row: keyword arguments that override a valid p=4, m=8 problem, and the config key the
-# error must start with (CONTRACT §2: "one line naming the key").
+# error must start with (docs/contract.md §2: "one line naming the key").
 BAD_FIELDS = [
     ({"num_devices": 0}, "num_stages"),  # no device at all
     ({"num_devices": 2.0}, "num_stages"),  # a float count, even a whole one
@@ -72,7 +75,7 @@ def test_scalars_are_broadcast_to_every_virtual_stage() -> None:
     assert problem.weight == (0.5,) * 6
     assert problem.activation == (1.0,) * 6
     assert problem.retained == (0.0,) * 6
-    assert problem.memory_limit.is_none
+    assert problem.memory_limit == MemoryLimit(factor=1.0)  # the optimizer's default, as the CLI's
 
 
 # ----------------------------------------------------------------------------- placements

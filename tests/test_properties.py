@@ -26,11 +26,12 @@ from hypothesis import strategies as st
 from strategies import problems
 
 from ppopt.baselines import applicable_baselines
-from ppopt.metrics import peak_memory, resolve_limit
-from ppopt.problem import MemoryLimit, Problem
+from ppopt.limits import MemoryLimit
+from ppopt.metrics import peak_memory
+from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
 from ppopt.solver.bounds import lower_bound
-from ppopt.solver.run import fits, objective_value
+from ppopt.solver.floor import objective_value, schedule_fits
 from ppopt.validate import assert_valid, memory_peaks
 
 #: Multiplies every example count (``PPOPT_PROPERTY_SCALE=10`` for a long local run).
@@ -85,7 +86,7 @@ def at_most(smaller: float, larger: float) -> bool:
 def test_every_baseline_is_valid_tight_and_above_the_bounds(problem: Problem) -> None:
     """Baselines pass the validator (tight); the two peak computations agree; no baseline that
     fits the limit beats either lower bound."""
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     schedules = applicable_baselines(problem)
     assert "1f1b" in schedules or problem.num_chunks > 1  # 1F1B applies to every v=1 problem
     bounds = {objective: lower_bound(problem, objective, limit) for objective in OBJECTIVES}
@@ -96,7 +97,7 @@ def test_every_baseline_is_valid_tight_and_above_the_bounds(problem: Problem) ->
         for objective in OBJECTIVES:
             value = objective_value(schedule, objective)
             assert at_most(free[objective], value), (name, objective, free[objective], value)
-            if fits(schedule, limit):
+            if schedule_fits(schedule, limit):
                 assert at_most(bounds[objective], value), (name, objective, bounds, value)
 
 
@@ -110,11 +111,11 @@ def test_optimizer_is_valid_within_the_limit_and_beats_every_fitting_baseline(
     baseline's; its reported objective is the schedule's own."""
     options = SolverOptions(time_limit=0.4, workers=1, deterministic=True, objective=objective)
     result = solve(problem, options)
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     schedule = result.schedule
     assert not result.interrupted and not schedule.interrupted
     assert_valid(schedule, limit, tight=True)
-    assert fits(schedule, limit)
+    assert schedule_fits(schedule, limit)
     value = objective_value(schedule, objective)
     assert result.objective_value == value
     assert at_most(result.lower_bound, value), (result.lower_bound, value)
@@ -122,7 +123,7 @@ def test_optimizer_is_valid_within_the_limit_and_beats_every_fitting_baseline(
     if result.status == "OPTIMAL":  # proven: the bound meets the objective
         assert result.gap < 1e-9, (result.lower_bound, value)
     for name, other in applicable_baselines(problem).items():
-        if fits(other, limit):
+        if schedule_fits(other, limit):
             theirs = objective_value(other, objective)
             assert at_most(value, theirs), (name, value, theirs)
             assert at_most(result.lower_bound, theirs), (name, result.lower_bound, theirs)

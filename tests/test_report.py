@@ -14,7 +14,7 @@ from ppopt.report import (
     reference_schedule,
     summary_line,
 )
-from ppopt.solver.front import SolveResult
+from ppopt.solver.result import SolveResult
 
 
 def rows(text: str) -> dict[str, list[str]]:

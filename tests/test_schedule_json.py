@@ -1,4 +1,4 @@
-"""The schedule file of CONTRACT §4 and the atomic writer every output goes through."""
+"""The schedule file of docs/contract.md §4 and the atomic writer every output goes through."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ppopt.export.schedule_json import (
     schedule_to_dict,
     write_schedule,
 )
-from ppopt.metrics import compute_metrics, resolve_limit
+from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
 from ppopt.validate import validate
@@ -52,7 +52,7 @@ def test_file_content(tmp_path: Path) -> None:
     assert data["problem"]["forward_times"] == [1.0, 1.5, 1.0]
     assert data["problem"]["weight_times"] == [0.5, 0.5, 0.5]
     assert data["problem"]["memory"] == {
-        "activation": [1.0, 1.0, 1.0], "retained": [0.25, 0.25, 0.25], "limit": "none",
+        "activation": [1.0, 1.0, 1.0], "retained": [0.25, 0.25, 0.25], "limit": "1x",
     }  # fmt: skip
     assert data["schedule"] == "1f1b"
     assert data["solver"] == solver
@@ -63,7 +63,7 @@ def test_file_content(tmp_path: Path) -> None:
     assert "solver" not in schedule_to_dict(schedule)  # only when a solver ran
     loaded, loaded_solver = read_schedule(path)
     assert loaded == schedule and loaded_solver == solver
-    assert validate(loaded, resolve_limit(loaded.problem)) == []
+    assert validate(loaded, loaded.problem.memory_caps) == []
 
 
 def test_float_times_survive_exactly(tmp_path: Path) -> None:

@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from strategies import problems, valid_orders
 
 from ppopt.baselines import baseline
+from ppopt.errors import DeadlockError, OrderError
 from ppopt.metrics import compute_metrics, peak_memory
-from ppopt.problem import Problem, Task
-from ppopt.timeline import DeadlockError, OrderError, compute_timeline
+from ppopt.problem import Problem
+from ppopt.tasks import Task
+from ppopt.timeline import compute_timeline
 from ppopt.validate import check_tight, memory_peaks, validate
 
 # (p, m) pairs including m < p, p = 1 and m = 1.

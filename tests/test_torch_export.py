@@ -26,11 +26,11 @@ from typer.testing import CliRunner
 
 from ppopt.baselines import applicable_baselines, baseline
 from ppopt.cli import app
+from ppopt.errors import DeadlockError
 from ppopt.export.schedule_json import write_schedule
 from ppopt.export.torch_csv import dumps_torch_csv, torch_rows, write_torch_csv
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
-from ppopt.timeline import DeadlockError
 
 
 def _torch_importable() -> bool:
@@ -254,7 +254,7 @@ def test_optimal_split_schedule_runs_in_pytorch_with_equal_gradients(tmp_path: P
     """The optimizer's schedule of p=4, m=4 with a split backward (F=B=W=1, limit 1x):
     its W moves away from its B, and PyTorch still gets the unpipelined gradients."""
     from ppopt.solver import solve
-    from ppopt.solver.front import SolverOptions
+    from ppopt.solver.options import SolverOptions
 
     problem = Problem.create(4, 4, forward=1.0, backward=1.0, weight=1.0)
     result = solve(problem, SolverOptions(time_limit=30, workers=1, deterministic=True))

@@ -23,8 +23,9 @@ from ppopt.baselines import baseline
 from ppopt.cli import app
 from ppopt.export.schedule_json import read_schedule
 from ppopt.export.trace import US_PER_UNIT, trace_events, write_trace
-from ppopt.problem import Problem, Task
+from ppopt.problem import Problem
 from ppopt.schedule import Schedule
+from ppopt.tasks import Task
 
 #: Slack for ``ts + dur`` against the next start (float rounding of ``end*1000 - start*1000``).
 EPS_US = 1e-6

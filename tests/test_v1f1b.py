@@ -6,8 +6,9 @@ import pytest
 
 from ppopt.baselines import baseline
 from ppopt.baselines.greedy import greedy_schedules
-from ppopt.metrics import peak_memory, reference_peak, resolve_limit
-from ppopt.problem import Problem, ProblemError
+from ppopt.errors import ProblemError
+from ppopt.metrics import peak_memory
+from ppopt.problem import Problem
 from ppopt.solver.bounds import lower_bound
 from ppopt.validate import assert_valid
 
@@ -34,8 +35,8 @@ def test_runs_for_every_micro_batch_count_within_1f1b_memory(p: int, split: bool
     for m in range(1, 3 * p + 2):
         problem = vshape(p, m, split, p2p=0.1, memory_limit="1x")
         schedule = baseline("v-1f1b", problem)
-        assert_valid(schedule, limit=resolve_limit(problem), tight=True)
-        assert max(peak_memory(schedule)) <= reference_peak(problem) + 1e-9
+        assert_valid(schedule, limit=problem.memory_caps, tight=True)
+        assert max(peak_memory(schedule)) <= problem.reference_peak() + 1e-9
 
 
 def test_zb_v_order_with_weights_merged() -> None:
@@ -67,7 +68,7 @@ def test_close_to_the_lower_bound_where_greedy_is_not() -> None:
             p2p=0.05,
             memory_limit="1x",
         )
-        limit = resolve_limit(problem)
+        limit = problem.memory_caps
         bound = lower_bound(problem, "makespan", limit)
         greedy = min(s.makespan for s in greedy_schedules(problem, limit).values())
         ours = baseline("v-1f1b", problem).makespan

@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from strategies import problems, timed
 
 from ppopt.baselines import baseline
-from ppopt.problem import Problem, Task
+from ppopt.errors import ScheduleInvalid
+from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
+from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
-from ppopt.validate import ScheduleInvalid, assert_valid, check_tight, memory_peaks, validate
+from ppopt.validate import assert_valid, check_tight, memory_peaks, validate
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ from hypothesis import given
 from strategies import problems
 
 from ppopt.baselines import baseline
+from ppopt.errors import ProblemError
 from ppopt.metrics import compute_metrics, device_spans, memory_profile
-from ppopt.problem import Problem, ProblemError, Task
+from ppopt.problem import Problem
+from ppopt.tasks import Task
 from ppopt.validate import assert_valid, memory_peaks
 
 #: (T_F, T_B, T_W) of the closed-form tests; each has T_W <= T_B, T_F and T_F + T_B >= 2 T_W.

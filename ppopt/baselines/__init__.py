@@ -14,8 +14,10 @@ from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
-from ppopt.problem import Problem, ProblemError, Task
+from ppopt.errors import NoScheduleError, NotApplicableError, UnknownScheduleError
+from ppopt.problem import Problem
 from ppopt.schedule import Schedule
+from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 
 OrderMaker = Callable[[Problem], list[list[Task]]]
@@ -35,12 +37,17 @@ BASELINES: dict[str, OrderMaker] = {
 
 
 def baseline(name: str, problem: Problem) -> Schedule:
-    """The named baseline schedule of a problem, timed by the engine."""
+    """The named baseline schedule of a problem, timed by the engine.
+
+    Raises :class:`UnknownScheduleError` for a name not in :data:`BASELINES` and
+    :class:`NotApplicableError` when the baseline is not defined for the problem."""
     try:
         make = BASELINES[name]
     except KeyError:
         known = ", ".join(BASELINES)
-        raise ProblemError(f"schedule: unknown baseline {name!r} (known: {known})") from None
+        raise UnknownScheduleError(
+            f"schedule: unknown baseline {name!r} (known: {known})"
+        ) from None
     return compute_timeline(problem, make(problem), name)
 
 
@@ -50,6 +57,6 @@ def applicable_baselines(problem: Problem) -> dict[str, Schedule]:
     for name in BASELINES:
         try:
             out[name] = baseline(name, problem)
-        except ProblemError:
+        except (NotApplicableError, NoScheduleError):
             continue
     return out

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ppopt.problem import Problem, Task
+from ppopt.problem import Problem
+from ppopt.tasks import Kind, Task
 
 
 def gpipe_orders(problem: Problem) -> list[list[Task]]:
@@ -15,11 +16,11 @@ def gpipe_orders(problem: Problem) -> list[list[Task]]:
     orders: list[list[Task]] = []
     for d in range(problem.num_devices):
         stages = problem.stages_on(d)
-        order = [Task("F", s, i) for s in stages for i in range(m)]
+        order = [Task(Kind.F, s, i) for s in stages for i in range(m)]
         for s in reversed(stages):
             for i in range(m):
-                order.append(Task("B", s, i))
+                order.append(Task(Kind.B, s, i))
                 if problem.is_split:
-                    order.append(Task("W", s, i))
+                    order.append(Task(Kind.W, s, i))
         orders.append(order)
     return orders

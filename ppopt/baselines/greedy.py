@@ -23,8 +23,11 @@ import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ppopt.problem import Problem, ProblemError, Task
+from ppopt.errors import NoScheduleError, UnknownScheduleError
+from ppopt.limits import MEMORY_TOLERANCE, per_device, within
+from ppopt.problem import Problem
 from ppopt.schedule import Schedule
+from ppopt.tasks import Kind, Task
 from ppopt.timeline import compute_timeline
 
 
@@ -63,9 +66,6 @@ PREFERENCES: dict[str, Policy] = {
     "deadline": Policy(deadline=True),
 }
 
-#: Relative slack on memory comparisons (float sums); the solver and validator allow as much.
-MEMORY_TOLERANCE = 1e-9
-
 _Key = Callable[[Task], tuple[int, int]]
 
 
@@ -91,10 +91,13 @@ def greedy_orders(
 
     :class:`Policy` spells each variant out.
 
-    Raises :class:`ProblemError` when some device cannot hold one micro-batch under ``limit``.
+    Raises :class:`NoScheduleError` when some device cannot hold one micro-batch under
+    ``limit``.
     """
     if prefer not in PREFERENCES:
-        raise ProblemError(f"prefer: expected one of {', '.join(PREFERENCES)}, got {prefer!r}")
+        raise UnknownScheduleError(
+            f"prefer: expected one of {', '.join(PREFERENCES)}, got {prefer!r}"
+        )
     caps = _caps(problem, limit)
     return _Simulation(problem, caps, PREFERENCES[prefer]).run()
 
@@ -122,10 +125,8 @@ def best_greedy(
 
 def greedy_baseline_orders(problem: Problem) -> list[list[Task]]:
     """The registered ``greedy`` baseline: the best variant by makespan under the problem's
-    own memory limit (``resolve_limit``)."""
-    from ppopt.metrics import resolve_limit  # metrics imports the baselines late; keep it so
-
-    return best_greedy(problem, resolve_limit(problem)).orders()
+    own memory limit (:attr:`Problem.memory_caps`)."""
+    return best_greedy(problem, problem.memory_caps).orders()
 
 
 # ------------------------------------------------------------------------------- internals
@@ -142,21 +143,15 @@ def _caps(problem: Problem, limit: Sequence[float] | None) -> tuple[float, ...] 
     """The limit per device with float slack, after checking one micro-batch fits."""
     if limit is None:
         return None
-    p = problem.num_devices
-    values = tuple(float(x) for x in limit)
-    if len(values) == 1:
-        values *= p
-    if len(values) != p:
-        raise ProblemError(f"memory.limit: expected 1 or {p} values, got {len(values)}")
-    caps = tuple(v * (1 + MEMORY_TOLERANCE) for v in values)
-    for d in range(p):
-        need = sum(problem.activation[s] for s in problem.stages_on(d))
-        if need > caps[d]:
-            raise ProblemError(
+    values = per_device("memory.limit", limit, problem.num_devices)
+    for d, cap in enumerate(values):
+        need = problem.microbatch_memory(d)
+        if not within(need, cap):
+            raise NoScheduleError(
                 f"memory.limit: device {d} needs {need:g} for one micro-batch, the limit is "
-                f"{values[d]:g} (no schedule exists)"
+                f"{cap:g} (no schedule exists)"
             )
-    return caps
+    return tuple(v * (1 + MEMORY_TOLERANCE) for v in values)
 
 
 @dataclass
@@ -209,7 +204,7 @@ class _Simulation:
 
     def run(self) -> list[list[Task]]:
         """Simulate until every task has started; return the per-device orders."""
-        self._arrive(Task("F", 0, 0), 0.0)
+        self._arrive(Task(Kind.F, 0, 0), 0.0)
         total = self.problem.num_tasks
         started = 0
         while self.events:
@@ -228,7 +223,7 @@ class _Simulation:
         d = self.problem.device_of(task.stage)
         device = self.devices[d]
         self.seq += 1
-        queue = device.arriving_w if task.kind == "W" else device.arriving
+        queue = device.arriving_w if task.kind == Kind.W else device.arriving
         heapq.heappush(queue, (when, self.seq, task))
         heapq.heappush(self.events, (when, d))
 
@@ -268,7 +263,7 @@ class _Simulation:
         ready = [self._best(device, "B"), self._safe_forward(d, device)]
         due = self.deadlines
         startable = [
-            t for t in ready if t is not None and (t.kind == "B" or self._fits(d, device, t))
+            t for t in ready if t is not None and (t.kind == Kind.B or self._fits(d, device, t))
         ]
         pick = min(startable, key=due.__getitem__) if startable else preferred
         ends = now + self.problem.duration(pick.kind, pick.stage)
@@ -349,22 +344,22 @@ class _Simulation:
         end = now + problem.duration(kind, s)
         device.free_at = end
         heapq.heappush(self.events, (end, d))
-        if kind == "F":
+        if kind == Kind.F:
             if s == 0:
                 self._admit(i, now)
             self._allocate(device, s, i)
             self.in_flight[s] += 1
-        elif kind == "B":
+        elif kind == Kind.B:
             self.in_flight[s] -= 1
             self._release_backward(device, s, i)
         else:
             device.level -= problem.release("W", s)
-        if kind != "W":
+        if kind != Kind.W:
             self.left[i] -= 1
             if self.left[i] == 0:
                 self._retire(i)
-        for nxt in self._successors(task):
-            self._arrive(nxt, end + problem.latency(task, nxt))
+        for nxt, latency in self._successors(task):
+            self._arrive(nxt, end + latency)
 
     def _admit(self, i: int, now: float) -> None:
         """Micro-batch ``i`` enters: reserve its forwards' needs, let ``i + 1`` queue up."""
@@ -374,7 +369,7 @@ class _Simulation:
                 device.rem[i] = need
                 device.rem_total += need
         if i + 1 < self.problem.num_microbatches:
-            self._arrive(Task("F", 0, i + 1), now)
+            self._arrive(Task(Kind.F, 0, i + 1), now)
 
     def _allocate(self, device: _Device, s: int, i: int) -> None:
         """A forward starts: its activation moves from ``rem`` to ``hard`` and the level."""
@@ -399,18 +394,11 @@ class _Simulation:
             device.hard_total -= device.hard.pop(i, 0.0)
             device.rem_total -= device.rem.pop(i, 0.0)
 
-    def _successors(self, task: Task) -> list[Task]:
-        """The tasks that wait on ``task`` (stage-0 forwards are released by admission)."""
+    def _successors(self, task: Task) -> list[tuple[Task, float]]:
+        """The tasks that wait on ``task``, with the latency of each wait (the problem's
+        edges reversed; stage-0 forwards have none and are released by admission)."""
         kind, s, i = task
-        last = self.problem.num_stages - 1
-        if kind == "F":
-            return [Task("F", s + 1, i) if s < last else Task("B", s, i)]
-        if kind == "B":
-            out = [Task("B", s - 1, i)] if s > 0 else []
-            if self.problem.is_split:
-                out.append(Task("W", s, i))
-            return out
-        return []
+        return [(Task(e.kind, e.stage, i), e.latency) for e in self.problem.successors[kind, s]]
 
 
 def _deadlines(problem: Problem, caps: tuple[float, ...] | None) -> dict[Task, float]:
@@ -434,8 +422,8 @@ def _deadlines(problem: Problem, caps: tuple[float, ...] | None) -> dict[Task, f
         chain += hop + (b[s - 1] if s - 1 > c else 0.0)
         for j in range(m):
             due = head + (j + cap) * f[c] + j * (b[c] + w[c]) - chain - b[s]
-            out[Task("B", s, j)] = due
-            out[Task("F", s, j)] = due - problem.round_trip(s) - f[s]
+            out[Task(Kind.B, s, j)] = due
+            out[Task(Kind.F, s, j)] = due - problem.round_trip(s) - f[s]
     return out
 
 

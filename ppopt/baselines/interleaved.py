@@ -14,7 +14,9 @@ gradient on before its ``W`` runs).
 from __future__ import annotations
 
 from ppopt.baselines.onefoneb import one_f_one_b_orders
-from ppopt.problem import Problem, ProblemError, Task, placement_stages
+from ppopt.errors import NotApplicableError
+from ppopt.problem import Problem, placement_stages
+from ppopt.tasks import Kind, Task
 
 
 def interleaved_orders(problem: Problem, group_size: int | None = None) -> list[list[Task]]:
@@ -29,7 +31,7 @@ def interleaved_orders(problem: Problem, group_size: int | None = None) -> list[
     if v == 1:
         return one_f_one_b_orders(problem)
     if problem.placement != placement_stages("interleaved", p, v):
-        raise ProblemError(
+        raise NotApplicableError(
             f"schedule: interleaved-1f1b needs placement interleaved (stage s on device s mod "
             f"{p}), got {problem.placement_name}"
         )
@@ -55,16 +57,16 @@ def schedule_table(m: int, v: int, g: int) -> list[tuple[int, int]]:
 def check_group_size(p: int, m: int, g: int) -> None:
     """Megatron's rules for the group size: ``p <= g <= m`` and a last group of 0 or ``>= p``."""
     if m < p:
-        raise ProblemError(
+        raise NotApplicableError(
             f"num_batches: interleaved-1f1b needs at least num_stages = {p} micro-batches, got {m}"
         )
     if not p <= g <= m:
-        raise ProblemError(
+        raise NotApplicableError(
             f"schedule: interleaved-1f1b micro-batch group size must be in [{p}, {m}], got {g}"
         )
     rest = m % g
     if 0 < rest < p:
-        raise ProblemError(
+        raise NotApplicableError(
             f"schedule: interleaved-1f1b with group size {g}: the last group has {rest} "
             f"micro-batches (num_batches {m} mod {g}), Megatron needs 0 or >= {p}"
         )
@@ -91,7 +93,7 @@ def _rank_order(problem: Problem, rank: int, table: list[tuple[int, int]], g: in
     stages = problem.stages_on(rank)
     total = len(table)
     warmup = min((p - rank - 1) * 2 + (v - 1) * g, total)
-    forwards = [Task("F", stages[c], i) for i, c in table]
+    forwards = [Task(Kind.F, stages[c], i) for i, c in table]
     backwards = [_backward(problem, stages[v - 1 - c], i) for i, c in table]
     order = forwards[:warmup]
     for k in range(total - warmup):
@@ -104,5 +106,5 @@ def _rank_order(problem: Problem, rank: int, table: list[tuple[int, int]], g: in
 
 def _backward(problem: Problem, stage: int, microbatch: int) -> list[Task]:
     """A full backward: ``B``, then its ``W`` at once on a split problem."""
-    task = [Task("B", stage, microbatch)]
-    return task + [Task("W", stage, microbatch)] if problem.is_split else task
+    task = [Task(Kind.B, stage, microbatch)]
+    return task + [Task(Kind.W, stage, microbatch)] if problem.is_split else task

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ppopt.problem import Problem, ProblemError, Task
+from ppopt.errors import NotApplicableError
+from ppopt.problem import Problem
+from ppopt.tasks import Kind, Task
 
 
 def one_f_one_b_orders(problem: Problem, max_in_flight: int | None = None) -> list[list[Task]]:
@@ -15,7 +17,7 @@ def one_f_one_b_orders(problem: Problem, max_in_flight: int | None = None) -> li
     than that many micro-batches' activations (1 runs micro-batches one at a time).
     """
     if problem.num_chunks != 1:
-        raise ProblemError(
+        raise NotApplicableError(
             "schedule: 1f1b runs one chunk per device; use interleaved-1f1b for num_chunks > 1"
         )
     S, m = problem.num_stages, problem.num_microbatches
@@ -25,17 +27,17 @@ def one_f_one_b_orders(problem: Problem, max_in_flight: int | None = None) -> li
         if max_in_flight is not None:
             warmup = min(warmup, max(max_in_flight, 1) - 1)
         order = orders[problem.device_of(s)]
-        order.extend(Task("F", s, i) for i in range(warmup))
+        order.extend(Task(Kind.F, s, i) for i in range(warmup))
         for i in range(m):
             if warmup + i < m:
-                order.append(Task("F", s, warmup + i))
+                order.append(Task(Kind.F, s, warmup + i))
             order.extend(_backward(problem, s, i))
     return orders
 
 
 def _backward(problem: Problem, stage: int, microbatch: int) -> list[Task]:
     """The backward of one micro-batch: ``B``, then ``W`` at once on a split problem."""
-    tasks = [Task("B", stage, microbatch)]
+    tasks = [Task(Kind.B, stage, microbatch)]
     if problem.is_split:
-        tasks.append(Task("W", stage, microbatch))
+        tasks.append(Task(Kind.W, stage, microbatch))
     return tasks

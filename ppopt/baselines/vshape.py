@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from ppopt.problem import Problem, ProblemError, Task, placement_stages
+from ppopt.errors import NotApplicableError
+from ppopt.problem import Problem, placement_stages
+from ppopt.tasks import Kind, Task
 
 
 def zbv_orders(problem: Problem) -> list[list[Task]]:
@@ -40,7 +42,7 @@ def zbv_orders(problem: Problem) -> list[list[Task]]:
     """
     _require_vshape(problem, "zb-v")
     if not problem.is_split:
-        raise ProblemError(
+        raise NotApplicableError(
             "weight_times: zb-v fills bubbles with W passes and needs a split backward "
             "(give weight_times)"
         )
@@ -76,7 +78,7 @@ def v1f1b_orders(problem: Problem) -> list[list[Task]]:
 
 def _with_weight(task: Task) -> tuple[Task, ...]:
     """A backward followed by its weight pass; any other task alone."""
-    return (task, Task("W", task.stage, task.microbatch)) if task.kind == "B" else (task,)
+    return (task, Task(Kind.W, task.stage, task.microbatch)) if task.kind == Kind.B else (task,)
 
 
 def _zbv_rank(problem: Problem, rank: int, n: int) -> list[Task]:
@@ -132,7 +134,7 @@ def dualpipev_slots(problem: Problem) -> list[list[tuple[Task, ...]]]:
     _require_vshape(problem, "dualpipev")
     p, m = problem.num_devices, problem.num_microbatches
     if m < 2 * p:
-        raise ProblemError(
+        raise NotApplicableError(
             f"num_batches: dualpipev needs at least 2 * num_stages = {2 * p} micro-batches, got {m}"
         )
     return [_dualpipev_rank(problem, rank) for rank in range(p)]
@@ -199,7 +201,7 @@ class _Chunks:
         """The tasks of every slot, in order."""
         return [task for slot in self.slots for task in slot]
 
-    def _next(self, kind: str, chunk: int) -> Task:
+    def _next(self, kind: Kind, chunk: int) -> Task:
         """The next task of a kind on a chunk (micro-batches in increasing order)."""
         i = self.count[kind, chunk]
         self.count[kind, chunk] = i + 1
@@ -207,42 +209,42 @@ class _Chunks:
 
     def _full_backward(self, chunk: int) -> tuple[Task, ...]:
         """The next ``B`` of a chunk with its ``W`` (just ``B`` on an unsplit problem)."""
-        b = self._next("B", chunk)
-        return (b, self._next("W", chunk)) if self.split else (b,)
+        b = self._next(Kind.B, chunk)
+        return (b, self._next(Kind.W, chunk)) if self.split else (b,)
 
     def forward(self, chunk: int) -> None:
         """The next forward of a chunk."""
-        self.slots.append((self._next("F", chunk),))
+        self.slots.append((self._next(Kind.F, chunk),))
 
     def backward(self, chunk: int, then_weight: bool) -> None:
         """The next ``B`` of a chunk, its ``W`` right after it or queued."""
         if then_weight:
             self.slots.extend((task,) for task in self._full_backward(chunk))
             return
-        self.slots.append((self._next("B", chunk),))
+        self.slots.append((self._next(Kind.B, chunk),))
         if self.split:
             self.pending.append(chunk)
 
     def overlapped(self, forward_chunk: int, backward_chunk: int) -> None:
         """DualPipe's overlapped pair: a forward and a full backward of the other chunk."""
-        self.slots.append((self._next("F", forward_chunk), *self._full_backward(backward_chunk)))
+        self.slots.append((self._next(Kind.F, forward_chunk), *self._full_backward(backward_chunk)))
 
     def weight(self, chunk: int) -> None:
         """The next ``W`` of a chunk, named directly (ZB-V keeps no queue)."""
         if self.split:
-            self.slots.append((self._next("W", chunk),))
+            self.slots.append((self._next(Kind.W, chunk),))
 
     def next_weight(self) -> None:
         """The oldest queued ``W`` (DualPipe's ``WeightGradStore.pop``)."""
         if self.pending:
-            self.slots.append((self._next("W", self.pending.popleft()),))
+            self.slots.append((self._next(Kind.W, self.pending.popleft()),))
 
 
 def _require_vshape(problem: Problem, name: str) -> None:
     """Raise unless the problem has two chunks per device on the V placement."""
     p, v = problem.num_devices, problem.num_chunks
     if v != 2 or problem.placement != placement_stages("vshape", p, 2):
-        raise ProblemError(
+        raise NotApplicableError(
             f"schedule: {name} needs placement vshape with num_chunks 2 (device d holds stages "
             f"d and 2p-1-d), got {problem.placement_name} with num_chunks {v}"
         )

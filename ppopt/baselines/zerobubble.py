@@ -17,7 +17,9 @@ With unequal stages or latency they are still valid static orders (the engine ti
 
 from __future__ import annotations
 
-from ppopt.problem import Problem, ProblemError, Task
+from ppopt.errors import NotApplicableError
+from ppopt.problem import Problem
+from ppopt.tasks import Kind, Task
 
 
 def zb_h1_orders(problem: Problem) -> list[list[Task]]:
@@ -35,14 +37,14 @@ def zb_h1_orders(problem: Problem) -> list[list[Task]]:
     for s in range(S):
         warmup = min(S - s - 1, m)
         order = orders[problem.device_of(s)]
-        order.extend(Task("F", s, i) for i in range(warmup))
+        order.extend(Task(Kind.F, s, i) for i in range(warmup))
         for j in range(m):
             if warmup + j < m:
-                order.append(Task("F", s, warmup + j))
-            order.append(Task("B", s, j))
+                order.append(Task(Kind.F, s, warmup + j))
+            order.append(Task(Kind.B, s, j))
             if j >= s:
-                order.append(Task("W", s, j - s))
-        order.extend(Task("W", s, i) for i in range(max(m - s, 0), m))
+                order.append(Task(Kind.W, s, j - s))
+        order.extend(Task(Kind.W, s, i) for i in range(max(m - s, 0), m))
     return orders
 
 
@@ -63,24 +65,24 @@ def zb_h2_orders(problem: Problem) -> list[list[Task]]:
         head = min(2 * (S - s - 1) + 1, m)
         delay = 2 * s
         order = orders[problem.device_of(s)]
-        order.extend(Task("F", s, i) for i in range(head))
+        order.extend(Task(Kind.F, s, i) for i in range(head))
         for j in range(m):
-            order.append(Task("B", s, j))
+            order.append(Task(Kind.B, s, j))
             if j >= delay:
-                order.append(Task("W", s, j - delay))
+                order.append(Task(Kind.W, s, j - delay))
             if head + j < m:
-                order.append(Task("F", s, head + j))
-        order.extend(Task("W", s, i) for i in range(max(m - delay, 0), m))
+                order.append(Task(Kind.F, s, head + j))
+        order.extend(Task(Kind.W, s, i) for i in range(max(m - delay, 0), m))
     return orders
 
 
 def _check_applies(problem: Problem, name: str) -> None:
     """Refuse problems the handcrafted schedule is not defined for."""
     if not problem.is_split:
-        raise ProblemError(
+        raise NotApplicableError(
             f"schedule: {name} needs a split backward (weight_times); use 1f1b without one"
         )
     if problem.num_chunks != 1:
-        raise ProblemError(
+        raise NotApplicableError(
             f"schedule: {name} runs one chunk per device; use zb-v or greedy for num_chunks > 1"
         )

@@ -1,4 +1,4 @@
-"""The schedule file of CONTRACT §4 (``--json``): write it, and read it back strictly.
+"""The schedule file of docs/contract.md §4 (``--json``): write it, and read it back strictly.
 
 The file carries the complete normalised problem (every config key with its value), the
 schedule's name, every op with its float times, the metrics and, when a solver ran, the
@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ppopt.atomic import atomic_write_text
-from ppopt.config import ConfigError, problem_from_dict, problem_to_dict
+from ppopt.config import problem_from_dict, problem_to_dict
+from ppopt.errors import ConfigError, ScheduleFileError
 from ppopt.metrics import compute_metrics
-from ppopt.problem import Problem, Task
+from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
+from ppopt.tasks import Kind, Task
 
 FORMAT_NAME = "ppopt-schedule"
 FORMAT_VERSION = 1
@@ -34,12 +36,8 @@ CHECKED_METRICS = ("makespan", "span", "bubble_rate", "bubble_ratio")
 TOLERANCE = 1e-9
 
 
-class ScheduleFileError(ValueError):
-    """Not a schedule file, another format version, or content inconsistent with its problem."""
-
-
 def schedule_to_dict(schedule: Schedule, solver: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The schedule file's content as a JSON-ready dict (CONTRACT §4)."""
+    """The schedule file's content as a JSON-ready dict (docs/contract.md §4)."""
     out: dict[str, Any] = {
         "format": FORMAT,
         "problem": problem_to_dict(schedule.problem),
@@ -193,7 +191,7 @@ def _op(problem: Problem, n: int, raw: object) -> Op:
             f"{where}: stage {stage} runs on device {problem.device_of(stage)} by the problem's "
             f"placement, the file says device {device}"
         )
-    return Op(device, kind, stage, microbatch, start, end)
+    return Op(device, Kind(kind), stage, microbatch, start, end)
 
 
 def _index(key: str, value: object, size: int) -> int:

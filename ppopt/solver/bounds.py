@@ -24,14 +24,17 @@ the same two windows with the work of several stages bounded by a fractional kna
 
 from __future__ import annotations
 
-from ppopt.problem import Problem, Task
+from ppopt.problem import Problem
+from ppopt.tasks import Kind, Task
 
 
 def backward_tail(problem: Problem, stage: int) -> float:
     """Least time that must follow the end of B(stage, ·): the backward chain below it."""
     time = 0.0
     for s in range(stage, 0, -1):
-        time += problem.latency(Task("B", s, 0), Task("B", s - 1, 0)) + problem.backward[s - 1]
+        time += (
+            problem.latency(Task(Kind.B, s, 0), Task(Kind.B, s - 1, 0)) + problem.backward[s - 1]
+        )
     if problem.is_split and problem.weight is not None and stage > 0:
         time += problem.weight[0]
     return time
@@ -82,7 +85,7 @@ def chunked_head_idle(problem: Problem, device: int, limit: float | None) -> flo
     last = problem.num_stages - 1
     window = problem.forward_head(last) + problem.forward[last] - problem.forward_head(lo)
     for s in range(last, hi, -1):
-        window += problem.backward[s] + problem.latency(Task("B", s, 0), Task("B", s - 1, 0))
+        window += problem.backward[s] + problem.latency(Task(Kind.B, s, 0), Task(Kind.B, s - 1, 0))
     forwards = [(problem.forward[s], problem.activation[s]) for s in stages]
     room = float("inf") if limit is None else limit
     return max(0.0, window - _knapsack(forwards, room, problem.num_microbatches))

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ppopt.baselines.greedy import MEMORY_TOLERANCE
+from ppopt.limits import within
 from ppopt.schedule import Schedule
 from ppopt.timeline import TaskTable, compute_timeline
 
@@ -65,17 +65,12 @@ class TabuSearch:
         self.table = TaskTable(self.problem)
         self.limit = limit
         index = self.table.index
-        self.change = [0.0] * index.size  # memory a task adds (F) or frees (B, W)
+        self.alloc = [0.0] * index.size  # memory a task takes when it starts
+        self.change = [0.0] * index.size  # ... less what it frees when it ends
         for tid in range(index.size):
             kind, stage, _ = index.task(tid)
-            if kind == "F":
-                self.change[tid] = self.problem.allocation(stage)
-            else:
-                self.change[tid] = -self.problem.release(kind, stage)
-        self.dependents: list[list[int]] = [[] for _ in range(index.size)]
-        for tid, before in enumerate(self.table.dep):
-            if before >= 0:
-                self.dependents[before].append(tid)
+            taken, freed = self.problem.memory_change(kind, stage)
+            self.alloc[tid], self.change[tid] = taken, taken - freed
         orders = self.table.ids(schedule.orders())
         self.current = _Timed(orders, *self.table.times(orders))
         self.where = [(0, 0)] * index.size  # (device, position) of each task, kept current
@@ -149,7 +144,7 @@ class TabuSearch:
         the current orders: its duration, then the longest of its device successor and its
         dependents plus latency. Tasks are taken latest start first, a reverse topological
         order since every edge goes to a later start (durations are positive)."""
-        cur, dur, lat = self.current, self.table.dur, self.table.lat
+        cur, dur = self.current, self.table.dur
         size = len(dur)
         self.table.timed += size
         following = [size] * size  # the next task on the device; ``size``: none (tail 0)
@@ -157,11 +152,11 @@ class TabuSearch:
             for before, after in zip(order, order[1:], strict=False):
                 following[before] = after
         tail = [0.0] * (size + 1)
-        dependents = self.dependents
+        dependents = self.table.dependents
         for tid in sorted(range(size), key=cur.start.__getitem__, reverse=True):
             longest = tail[following[tid]]
-            for nxt in dependents[tid]:
-                via = lat[nxt] + tail[nxt]
+            for nxt, latency in dependents[tid]:
+                via = latency + tail[nxt]
                 if via > longest:
                     longest = via
             tail[tid] = dur[tid] + longest
@@ -171,16 +166,16 @@ class TabuSearch:
     def _estimate(self, device: int, k: int, tail: list[float]) -> float:
         """The longest path through positions ``k, k+1`` of ``device`` once swapped, from
         the current starts and ``tail``s of their neighbours (exact for that path)."""
-        cur, dep, lat, dur = self.current, self.table.dep, self.table.lat, self.table.dur
+        cur, deps, dur = self.current, self.table.deps, self.table.dur
+        dependents = self.table.dependents
         order = cur.orders[device]
         first, second = order[k], order[k + 1]
 
         def ready(tid: int, free: float) -> float:
-            before = dep[tid]
-            return free if before < 0 else max(free, cur.end[before] + lat[tid])
+            return max([free, *(cur.end[before] + latency for before, latency in deps[tid])])
 
         def rest(tid: int, following: float) -> float:
-            return dur[tid] + max([following, *(lat[n] + tail[n] for n in self.dependents[tid])])
+            return dur[tid] + max([following, *(lat + tail[n] for n, lat in dependents[tid])])
 
         second_start = ready(second, cur.end[order[k - 1]] if k else 0.0)
         first_start = ready(first, second_start + dur[second])
@@ -200,17 +195,18 @@ class TabuSearch:
 
     def _blocks(self) -> list[tuple[int, int, int]]:
         """The critical path's blocks as ``(device, first, last)`` positions, last > first."""
-        cur, dep, lat = self.current, self.table.dep, self.table.lat
+        cur, deps = self.current, self.table.deps
         where = self.where
         tid = max(range(len(cur.end)), key=cur.end.__getitem__)
         blocks: list[tuple[int, int, int]] = []
         run_end: int | None = None  # position where the current block ends
         while True:
             device, k = where[tid]
-            before = dep[tid]
-            tight_device = k > 0 and cur.end[cur.orders[device][k - 1]] == cur.start[tid]
-            if before >= 0 and cur.end[before] + lat[tid] == cur.start[tid]:
-                nxt = before  # the dependency explains the start: the block (if any) ends here
+            start = cur.start[tid]
+            before = next((b for b, lat in deps[tid] if cur.end[b] + lat == start), -1)
+            tight_device = k > 0 and cur.end[cur.orders[device][k - 1]] == start
+            if before >= 0:
+                nxt = before  # a dependency explains the start: the block (if any) ends here
                 tight_device = False
             elif tight_device:
                 nxt = cur.orders[device][k - 1]
@@ -231,12 +227,12 @@ class TabuSearch:
         memory still fits when the second one (if a forward) starts first."""
         order = self.current.orders[device]
         first, second = order[k], order[k + 1]
-        if self.table.dep[second] == first:
+        if any(before == first for before, _ in self.table.deps[second]):
             return False
-        if self.limit is None or self.change[second] <= 0:
+        if self.limit is None or self.alloc[second] <= 0:
             return True
-        level = sum(self.change[tid] for tid in order[:k]) + self.change[second]
-        return level <= self.limit[device] * (1 + MEMORY_TOLERANCE)
+        level = sum(self.change[tid] for tid in order[:k]) + self.alloc[second]
+        return within(level, self.limit[device])
 
     def _swapped(self, device: int, k: int) -> _Timed:
         """The current orders with positions ``k, k+1`` of ``device`` swapped, timed."""

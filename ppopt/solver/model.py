@@ -12,7 +12,7 @@ x_j >= y_j for all j then the k-th smallest x >= the k-th smallest y), durations
 started or ended. The problem model has no per-micro-batch data, so micro-batches are
 identical by construction; the tests check the claim against an exhaustive search without the
 symmetry break. For the *span* objective it is not lossless: reported times are the tight
-timeline of the order (CONTRACT §1), and a span optimum can need an out-of-order first task
+timeline of the order (docs/contract.md §1), and a span optimum can need an out-of-order first task
 that makes a device start later (tests/solver pins such a case); span results are therefore
 called OPTIMAL only when they meet the lower bound.
 """
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from ppopt.problem import Problem, Task
+from ppopt.problem import Problem
 from ppopt.schedule import Schedule
+from ppopt.solver.scaling import IntMemory
+from ppopt.tasks import Kind, Task
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,7 @@ class IntProblem:
     horizon: int
     lower_bound: int
     objective: str
-    activation: tuple[int, ...] | None = None
-    retained: tuple[int, ...] | None = None
-    capacity: tuple[int, ...] | None = None
+    memory: IntMemory | None = None
 
 
 class PipelineModel:
@@ -52,7 +52,7 @@ class PipelineModel:
         self.model = cp_model.CpModel()
         self.start: dict[Task, cp_model.IntVar] = {}
         self.interval: dict[Task, cp_model.IntervalVar] = {}
-        self.held: dict[Task, cp_model.IntVar] = {}
+        self.held: dict[tuple[Task, Task], cp_model.IntVar] = {}
         self._variables()
         self._dependencies()
         self._microbatch_order()
@@ -113,31 +113,29 @@ class PipelineModel:
             self.model.add_no_overlap(intervals)
 
     def _memory(self) -> None:
-        """Exact memory: each micro-batch holds activation - retained from F start to B end
-        and retained from F start to W end; a cumulative per device keeps the sum under the
-        limit (intervals are half-open, so a free at t and an allocation at t can coexist)."""
-        data, problem = self.data, self.problem
-        if data.capacity is None or data.activation is None or data.retained is None:
+        """Exact memory: each of the problem's holds keeps its amount from its allocating
+        task's start to its freeing task's end; a cumulative per device keeps the sum under
+        the limit (intervals are half-open, so a free at t and an allocation at t coexist)."""
+        memory, problem = self.data.memory, self.problem
+        if memory is None:
             return
         for d in range(problem.num_devices):
             intervals, demands = [], []
             for s in problem.stages_on(d):
-                kept = data.retained[s]
-                freed_by_b = data.activation[s] - kept
-                for i in range(problem.num_microbatches):
-                    f = Task("F", s, i)
-                    for kind, amount in (("B", freed_by_b), ("W", kept)):
-                        if amount <= 0:
-                            continue
-                        intervals.append(self._holding_interval(f, Task(kind, s, i)))
-                        demands.append(amount)
-            if intervals and sum(demands) > data.capacity[d]:
-                self.model.add_cumulative(intervals, demands, data.capacity[d])
+                for hold in memory.holds[s]:
+                    if hold.amount <= 0:
+                        continue
+                    for i in range(problem.num_microbatches):
+                        alloc, free = Task(hold.alloc, s, i), Task(hold.free, s, i)
+                        intervals.append(self._holding_interval(alloc, free))
+                        demands.append(int(hold.amount))
+            if intervals and sum(demands) > memory.capacity[d]:
+                self.model.add_cumulative(intervals, demands, memory.capacity[d])
 
     def _holding_interval(self, alloc: Task, free: Task) -> cp_model.IntervalVar:
         """The interval from ``alloc``'s start to ``free``'s end."""
         size = self.model.new_int_var(0, self.data.horizon, f"h_{free.label()}")
-        self.held[free] = size
+        self.held[alloc, free] = size
         return self.model.new_interval_var(
             self.start[alloc], size, self.end(free), f"m_{free.label()}"
         )
@@ -145,27 +143,26 @@ class PipelineModel:
     def _memory_precedences(self) -> None:
         """Redundant (exact for one unsplit stage per device): F(s,i) waits for B(s,i-L)
         where L activations fit, and on a split problem for W(s,i-1-K) where K retained
-        parts fit beside one activation."""
-        data, problem = self.data, self.problem
-        if data.capacity is None or data.activation is None or data.retained is None:
+        parts fit beside one activation (the holds of docs/contract.md §1: F takes ``act``,
+        B frees all but ``kept``, W frees ``kept``)."""
+        memory, problem = self.data.memory, self.problem
+        if memory is None:
             return
         m = problem.num_microbatches
         for s in range(problem.num_stages):
-            cap, act, kept = (
-                data.capacity[problem.device_of(s)],
-                data.activation[s],
-                data.retained[s],
-            )
-            if act <= 0:
-                continue
+            cap = memory.capacity[problem.device_of(s)]
+            act = memory.held(s, alloc=Kind.F)
+            kept = memory.held(s, alloc=Kind.F, free=Kind.W)
+            if act <= 0 or act != memory.held(s):
+                continue  # only forwards allocate in the rule this argument is about
             fit = cap // act
             for i in range(fit, m):
-                self.model.add(self.start[Task("F", s, i)] >= self.end(Task("B", s, i - fit)))
+                self.model.add(self.start[Task(Kind.F, s, i)] >= self.end(Task(Kind.B, s, i - fit)))
             if problem.is_split and kept > 0 and cap >= act:
                 fit_w = (cap - act) // kept
                 for i in range(fit_w + 1, m):
-                    earlier = Task("W", s, i - 1 - fit_w)
-                    self.model.add(self.start[Task("F", s, i)] >= self.end(earlier))
+                    earlier = Task(Kind.W, s, i - 1 - fit_w)
+                    self.model.add(self.start[Task(Kind.F, s, i)] >= self.end(earlier))
 
     def _first_tasks_start_early(self) -> None:
         """For the span objective: each device's first task F(lowest stage, 0) starts as early
@@ -177,12 +174,12 @@ class PipelineModel:
         head = 0
         earliest = [0] * problem.num_stages
         for s in range(1, problem.num_stages):
-            before, task = Task("F", s - 1, 0), Task("F", s, 0)
+            before, task = Task(Kind.F, s - 1, 0), Task(Kind.F, s, 0)
             head += self._dur(before) + self._latency(before, task)
             earliest[s] = head
         for d in range(problem.num_devices):
             first = min(problem.stages_on(d))
-            self.model.add(self.start[Task("F", first, 0)] == earliest[first])
+            self.model.add(self.start[Task(Kind.F, first, 0)] == earliest[first])
 
     def _fixed_orders(self, orders: Sequence[Sequence[Task]]) -> None:
         """Impose each device's task order."""
@@ -195,7 +192,7 @@ class PipelineModel:
     def _last_tasks(self, device: int) -> list[Task]:
         """Tasks that may end a device's work: the last micro-batch of each kind and stage."""
         last = self.problem.num_microbatches - 1
-        kinds = [k for k in self.problem.kinds if k != "F"]
+        kinds = [k for k in self.problem.kinds if k != Kind.F]
         return [Task(k, s, last) for s in self.problem.stages_on(device) for k in kinds]
 
     def _objective(self) -> cp_model.IntVar:
@@ -203,7 +200,7 @@ class PipelineModel:
         data, problem = self.data, self.problem
         obj = self.model.new_int_var(data.lower_bound, data.horizon, "objective")
         for d in range(problem.num_devices):
-            first = Task("F", min(problem.stages_on(d)), 0)
+            first = Task(Kind.F, min(problem.stages_on(d)), 0)
             for task in self._last_tasks(d):
                 if data.objective == "span":
                     self.model.add(obj >= self.end(task) - self.start[first])
@@ -223,8 +220,7 @@ class PipelineModel:
             ends[op.task] = round(op.end)
         for task, var in self.start.items():
             self.model.add_hint(var, starts[task])
-        for free, size in self.held.items():
-            alloc = Task("F", free.stage, free.microbatch)
+        for (alloc, free), size in self.held.items():
             self.model.add_hint(size, ends[free] - starts[alloc])
         span = self.data.objective == "span"
         rows = [row for row in schedule.device_ops if row]

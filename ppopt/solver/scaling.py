@@ -4,16 +4,16 @@ CP-SAT works on integers. Times are multiplied by a power of ten when that makes
 duration and the latency whole (then the integer model *is* the float problem and its bound
 is a valid bound); otherwise they are rounded at a resolution of ``RESOLUTION`` units for the
 longest task, and only orders travel back: the reported timeline is always recomputed in
-floats by the timeline engine (CONTRACT §1).
+floats by the timeline engine (docs/contract.md §1).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ppopt.problem import Problem
+from ppopt.problem import Hold, Problem
 
 #: Integer units for the longest task when no power of ten makes the times whole.
 RESOLUTION = 2000
@@ -80,3 +80,58 @@ def scaled_durations(problem: Problem, scale: Scale) -> dict[tuple[str, int], in
         for kind in problem.kinds
         for s in range(problem.num_stages)
     }
+
+
+def integer_problem(problem: Problem, scale: Scale) -> Problem:
+    """The problem with every time in the solver's integer units (as floats)."""
+    durations = scaled_durations(problem, scale)
+
+    def column(kind: str) -> tuple[float, ...]:
+        return tuple(float(durations[(kind, s)]) for s in range(problem.num_stages))
+
+    return replace(
+        problem,
+        forward=column("F"),
+        backward=column("B"),
+        weight=column("W") if problem.is_split else None,
+        p2p=float(scale.to_int(problem.p2p)),
+    )
+
+
+@dataclass(frozen=True)
+class IntMemory:
+    """The memory rules in integer units: per stage, each of the problem's holds
+    (:meth:`Problem.holds`) with its amount rounded, and the capacity of each device."""
+
+    holds: tuple[tuple[Hold, ...], ...]
+    capacity: tuple[int, ...]
+
+    def held(self, stage: int, alloc: str | None = None, free: str | None = None) -> int:
+        """Total amount of a stage's holds taken by ``alloc`` and/or freed by ``free``."""
+        return sum(
+            int(h.amount)
+            for h in self.holds[stage]
+            if (alloc is None or h.alloc == alloc) and (free is None or h.free == free)
+        )
+
+
+def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory | None:
+    """The integer memory rules (``None`` without a limit), rounded so the model never
+    exceeds the true limit (amounts up, capacity down) when the scaling is not exact."""
+    if limit is None:
+        return None
+    amounts = [h.amount for s in range(problem.num_stages) for h in problem.holds(s)]
+    scale = memory_scale([*problem.activation, *amounts, *limit])
+
+    def up(x: float) -> int:
+        return round(x * scale.factor) if scale.exact else math.ceil(x * scale.factor)
+
+    holds = tuple(
+        tuple(h._replace(amount=up(h.amount)) for h in problem.holds(s))
+        for s in range(problem.num_stages)
+    )
+    if scale.exact:
+        capacity = tuple(round(c * scale.factor) for c in limit)
+    else:
+        capacity = tuple(math.floor(c * scale.factor) for c in limit)
+    return IntMemory(holds, capacity)

@@ -28,15 +28,13 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from ppopt.problem import Problem, Task
+from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
-from ppopt.solver.front import SolverOptions
-from ppopt.solver.params import interruptible_solve, make_solver
-from ppopt.solver.scaling import Scale, scaled_durations
+from ppopt.solver.cpsat import interruptible_solve, make_solver
+from ppopt.solver.options import SolverOptions
+from ppopt.solver.scaling import IntMemory, Scale, scaled_durations
+from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
-
-#: Integer activation, retained part and capacity per stage/device (see run._memory_data).
-Memory = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 BEFORE, INSIDE, AFTER = 0, 1, 2
 
@@ -49,7 +47,7 @@ class ScheduleIndex:
     A task after a window has only later tasks after it (its dependents start later, so does
     the next task on its device), so that tail is the same whatever the window."""
 
-    def __init__(self, schedule: Schedule, scale: Scale, memory: Memory | None) -> None:
+    def __init__(self, schedule: Schedule, scale: Scale, memory: IntMemory | None) -> None:
         problem = schedule.problem
         self.schedule = schedule
         self.scale = scale
@@ -98,19 +96,13 @@ class ScheduleIndex:
         out.sort(reverse=True)
         return out
 
-    def _levels(self, memory: Memory) -> list[list[int]]:
+    def _levels(self, memory: IntMemory) -> list[list[int]]:
         """Per device, the memory held (integer units) after its first k tasks."""
-        activation, retained, _ = memory
         levels = []
         for row in self.rows:
             level, row_levels = 0, [0]
             for op in row:
-                if op.kind == "F":
-                    level += activation[op.stage]
-                elif op.kind == "B":
-                    level -= activation[op.stage] - retained[op.stage]
-                else:
-                    level -= retained[op.stage]
+                level += memory.held(op.stage, alloc=op.kind) - memory.held(op.stage, free=op.kind)
                 row_levels.append(level)
             levels.append(row_levels)
         return levels
@@ -126,7 +118,7 @@ class WindowModel:
         t0: float,
         t1: float,
         scale: Scale,
-        memory: Memory | None,
+        memory: IntMemory | None,
         index: ScheduleIndex | None = None,
     ) -> None:
         self.problem = schedule.problem
@@ -151,7 +143,7 @@ class WindowModel:
         self._no_overlap()
         self._microbatch_order()
         if memory is not None:
-            self._memory(*memory)
+            self._memory(memory)
         self.makespan = self._objective()
         self._hint()
 
@@ -231,9 +223,7 @@ class WindowModel:
             if earlier in self.start:
                 self.model.add(self.start[task] >= self._end(earlier))
 
-    def _memory(
-        self, activation: tuple[int, ...], retained: tuple[int, ...], capacity: tuple[int, ...]
-    ) -> None:
+    def _memory(self, memory: IntMemory) -> None:
         """Exact memory inside the window: an amount allocated before it and freed inside is
         held from when the device is free; one allocated inside is held to its freeing task's
         end, or to the horizon when that comes after the window; what was allocated before
@@ -246,23 +236,21 @@ class WindowModel:
         carried = [levels[d][k] for d, k in enumerate(self.before)]
         for op in self.free:
             s, i, d = op.stage, op.microbatch, op.device
-            freed = {"B": activation[s] - retained[s], "W": retained[s]}
-            if op.kind == "F":
-                for kind in problem.kinds[1:]:
-                    freeing = Task(kind, s, i)
-                    if freed[kind] > 0 and self.part(freeing) == AFTER:
-                        intervals[d].append(self._held(op.task, freeing, d))
-                        demands[d].append(freed[kind])
-                continue
-            if freed[op.kind] <= 0:
-                continue
-            forward = Task("F", s, i)
-            intervals[d].append(self._held(forward, op.task, d))
-            demands[d].append(freed[op.kind])
-            if self.part(forward) == BEFORE:
-                carried[d] -= freed[op.kind]
+            for hold in memory.holds[s]:
+                amount = int(hold.amount)
+                if amount <= 0:
+                    continue
+                alloc, freeing = Task(hold.alloc, s, i), Task(hold.free, s, i)
+                if op.kind == hold.alloc and self.part(freeing) == AFTER:
+                    intervals[d].append(self._held(alloc, freeing, d))
+                    demands[d].append(amount)
+                elif op.kind == hold.free:
+                    intervals[d].append(self._held(alloc, freeing, d))
+                    demands[d].append(amount)
+                    if self.part(alloc) == BEFORE:
+                        carried[d] -= amount
         for d in range(problem.num_devices):
-            room = capacity[d] - carried[d]
+            room = memory.capacity[d] - carried[d]
             if intervals[d] and sum(demands[d]) > room:
                 self.model.add_cumulative(intervals[d], demands[d], room)
 
@@ -341,7 +329,7 @@ def improve_window(
     t0: float,
     t1: float,
     scale: Scale,
-    memory: Memory | None,
+    memory: IntMemory | None,
     options: SolverOptions,
     seconds: float,
     index: ScheduleIndex | None = None,
@@ -376,7 +364,7 @@ def window_bounds(schedule: Schedule, size: int) -> list[tuple[float, float]]:
 def sweep_windows(
     schedule: Schedule,
     scale: Scale,
-    memory: Memory | None,
+    memory: IntMemory | None,
     options: SolverOptions,
     seconds: float,
     size: int,

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ppopt.baselines import baseline
-from ppopt.config import OPTIMAL, ConfigError, build_run_config
+from ppopt.config import OPTIMAL, build_run_config
+from ppopt.errors import ConfigError
 from ppopt.metrics import compute_metrics
 from ppopt.report import reference_schedule
 from ppopt.schedule import Schedule
@@ -68,7 +69,7 @@ def execute_run(config: dict[str, Any], workers: int) -> Record:
     """Run one (problem, schedule) from its plain config dict; never raises.
 
     The worker rebuilds the problem itself (a CP-SAT model cannot be pickled). ``workers`` is
-    the CP-SAT worker count of an optimizer solve. The record holds the metrics of CONTRACT §5
+    the CP-SAT worker count of an optimizer solve. The record holds the metrics of docs/contract.md §5
     (``peak_memory`` of the most loaded device, per device in ``peak_memory_per_device``), the
     solver status, bound and gap, and for the optimizer the 1F1B reference makespan (the one
     ``ppopt solve`` reports) and the improvement over it; on failure ``status`` is ``ERROR``

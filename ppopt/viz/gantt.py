@@ -48,7 +48,7 @@ def plot_gantt(
 
     Device 1 is the top row; chunk ``c`` of a device (its ``c``-th stage in
     ``problem.stages_on(device)``) is shaded lighter and hatched. The title names the schedule,
-    its makespan and its bubble rate (idle share of device time, CONTRACT §5).
+    its makespan and its bubble rate (idle share of device time, docs/contract.md §5).
     """
     problem = schedule.problem
     if ax is None:
@@ -107,7 +107,7 @@ def style_time_axis(ax: Axes, end: float, time_unit: str | None) -> None:
 
 
 def schedule_title(schedule: Schedule, time_unit: str | None = None) -> str:
-    """``name: makespan T, bubble rate X.X%`` (bubble rate as in CONTRACT §5)."""
+    """``name: makespan T, bubble rate X.X%`` (bubble rate as in docs/contract.md §5)."""
     metrics = compute_metrics(schedule)
     unit = f" {time_unit}" if time_unit else ""
     flag = " (interrupted: best found so far)" if schedule.interrupted else ""

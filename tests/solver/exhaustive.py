@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ppopt.problem import Problem, Task
+from ppopt.problem import Problem
+from ppopt.tasks import Task
 
 #: Slack on memory comparisons (float sums of amounts).
 MEMORY_EPS = 1e-9
@@ -90,7 +91,7 @@ class _Search:
 
     def _memory_delta(self, task: Task) -> float:
         """Memory change of a task on its device: +activation at an F's start, -freed at the
-        end of a B or W (CONTRACT §1)."""
+        end of a B or W (docs/contract.md §1)."""
         p, s = self.problem, task.stage
         if task.kind == "F":
             return p.activation[s]

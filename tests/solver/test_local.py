@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from strategies import problems
 
 from ppopt.baselines import baseline
-from ppopt.metrics import resolve_limit
-from ppopt.problem import MemoryLimit, Problem
+from ppopt.limits import MemoryLimit
+from ppopt.problem import Problem
 from ppopt.schedule import Schedule
 from ppopt.solver.bounds import makespan_lower_bound
+from ppopt.solver.floor import best_floor
 from ppopt.solver.local import TabuSearch, tabu_search
-from ppopt.solver.run import best_floor
 from ppopt.validate import assert_valid
 
 
@@ -34,7 +34,7 @@ def searches(draw: st.DrawFn) -> tuple[Problem, TabuSearch]:
     factor = draw(st.sampled_from([None, 1.0, 1.5]))
     if factor is not None:
         problem = problem.with_limit(MemoryLimit(factor=factor))
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     floor = best_floor(problem, limit, "makespan")
     assume(floor is not None)  # nothing fits the limit: the solver reports that elsewhere
     assert floor is not None
@@ -50,9 +50,9 @@ def longest_tails(search: TabuSearch) -> list[float]:
         for a, b in zip(order, order[1:], strict=False):
             following[a] = b
     succ: dict[int, list[tuple[int, float]]] = {}
-    for tid, before in enumerate(table.dep):
-        if before >= 0:
-            succ.setdefault(before, []).append((tid, table.lat[tid]))
+    for tid, befores in enumerate(table.deps):
+        for before, latency in befores:
+            succ.setdefault(before, []).append((tid, latency))
     tail = [0.0] * len(cur.start)
     for tid in sorted(range(len(cur.start)), key=lambda t: -cur.start[t]):
         options = [tail[n] + lat for n, lat in succ.get(tid, [])]
@@ -100,7 +100,7 @@ def test_search_yields_valid_shorter_schedules_within_the_limit(
     case: tuple[Problem, TabuSearch],
 ) -> None:
     problem, search = case
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     previous = search.current.makespan
     bound = makespan_lower_bound(problem, limit)
     for schedule in search.run(0.05, deterministic=True):
@@ -116,7 +116,7 @@ def test_finds_issue_3s_optimum_from_1f1b() -> None:
     problem = Problem.create(4, 8, forward=1.0, backward=2.0, p2p=0.5, memory_limit="1x")
     start = baseline("1f1b", problem)
     assert start.makespan == 41.0
-    found = list(tabu_search(start, resolve_limit(problem), 1.0, deterministic=True))
+    found = list(tabu_search(start, problem.memory_caps, 1.0, deterministic=True))
     assert found and found[-1].makespan == 40.0
 
 
@@ -124,9 +124,9 @@ def test_patience_stops_a_search_at_the_optimum() -> None:
     """At the optimum no move yields a new best: with patience the search ends on its own
     long before its time is up, having yielded nothing."""
     problem = Problem.create(4, 8, forward=1.0, backward=2.0, p2p=0.5, memory_limit="1x")
-    *_, optimum = tabu_search(baseline("1f1b", problem), resolve_limit(problem), 1.0, True)
+    *_, optimum = tabu_search(baseline("1f1b", problem), problem.memory_caps, 1.0, True)
     assert optimum.makespan == 40.0
-    search = TabuSearch(optimum, resolve_limit(problem))
+    search = TabuSearch(optimum, problem.memory_caps)
     assert list(search.run(600.0, deterministic=True, patience=20)) == []
 
 
@@ -149,7 +149,7 @@ def test_ctrl_c_during_the_search_keeps_its_best(monkeypatch: pytest.MonkeyPatch
     last improvement, valid and marked interrupted, not the baseline it started from."""
     from ppopt.solver import SolverOptions, run, solve
 
-    limit = resolve_limit(IMPROVABLE)
+    limit = IMPROVABLE.memory_caps
     floor = best_floor(IMPROVABLE, limit, "makespan")
     assert floor is not None
     first = next(tabu_search(floor, limit, 1.0, deterministic=True))

@@ -20,8 +20,10 @@ import pytest
 from exhaustive import exhaustive_optimum
 
 from ppopt.baselines import applicable_baselines, baseline
-from ppopt.metrics import compute_metrics, peak_memory, reference_peak, resolve_limit
-from ppopt.problem import MemoryLimit, Problem
+from ppopt.errors import DeadlockError
+from ppopt.limits import MemoryLimit
+from ppopt.metrics import compute_metrics, peak_memory
+from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
 from ppopt.solver.bounds import (
     chunked_head_idle,
@@ -31,7 +33,7 @@ from ppopt.solver.bounds import (
     span_lower_bound,
     unavoidable_idle,
 )
-from ppopt.timeline import DeadlockError, compute_timeline
+from ppopt.timeline import compute_timeline
 from ppopt.validate import assert_valid
 
 #: Stage times: unequal, integer-ish (exact in binary, so every comparison below is exact).
@@ -75,7 +77,7 @@ def _random_limit(rng: random.Random, problem: Problem) -> MemoryLimit:
     need = max(
         sum(problem.activation[s] for s in problem.stages_on(d)) for d in range(problem.num_devices)
     )
-    top = reference_peak(problem)
+    top = problem.reference_peak()
     steps = [need + 0.5 * k for k in range(int((top - need) / 0.5) + 1)]
     return MemoryLimit(values=(rng.choice(steps),))
 
@@ -99,7 +101,7 @@ CHUNK_CASES = [random_problem(seed, chunks=2) for seed in range(12)]
 @functools.cache
 def optimum(problem: Problem, objective: str = "makespan") -> float:
     """The exhaustive optimum under the problem's own limit (cached: several tests ask)."""
-    return exhaustive_optimum(problem, resolve_limit(problem), objective).value
+    return exhaustive_optimum(problem, problem.memory_caps, objective).value
 
 
 # ------------------------------------------------------------------- the search itself
@@ -165,7 +167,7 @@ def test_search_optimum_is_a_valid_schedule(problem: Problem) -> None:
     """The search's orders, timed by the engine, give its value, pass the independent
     validator under the limit, and beat no baseline that fits the limit by accident (the
     optimum is at most every fitting baseline)."""
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     result = exhaustive_optimum(problem, limit)
     schedule = compute_timeline(problem, result.orders, "exhaustive")
     assert schedule.makespan == result.value
@@ -184,7 +186,7 @@ def test_search_optimum_is_a_valid_schedule(problem: Problem) -> None:
 def _check_against_search(problem: Problem) -> float:
     """Solve and search one problem; assert the solver proves the same optimum with a valid
     tight schedule under the limit. Returns the optimum."""
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     best = optimum(problem)
     result = solve(problem, OPTIONS)
     assert result.status == "OPTIMAL"
@@ -209,7 +211,7 @@ def test_solver_matches_exhaustive_optimum_with_chunks(problem: Problem) -> None
 def test_solver_finds_a_schedule_1f1b_misses() -> None:
     """A case where the optimum is strictly below 1F1B: 2 devices, 3 micro-batches, latency
     0.5, no limit (13 vs 14: run the three forwards first)."""
-    problem = Problem.create(2, 3, forward=1.0, backward=2.0, p2p=0.5)
+    problem = Problem.create(2, 3, forward=1.0, backward=2.0, p2p=0.5, memory_limit="none")
     assert _check_against_search(problem) == 13.0
     assert baseline("1f1b", problem).makespan == 14.0
 
@@ -238,7 +240,7 @@ SPAN_CASES += [problem for problem in CASES + CHUNK_CASES if problem.is_split]
 def test_span_objective_against_exhaustive(problem: Problem) -> None:
     """``objective: span``: the reported span is the tight timeline's, the lower bound is
     below the true optimum, and OPTIMAL is said only when the value is that optimum."""
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     best = optimum(problem, "span")
     result = solve(
         problem, SolverOptions(workers=1, deterministic=True, time_limit=3.0, objective="span")
@@ -296,7 +298,7 @@ def test_span_solver_reaches_the_out_of_order_optimum() -> None:
 
 @pytest.mark.parametrize("problem", CASES + CHUNK_CASES, ids=describe)
 def test_lower_bound_never_above_exhaustive_optimum(problem: Problem) -> None:
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     assert lower_bound(problem, "makespan", limit) <= optimum(problem) + TOL
     assert lower_bound(problem, "makespan", None) <= optimum(problem) + TOL
 
@@ -307,7 +309,7 @@ def test_lower_bound_is_the_exhaustive_optimum_for_equal_stages(p: int, m: int, 
     """Equal stages, unsplit, no latency: bound = (m+p-1)(f+b) = the exhaustive optimum."""
     problem = Problem.create(p, m, forward=1.5, backward=2.5, memory_limit=limit)
     assert optimum(problem) == (m + p - 1) * 4.0
-    assert makespan_lower_bound(problem, resolve_limit(problem)) == optimum(problem)
+    assert makespan_lower_bound(problem, problem.memory_caps) == optimum(problem)
 
 
 @pytest.mark.parametrize(("p", "m"), [(4, 4), (4, 8), (8, 8), (8, 32), (16, 20)])
@@ -318,7 +320,7 @@ def test_lower_bound_proves_1f1b_optimal_for_equal_stages(p: int, m: int, limit:
     problem = Problem.create(p, m, forward=1.0, backward=2.0, memory_limit=limit)
     closed = (m + p - 1) * 3.0
     assert baseline("1f1b", problem).makespan == closed
-    assert makespan_lower_bound(problem, resolve_limit(problem)) == closed
+    assert makespan_lower_bound(problem, problem.memory_caps) == closed
     if p * m <= 64:
         result = solve(problem, OPTIONS)
         assert (result.status, result.objective_value, result.gap) == ("OPTIMAL", closed, 0.0)
@@ -341,7 +343,7 @@ def test_chunked_tail_idle_when_one_microbatch_fits(m: int) -> None:
         activation=1.0,
         memory_limit=2.0,
     )
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     assert limit is not None
     assert chunked_tail_idle(problem, 1, limit[1]) == 3.5
     head = chunked_head_idle(problem, 1, limit[1])

@@ -17,11 +17,13 @@ from hypothesis import strategies as st
 from strategies import problems
 
 from ppopt.baselines import applicable_baselines, baseline
-from ppopt.metrics import peak_memory, reference_peak, resolve_limit
-from ppopt.problem import MemoryLimit, Problem, ProblemError
+from ppopt.errors import NoScheduleError, SolverOptionError
+from ppopt.limits import MemoryLimit
+from ppopt.metrics import peak_memory
+from ppopt.problem import Problem
 from ppopt.schedule import Schedule
-from ppopt.solver import NoScheduleError, SolverOptions, solve
-from ppopt.solver.run import fits, objective_value
+from ppopt.solver import SolverOptions, solve
+from ppopt.solver.floor import objective_value, schedule_fits
 from ppopt.validate import assert_valid
 
 TOL = 1e-9
@@ -47,7 +49,7 @@ def test_issue_example_optimum_is_40_against_1f1b_41() -> None:
     """Issue 3's target: at 1x memory the optimum is 40 where 1F1B takes 41, and it is proven
     (lower bound 40, gap 0); the schedule is valid, tight and within the 1F1B peak."""
     problem = Problem.create(4, 8, forward=1.0, backward=2.0, p2p=0.5, memory_limit="1x")
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     assert baseline("1f1b", problem).makespan == 41.0
     result = solve(problem, options(10.0))
     assert (result.status, result.objective_value) == ("OPTIMAL", 40.0)
@@ -117,7 +119,7 @@ def test_fixed_order_at_1x_with_fine_grained_activations() -> None:
 
 def test_fixed_order_refuses_chunks() -> None:
     problem = Problem.create(2, 4, num_chunks=2)
-    with pytest.raises(ProblemError, match=r"^solver\.order: fixed needs num_chunks = 1"):
+    with pytest.raises(SolverOptionError, match=r"^solver\.order: fixed needs num_chunks = 1"):
         solve(problem, options(order="fixed"))
 
 
@@ -130,7 +132,7 @@ def limited_problems(draw: st.DrawFn) -> Problem:
     limit from just feasible (the largest one-micro-batch need) through 1x to none."""
     problem = draw(problems(max_devices=4, max_microbatches=6, max_chunks=1))
     need = max(problem.activation)
-    top = reference_peak(problem)
+    top = problem.reference_peak()
     kind = draw(st.sampled_from(["absolute", "factor", "none"]))
     if kind == "none":
         return problem.with_limit(MemoryLimit())
@@ -145,7 +147,7 @@ def limited_problems(draw: st.DrawFn) -> Problem:
 def test_random_problems_valid_and_no_worse_than_fitting_baselines(
     problem: Problem, objective: str
 ) -> None:
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     # A wall-clock cap beside the deterministic limit: on some problems CP-SAT's max_lp worker
     # spends ~20x the deterministic time in wall time (3 devices, 6 micro-batches, span: 6 s
     # for a 0.3 s limit), which would make this test's run time depend on the examples drawn.
@@ -160,7 +162,7 @@ def test_random_problems_valid_and_no_worse_than_fitting_baselines(
     if result.status == "OPTIMAL":
         assert result.gap <= TOL
     for name, other in applicable_baselines(problem).items():
-        if fits(other, limit):
+        if schedule_fits(other, limit):
             theirs = objective_value(other, objective)
             assert value <= theirs + TOL * max(1.0, theirs), (name, value, theirs)
 
@@ -193,7 +195,7 @@ def test_limit_below_one_microbatch_with_chunks_counts_every_chunk() -> None:
     ],
 )
 def test_bad_solver_options(kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(ProblemError, match=message):
+    with pytest.raises(SolverOptionError, match=message):
         SolverOptions(**kwargs)  # type: ignore[arg-type]
 
 
@@ -208,7 +210,7 @@ def test_bad_solver_options(kwargs: dict[str, object], message: str) -> None:
 def test_misspelt_cp_sat_parameter_is_an_error_naming_it(params: dict[str, str]) -> None:
     (name,) = params
     problem = Problem.create(2, 2)
-    with pytest.raises(ProblemError, match=rf"^solver\.params: .*'{name}'"):
+    with pytest.raises(SolverOptionError, match=rf"^solver\.params: .*'{name}'"):
         solve(problem, options(params=params))
 
 
@@ -257,11 +259,10 @@ def test_direct_model_gives_a_worker_to_the_lower_bound_tree_search(
     """The direct model's portfolio: on two workers the bound-proving tree search beside a
     restarting search, added to CP-SAT's own list with more, untouched with one worker or
     when the caller names the subsolvers."""
-    from ppopt.solver.params import make_solver
-    from ppopt.solver.run import _direct_model_parameters
+    from ppopt.solver.cpsat import direct_model_parameters, make_solver
 
     opts = SolverOptions(workers=workers, params=params)
     solver = make_solver(opts)
-    _direct_model_parameters(solver, opts)
+    direct_model_parameters(solver, opts)
     assert list(solver.parameters.subsolvers) == subsolvers
     assert list(solver.parameters.extra_subsolvers) == extra

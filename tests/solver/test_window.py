@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from strategies import problems
 
 from ppopt.baselines import baseline
-from ppopt.metrics import resolve_limit
-from ppopt.problem import MemoryLimit, Problem
+from ppopt.limits import MemoryLimit
+from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
 from ppopt.solver.bounds import makespan_lower_bound
-from ppopt.solver.params import make_solver
-from ppopt.solver.run import _memory_data, best_floor
-from ppopt.solver.scaling import time_scale
-from ppopt.solver.window import Memory, WindowModel, improve_window, sweep_windows, window_bounds
+from ppopt.solver.cpsat import make_solver
+from ppopt.solver.floor import best_floor
+from ppopt.solver.scaling import IntMemory, memory_data, time_scale
+from ppopt.solver.window import WindowModel, improve_window, sweep_windows, window_bounds
 from ppopt.timeline import compute_timeline
 from ppopt.validate import assert_valid
 
@@ -31,9 +31,9 @@ ROUND_TIMES = st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5])
 PLACEMENTS = {1: ["interleaved"], 2: ["interleaved", "vshape"]}
 
 
-def memory_of(problem: Problem) -> Memory | None:
+def memory_of(problem: Problem) -> IntMemory | None:
     """The solver's integer memory data for the problem's own limit (None: no limit)."""
-    return _memory_data(problem, resolve_limit(problem))
+    return memory_data(problem, problem.memory_caps)
 
 
 @st.composite
@@ -63,7 +63,7 @@ def round_problems(draw: st.DrawFn) -> Problem:
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(problem=round_problems(), size=st.integers(3, 24), pick=st.integers(0, 100))
 def test_window_objective_is_the_retimed_makespan(problem: Problem, size: int, pick: int) -> None:
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     start = best_floor(problem, limit, "makespan")
     assert start is not None
     scale = time_scale(problem)
@@ -93,7 +93,7 @@ def test_whole_schedule_as_one_window_finds_the_known_optimum() -> None:
     )
     assert step.schedule is not None
     assert step.schedule.makespan == 40.0
-    assert_valid(step.schedule, limit=resolve_limit(problem))
+    assert_valid(step.schedule, limit=problem.memory_caps)
 
 
 def test_empty_window_changes_nothing() -> None:
@@ -128,7 +128,7 @@ def test_sweep_keeps_schedules_valid_and_never_worse(
     limit: every improvement is valid under the limit and strictly better than the last."""
     if factor is not None:
         problem = problem.with_limit(MemoryLimit(factor=factor))
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     start = best_floor(problem, limit, "makespan")
     if start is None:
         return  # nothing fits the limit; the solver reports that elsewhere
@@ -161,7 +161,7 @@ def test_large_method_on_small_problems_matches_the_rules(seed: int) -> None:
         retained=0.5 if split else 0.0,
         memory_limit="1x",
     )
-    limit = resolve_limit(problem)
+    limit = problem.memory_caps
     options = SolverOptions(workers=1, deterministic=True, time_limit=3.0, method="large")
     large = solve(problem, options)
     assert_valid(large.schedule, limit=limit)

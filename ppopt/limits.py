@@ -1,0 +1,124 @@
+"""Memory limits and the tolerances of every float comparison, each written once.
+
+A limit is written as ``none``, ``Nx`` (N times the peak of the 1F1B baseline on its most
+loaded device, docs/contract.md §1) or absolute values; :meth:`ppopt.problem.Problem.memory_caps`
+turns it into one absolute value per device, once per problem. Comparisons of float sums get
+a relative slack so that rounding is never reported as a violation nor used as an excuse:
+``TIME_TOLERANCE`` for times (validator, engine checks), ``MEMORY_TOLERANCE`` for memory
+against a limit (greedy, solver, report, validator), ``BOUND_TOLERANCE`` for "the objective
+meets the lower bound" (the proof of optimality).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ppopt.checks import as_float, check_positive, parse_number
+from ppopt.errors import ProblemError
+
+#: Relative slack on time comparisons: ``|a - b| <= TIME_TOLERANCE * max(1, |a|)``.
+TIME_TOLERANCE = 1e-9
+#: Relative slack on memory against a limit: ``level <= cap * (1 + MEMORY_TOLERANCE)``.
+MEMORY_TOLERANCE = 1e-9
+#: Relative slack for "the objective meets the lower bound" (then the result is proven).
+BOUND_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    """A per-device activation-memory limit as the user wrote it.
+
+    Exactly one of: nothing (no limit), ``factor`` (N times the peak of the 1F1B baseline on
+    its most loaded device) or ``values`` (absolute, one value or one per device).
+    """
+
+    factor: float | None = None
+    values: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.factor is not None and self.values is not None:
+            raise ProblemError("memory.limit: give either a factor (Nx) or absolute values")
+        if self.factor is not None:
+            check_positive("memory.limit", self.factor)
+        if self.values is not None:
+            if not self.values:
+                raise ProblemError("memory.limit: empty list")
+            for i, value in enumerate(self.values):
+                check_positive(f"memory.limit[{i}]", value)
+
+    @property
+    def is_none(self) -> bool:
+        """True when there is no limit at all."""
+        return self.factor is None and self.values is None
+
+    @classmethod
+    def parse(cls, raw: object) -> MemoryLimit:
+        """Read ``none``, ``'2x'``, a number or a list of numbers (config or command line)."""
+        if raw is None or isinstance(raw, MemoryLimit):
+            return raw if isinstance(raw, MemoryLimit) else cls()
+        if isinstance(raw, str):
+            text = raw.strip().lower()
+            if text in ("none", "null", "inf", ""):
+                return cls()
+            if text.endswith("x"):
+                return cls(factor=parse_number("memory.limit", text[:-1]))
+            parts = [part for part in text.replace(",", " ").split() if part]
+            return cls(values=tuple(parse_number("memory.limit", part) for part in parts))
+        if isinstance(raw, bool):
+            raise ProblemError(f"memory.limit: expected none, Nx or a number, got {raw!r}")
+        if isinstance(raw, int | float):
+            return cls(values=(float(raw),))
+        if isinstance(raw, Sequence):
+            return cls(values=tuple(as_float(f"memory.limit[{i}]", x) for i, x in enumerate(raw)))
+        raise ProblemError(f"memory.limit: expected none, Nx or a number, got {raw!r}")
+
+    def to_config(self) -> str | float | list[float]:
+        """The value as it would be written in a config file."""
+        if self.factor is not None:
+            return f"{self.factor:g}x"
+        if self.values is not None:
+            return self.values[0] if len(self.values) == 1 else list(self.values)
+        return "none"
+
+    def absolute(self, num_devices: int, reference_peak: float) -> tuple[float, ...] | None:
+        """One absolute value per device (``None``: no limit); ``reference_peak`` is the unit
+        of ``Nx``."""
+        if self.factor is not None:
+            return (self.factor * reference_peak,) * num_devices
+        if self.values is not None:
+            return per_device("memory.limit", self.values, num_devices)
+        return None
+
+
+#: The optimizer's default limit, and so the default of every problem: no more memory than 1F1B.
+DEFAULT_LIMIT = MemoryLimit(factor=1.0)
+
+
+def per_device(key: str, values: Sequence[float], num_devices: int) -> tuple[float, ...]:
+    """One value or one per device, as one value per device."""
+    out = tuple(float(x) for x in values)
+    if len(out) == 1:
+        return out * num_devices
+    if len(out) != num_devices:
+        raise ProblemError(
+            f"{key}: expected 1 or {num_devices} values (one per device), got {len(out)}"
+        )
+    return out
+
+
+def within(level: float, cap: float) -> bool:
+    """Whether a memory level is within a limit, up to float rounding."""
+    return level <= cap * (1 + MEMORY_TOLERANCE)
+
+
+def fits(peaks: Sequence[float], caps: Sequence[float] | None) -> bool:
+    """Whether every device's peak memory is within its limit (``None``: no limit)."""
+    if caps is None:
+        return True
+    return all(within(peak, cap) for peak, cap in zip(peaks, caps, strict=True))
+
+
+def meets_bound(value: float, bound: float) -> bool:
+    """Whether an objective value meets a lower bound, up to float rounding (proven optimal)."""
+    return value <= bound * (1 + BOUND_TOLERANCE)

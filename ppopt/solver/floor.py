@@ -1,0 +1,103 @@
+"""The floor of every solve: the best baseline schedule that fits the memory limit.
+
+The optimizer's result is never worse than its floor, and the floor's first schedule is there
+within about a second at any size (a valid answer even if the time limit is tiny).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from ppopt.baselines import BASELINES, baseline
+from ppopt.baselines.greedy import applicable_preferences, greedy_orders
+from ppopt.baselines.onefoneb import one_f_one_b_orders
+from ppopt.errors import NotApplicableError
+from ppopt.limits import fits
+from ppopt.metrics import compute_metrics, peak_memory
+from ppopt.problem import Problem
+from ppopt.schedule import Schedule
+from ppopt.solver.options import Objective
+from ppopt.timeline import compute_timeline
+
+Caps = tuple[float, ...] | None
+
+
+def objective_value(schedule: Schedule, objective: str) -> float:
+    """The schedule's makespan or largest per-device span."""
+    metrics = compute_metrics(schedule)
+    return metrics.span if objective == Objective.SPAN else metrics.makespan
+
+
+def by_objective(objective: str) -> Callable[[Schedule], float]:
+    """A sort key: a schedule's value of the objective."""
+    return lambda schedule: objective_value(schedule, objective)
+
+
+def schedule_fits(schedule: Schedule, caps: Caps) -> bool:
+    """Whether a schedule's peak memory stays within the limit on every device."""
+    return caps is None or fits(peak_memory(schedule), caps)
+
+
+def floor_stages(problem: Problem, caps: Caps) -> Iterator[list[Schedule]]:
+    """Baseline schedules that fit the memory limit, in small batches, cheapest first, so a
+    valid schedule is there within about a second at any size: each static baseline, 1F1B
+    capped in flight (which fits any limit that holds one micro-batch), then each greedy
+    variant (the first of them early when nothing has fitted yet)."""
+    found = False
+    for name in BASELINES:
+        if name == "greedy":
+            continue  # its variants come below
+        try:
+            schedule = baseline(name, problem)
+        except NotApplicableError:
+            continue
+        if schedule_fits(schedule, caps):
+            found = True
+            yield [schedule]
+    if problem.num_chunks == 1 and caps is not None:
+        capped = _capped_one_f_one_b(problem, caps)
+        found = found or bool(capped)
+        yield capped
+    preferences = applicable_preferences(problem)
+    if not found:
+        first = preferences.pop(0)
+        yield _fitting_greedy(problem, caps, first)
+    for prefer in preferences:
+        yield _fitting_greedy(problem, caps, prefer)
+
+
+def floor_candidates(problem: Problem, caps: Caps) -> list[Schedule]:
+    """Every schedule :func:`floor_stages` offers."""
+    return [schedule for stage in floor_stages(problem, caps) for schedule in stage]
+
+
+def best_floor(problem: Problem, caps: Caps, objective: str) -> Schedule | None:
+    """The best baseline under the limit, by the chosen objective."""
+    candidates = floor_candidates(problem, caps)
+    return min(candidates, key=by_objective(objective)) if candidates else None
+
+
+def _fitting_greedy(problem: Problem, caps: Caps, prefer: str) -> list[Schedule]:
+    """One greedy variant's schedule, if it fits the limit."""
+    orders = greedy_orders(problem, caps, prefer)
+    schedule = compute_timeline(problem, orders, f"greedy-{prefer}")
+    return [schedule] if schedule_fits(schedule, caps) else []
+
+
+def _capped_one_f_one_b(problem: Problem, caps: tuple[float, ...]) -> list[Schedule]:
+    """1F1B with the warm-up cut so few enough micro-batches are in flight to fit the limit."""
+    fit = (
+        min(
+            int(caps[problem.device_of(s)] / problem.activation[s] + 1e-9)
+            for s in range(problem.num_stages)
+            if problem.activation[s] > 0
+        )
+        if any(a > 0 for a in problem.activation)
+        else problem.num_stages
+    )
+    for cap in range(min(max(fit, 1), problem.num_stages), 0, -1):
+        orders = one_f_one_b_orders(problem, max_in_flight=cap)
+        schedule = compute_timeline(problem, orders, f"1f1b-cap{cap}")
+        if schedule_fits(schedule, caps):
+            return [schedule]
+    return []

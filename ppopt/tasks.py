@@ -1,0 +1,63 @@
+"""Task kinds and tasks: the vocabulary every layer shares (see docs/contract.md §1).
+
+A task is one pass of one micro-batch through one virtual stage. Its *kind* is declared here
+once, with what every layer needs to know about it beyond the problem's numbers: which lane of
+its device it occupies and how PyTorch's schedule table spells it. What a kind depends on and
+what memory it takes or frees depend on the problem, and are declared once in
+:class:`ppopt.problem.Problem` (``edges``, ``holds``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+
+class Kind(StrEnum):
+    """A task kind. ``B`` is the input gradient on a split problem (PyTorch's ``I``) and the
+    full backward otherwise (PyTorch's ``B``); ``W`` is the weight gradient."""
+
+    F = "F"
+    B = "B"
+    W = "W"
+
+
+class Lane(StrEnum):
+    """The resource of a device that a task occupies (one task at a time per lane)."""
+
+    COMPUTE = "compute"
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """What is fixed about a kind, whatever the problem."""
+
+    kind: Kind
+    name: str  # in words, for legends and messages
+    lane: Lane
+    torch_split: str  # PyTorch's action type on a split problem
+    torch_unsplit: str | None  # ... on an unsplit problem (None: the kind does not occur)
+
+
+#: Every kind's declaration, in the order tasks are numbered (forward first).
+KIND_SPECS: dict[Kind, KindSpec] = {
+    Kind.F: KindSpec(Kind.F, "forward", Lane.COMPUTE, "F", "F"),
+    Kind.B: KindSpec(Kind.B, "backward", Lane.COMPUTE, "I", "B"),
+    Kind.W: KindSpec(Kind.W, "weight gradient", Lane.COMPUTE, "W", None),
+}
+
+#: All kinds, in numbering order.
+KINDS: tuple[Kind, ...] = tuple(KIND_SPECS)
+
+
+class Task(NamedTuple):
+    """One pass of one micro-batch through one virtual stage."""
+
+    kind: Kind
+    stage: int
+    microbatch: int
+
+    def label(self) -> str:
+        """Short human name, 1-based micro-batch as in the pictures: ``F3@s1``."""
+        return f"{self.kind}{self.microbatch + 1}@s{self.stage}"
