@@ -1,0 +1,100 @@
+"""ppopt: optimal pipeline-parallel schedules, the classic baselines, and their numbers.
+
+The public Python API, as clean as the command line (the same defaults: ``1x`` memory for
+the optimizer)::
+
+    import ppopt
+
+    problem = ppopt.Problem.create(num_stages=4, num_batches=8, p2p_time=0.5)
+    result = ppopt.solve(problem, ppopt.SolverOptions(time_limit=5, workers=1))
+    print(result.status, result.schedule.makespan)           # OPTIMAL 40.0
+    print(ppopt.baseline("1f1b", problem).makespan)           # 41.0
+    assert ppopt.validate(result.schedule, problem.memory_caps) == []
+    ax = ppopt.plot_gantt(result.schedule)                     # a matplotlib Axes
+
+The rules of the problem are in docs/contract.md. Plotting (matplotlib) is imported on
+first use, so that ``import ppopt`` and the commands that draw nothing start fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from ppopt.baselines import BASELINES, applicable_baselines, baseline
+from ppopt.errors import (
+    ConfigError,
+    DeadlockError,
+    NoScheduleError,
+    NotApplicableError,
+    OrderError,
+    PpoptError,
+    ProblemError,
+    ScheduleFileError,
+    ScheduleInvalid,
+    SolverOptionError,
+    UnknownScheduleError,
+)
+from ppopt.export.schedule_json import read_schedule, write_schedule
+from ppopt.limits import MemoryLimit
+from ppopt.metrics import Metrics, compute_metrics
+from ppopt.problem import Problem
+from ppopt.schedule import Op, Schedule
+from ppopt.solver import Objective, Progress, SolveResult, SolverOptions, Status, solve
+from ppopt.tasks import Kind, Task
+from ppopt.timeline import compute_timeline
+from ppopt.validate import assert_valid, validate
+
+try:
+    __version__ = version("ppopt")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree not installed
+    __version__ = "0+unknown"
+
+#: Plotting names, imported from :mod:`ppopt.viz` on first use (matplotlib costs ~0.7 s).
+_PLOTTING = ("plot_gantt", "plot_memory", "plot_comparison", "render_schedule", "save_figure")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PLOTTING:
+        return getattr(import_module("ppopt.viz"), name)
+    raise AttributeError(f"module 'ppopt' has no attribute {name!r}")
+
+
+__all__ = [
+    "BASELINES",
+    "ConfigError",
+    "DeadlockError",
+    "Kind",
+    "MemoryLimit",
+    "Metrics",
+    "NoScheduleError",
+    "NotApplicableError",
+    "Objective",
+    "Op",
+    "OrderError",
+    "PpoptError",
+    "Problem",
+    "ProblemError",
+    "Progress",
+    "Schedule",
+    "ScheduleFileError",
+    "ScheduleInvalid",
+    "SolveResult",
+    "SolverOptionError",
+    "SolverOptions",
+    "Status",
+    "Task",
+    "UnknownScheduleError",
+    "__version__",
+    "applicable_baselines",
+    "assert_valid",
+    "baseline",
+    "compute_metrics",
+    "compute_timeline",
+    "read_schedule",
+    "solve",
+    "validate",
+    "write_schedule",
+    *_PLOTTING,
+]

@@ -1,0 +1,48 @@
+"""Memory limits (ppopt/limits.py and Problem.memory_caps): the ``Nx`` unit's closed form
+against the 1F1B baseline's measured peak, per-device expansion, and the tolerances."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from strategies import problems
+
+from ppopt.baselines import baseline
+from ppopt.errors import ProblemError
+from ppopt.limits import MemoryLimit, fits, meets_bound, per_device, within
+from ppopt.metrics import peak_memory
+from ppopt.problem import Problem
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(placements=("interleaved", "vshape", "explicit")))
+def test_reference_peak_is_the_1f1b_baselines_measured_peak(problem: Problem) -> None:
+    """Two independent computations of the unit of ``Nx``: the closed form min(p-d, m) x the
+    device's activation, and the engine-timed 1F1B schedule of the merged problem."""
+    measured = max(peak_memory(baseline("1f1b", problem.merged_chunks())))
+    assert problem.reference_peak() == pytest.approx(measured, rel=1e-12, abs=1e-12)
+
+
+def test_memory_caps_follow_the_limit() -> None:
+    problem = Problem.create(4, 8, activation=[1, 2, 1, 1])
+    assert problem.memory_caps == (6.0,) * 4  # 1F1B: device 1 holds 3 x 2
+    assert problem.with_limit("2x").memory_caps == (12.0,) * 4
+    assert problem.with_limit([1, 2, 3, 4]).memory_caps == (1.0, 2.0, 3.0, 4.0)
+    assert problem.with_limit(5).memory_caps == (5.0,) * 4
+    assert problem.with_limit("none").memory_caps is None
+
+
+def test_per_device_and_tolerances() -> None:
+    assert per_device("k", [2.0], 3) == (2.0, 2.0, 2.0)
+    with pytest.raises(ProblemError, match=r"^k: expected 1 or 3 values \(one per device\)"):
+        per_device("k", [1.0, 2.0], 3)
+    assert within(1.0 + 1e-12, 1.0) and not within(1.0 + 1e-6, 1.0)
+    assert fits([1.0, 2.0], None) and fits([1.0, 2.0], [1.0, 2.0]) and not fits([3.0], [2.0])
+    assert meets_bound(10.0, 10.0) and not meets_bound(10.0 + 1e-9, 10.0)
+
+
+def test_limit_is_parsed_as_the_config_writes_it() -> None:
+    assert MemoryLimit.parse("2x") == MemoryLimit(factor=2.0)
+    assert MemoryLimit.parse("1 2") == MemoryLimit(values=(1.0, 2.0))
+    assert MemoryLimit.parse(None).is_none and MemoryLimit.parse("none").is_none
+    assert MemoryLimit(factor=1.5).to_config() == "1.5x"
