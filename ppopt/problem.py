@@ -28,9 +28,8 @@ from ppopt.checks import (
 )
 from ppopt.errors import NoScheduleError, ProblemError
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
+from ppopt.placement import check_placement, placement_stages
 from ppopt.tasks import KINDS, Kind, Task
-
-PLACEMENTS = ("interleaved", "vshape")
 
 #: ``(kind, stage)`` of a task with the micro-batch left out: rules are the same for all.
 StageKind = tuple[Kind, int]
@@ -86,30 +85,8 @@ class Problem:
         if self.weight is not None:
             check_times("weight_times", self.weight, n)
         check_nonnegative("p2p_time", self.p2p)
-        self._check_placement()
+        check_placement(self.placement, self.num_devices, self.num_chunks)
         self._check_memory()
-
-    def _check_placement(self) -> None:
-        n, p = self.num_stages, self.num_devices
-        if len(self.placement) != n:
-            raise ProblemError(
-                f"placement: expected {n} device indices (num_stages * num_chunks), "
-                f"got {len(self.placement)}"
-            )
-        for s, device in enumerate(self.placement):
-            if isinstance(device, bool) or not isinstance(device, int) or not 0 <= device < p:
-                raise ProblemError(
-                    f"placement[{s}]: must be a device index 0..{p - 1}, got {device!r}"
-                )
-        held = [0] * p
-        for device in self.placement:
-            held[device] += 1
-        for device, count in enumerate(held):
-            if count != self.num_chunks:
-                raise ProblemError(
-                    f"placement: device {device} holds {count} stages, expected num_chunks "
-                    f"= {self.num_chunks}"
-                )
 
     def _check_memory(self) -> None:
         n = self.num_stages
@@ -434,18 +411,3 @@ def _from_config_names(given: dict[str, object]) -> dict[str, object]:
             raise ProblemError(f"{name}: unknown argument (config names known here: {known})")
         out[CONFIG_NAMES[name]] = value
     return out
-
-
-def placement_stages(name: str, num_devices: int, num_chunks: int) -> tuple[int, ...]:
-    """Device of each virtual stage for a named placement (docs/contract.md §1)."""
-    n = num_devices * num_chunks
-    if name == "interleaved":
-        return tuple(s % num_devices for s in range(n))
-    if name == "vshape":
-        if num_chunks != 2:
-            raise ProblemError(f"placement: vshape needs num_chunks = 2, got {num_chunks}")
-        return tuple(s if s < num_devices else 2 * num_devices - 1 - s for s in range(n))
-    raise ProblemError(
-        f"placement: expected one of {', '.join(PLACEMENTS)} or a list of device indices, "
-        f"got {name!r}"
-    )

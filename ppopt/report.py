@@ -1,4 +1,5 @@
-"""The printed report of ``ppopt solve`` and the table of ``ppopt compare`` (docs/contract.md §3, §5).
+"""The printed report of ``ppopt solve`` and the table of ``ppopt compare``
+(docs/contract.md §3, §5).
 
 The chosen schedule always stands beside the 1F1B reference: plain 1F1B for a plain problem,
 the *classic* 1F1B of the unsplit problem for a split backward (what the zero-bubble paper

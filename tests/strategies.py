@@ -1,7 +1,7 @@
 """Hypothesis strategies shared by the test suite: random problems and random valid orders.
 
-``problems()`` draws a problem of docs/contract.md §1 (devices, micro-batches, chunks with a placement,
-split or not, random positive times and memory amounts, latency 0 or positive).
+``problems()`` draws a problem of docs/contract.md §1 (devices, micro-batches, chunks with a
+placement, split or not, random positive times and memory amounts, latency 0 or positive).
 ``valid_orders(problem)`` draws per-device orders that can run: the projection of a random
 topological order of all tasks onto the devices, so no order ever deadlocks.
 ``timed(...)`` draws both and times them with the engine.

@@ -12,12 +12,12 @@ from strategies import problems
 from ppopt.baselines import baseline
 from ppopt.baselines.greedy import (
     PREFERENCES,
-    _deadlines,
     applicable_preferences,
     best_greedy,
     greedy_orders,
     greedy_schedules,
 )
+from ppopt.baselines.policy import deadlines
 from ppopt.errors import NoScheduleError, ProblemError, UnknownScheduleError
 from ppopt.metrics import compute_metrics, memory_profile
 from ppopt.problem import Problem
@@ -182,7 +182,7 @@ def test_deadlines_by_hand() -> None:
     one hop below: B(2,j) by 9.5 + 3.5j - 0.5 - 1, F(2,j) one forward (1) before that (no
     stage after it: no round trip). Stages 0 and 1 get no deadlines."""
     problem = Problem.create(3, 4, forward=[1.0, 2.0, 1.0], backward=1.0, weight=0.5, p2p=0.5)
-    due = _deadlines(problem, None)
+    due = deadlines(problem, None)
     assert set(due) == {Task(kind, 2, j) for kind in "FB" for j in range(4)}
     for j in range(4):
         assert due[Task("B", 2, j)] == pytest.approx(8.0 + 3.5 * j)
@@ -195,7 +195,7 @@ def test_deadlines_follow_the_round_trip_and_the_memory_cap() -> None:
     less b=1; B(3,j) less b(2) and b(3): 5 + 4j; F(2,j) = B(2,j) due - the trip above it
     (f3 + b3 = 2) - f2; F(3,j) = B(3,j) due - f3."""
     problem = Problem.create(4, 6, forward=[1.0, 3.0, 1.0, 1.0], backward=1.0)
-    due = _deadlines(problem, (2.0,) * 4)
+    due = deadlines(problem, (2.0,) * 4)
     for j in range(6):
         assert due[Task("B", 2, j)] == pytest.approx(6 + 4 * j)
         assert due[Task("B", 3, j)] == pytest.approx(5 + 4 * j)

@@ -1,4 +1,4 @@
-"""The problem model (docs/contract.md §1): validation naming the key, placements, the task graph."""
+"""The problem model (docs/contract.md §1): validation naming the key, placements, task graph."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from ppopt.errors import ProblemError
 from ppopt.limits import MemoryLimit
-from ppopt.problem import Problem, placement_stages
+from ppopt.placement import placement_stages
+from ppopt.problem import Problem
 from ppopt.tasks import Task
 
 # Each row: keyword arguments that override a valid p=4, m=8 problem, and the config key the

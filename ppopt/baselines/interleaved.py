@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.errors import NotApplicableError
-from ppopt.problem import Problem, placement_stages
+from ppopt.placement import placement_stages
+from ppopt.problem import Problem
 from ppopt.tasks import Kind, Task
 
 

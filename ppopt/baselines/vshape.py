@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections import deque
 
 from ppopt.errors import NotApplicableError
-from ppopt.problem import Problem, placement_stages
+from ppopt.placement import placement_stages
+from ppopt.problem import Problem
 from ppopt.tasks import Kind, Task
 
 

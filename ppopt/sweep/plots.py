@@ -1,10 +1,10 @@
 """Sweep plots: bubble rate against each grid key, optimal's gain over 1F1B, solve time.
 
 Every plot names its metric and units: the bubble *rate* is the idle share of device time
-(``1 - work / (p * makespan)``, docs/contract.md §5), the improvement is the relative makespan gain of
-the optimizer over the 1F1B reference that ``ppopt solve`` reports. When the other grid keys
-have few combinations each gets its own line; with many, a line is their mean and a shaded band
-their min..max, and the title says so.
+(``1 - work / (p * makespan)``, docs/contract.md §5), the improvement is the relative
+makespan gain of the optimizer over the 1F1B reference that ``ppopt solve`` reports. When the
+other grid keys have few combinations each gets its own line; with many, a line is their mean
+and a shaded band their min..max, and the title says so.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from ppopt.sweep.spec import Run
 RUNS_FILE = "runs.jsonl"
 RESULTS_FILE = "results.csv"
 #: Result columns after the grid keys; ``bubble_rate`` is the idle share of device time and
-#: ``bubble_ratio`` idle over compute time (docs/contract.md §5); ``peak_memory`` is the largest device's;
+#: ``bubble_ratio`` idle over compute time (docs/contract.md §5); ``peak_memory`` is the
+#: largest device's;
 #: ``solve_time`` is CP-SAT's own wall time, ``wall_time`` the whole run's (with start-up).
 RESULT_COLUMNS = (
     "schedule",

@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ppopt.config import (
     MEMORY_KEYS,
     OPTIMAL,
@@ -33,6 +31,7 @@ from ppopt.config import (
     check_keys,
     known_schedules,
     problem_to_dict,
+    read_data_file,
 )
 
 SWEEP_KEYS = ("base", "grid", "schedules", "solver")
@@ -98,20 +97,12 @@ def load_sweep(path: str | Path) -> Sweep:
 
 
 def read_sweep_file(path: Path) -> Raw:
-    """Parse a YAML or JSON sweep file into a mapping of the sweep keys."""
-    suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".json"):
-        raise SweepError(f"sweep file must end in .yaml, .yml or .json, got {suffix or 'none'!r}")
+    """Parse a YAML or JSON sweep file (strictly: no duplicate keys) into a mapping of the
+    sweep keys."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SweepError("sweep file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SweepError(f"cannot read: {error}") from None
-    try:
-        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise SweepError(f"syntax error: {' '.join(str(error).split())}") from None
+        data = read_data_file(path, "sweep")
+    except ConfigError as error:
+        raise SweepError(str(error)) from None
     if not isinstance(data, Mapping):
         raise SweepError("expected a mapping with base:, grid:, schedules: (and solver:)")
     for key in data:

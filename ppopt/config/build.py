@@ -1,4 +1,5 @@
-"""Config files (docs/contract.md §2): YAML or JSON by extension, strict, merged with command-line options.
+"""Config files (docs/contract.md §2): read strictly, merged with command-line options, built
+into a :class:`RunConfig`.
 
 The seed's keys work unchanged (``num_stages``, ``num_batches``, ``forward_times``,
 ``backward_times``, ``output_file``, ``p2p_time``). Every error is a :class:`ConfigError` whose
@@ -10,7 +11,6 @@ does not.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ppopt.baselines import BASELINES
+from ppopt.config.files import one_line, read_data_file
 from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
-from ppopt.problem import Problem, placement_stages
+from ppopt.placement import placement_stages
+from ppopt.problem import Problem
 from ppopt.solver.options import SolverOptions
 
 #: Keys that describe the problem itself (docs/contract.md §1), in the order the schedule file uses.
@@ -43,7 +43,6 @@ TOP_KEYS = (*PROBLEM_KEYS, "schedule", "solver", "output_file", "json_file", "tr
 MEMORY_KEYS = ("activation", "retained", "limit")
 SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic", "method")
 SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
-CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
 OPTIMAL = "optimal"
 
@@ -89,18 +88,7 @@ def load_config(
 def read_config_file(path: str | Path) -> Raw:
     """Parse a config file into a dict with only known keys (values are checked later)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in CONFIG_SUFFIXES:
-        raise ConfigError(
-            f"{path}: config file must end in .yaml, .yml or .json, "
-            f"got {suffix or 'no extension'!r}"
-        )
-    text = _read_text(path)
-    if not text.strip():
-        raise ConfigError(f"{path}: config file is empty")
-    data = _parse_json(path, text) if suffix == ".json" else _parse_yaml(path, text)
-    if data is None:
-        raise ConfigError(f"{path}: config file is empty")
+    data = read_data_file(path, "config")
     try:
         return dict(check_keys(data))
     except ConfigError as error:
@@ -136,74 +124,6 @@ def _suggest(key: str, known: tuple[str, ...]) -> str:
 
     close = difflib.get_close_matches(key, known, n=1)
     return f", did you mean {close[0]!r}?" if close else ""
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
-
-
-def _parse_json(path: Path, text: str) -> object:
-    try:
-        return json.loads(text, object_pairs_hook=_unique_pairs)
-    except json.JSONDecodeError as error:
-        raise ConfigError(
-            f"{path}: JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}"
-        ) from None
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ConfigError(f"{key}: duplicate key")
-        out[key] = value
-    return out
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML loader that rejects duplicate and non-name keys (PyYAML keeps the last)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    loader.flatten_mapping(node)
-    out: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if not isinstance(key, str):
-            raise ConfigError(f"line {line}: key {key!r} is not a name")
-        if key in out:
-            raise ConfigError(f"{key}: duplicate key (line {line})")
-        out[key] = loader.construct_object(value_node, deep=True)
-    return out
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _parse_yaml(path: Path, text: str) -> object:
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = error.problem or error.context or "invalid YAML"
-        raise ConfigError(f"{path}: YAML syntax error{where}: {what}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: YAML syntax error: {_one_line(str(error))}") from None
 
 
 # ------------------------------------------------------------------------------ merging
@@ -291,7 +211,7 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             memory_limit=MemoryLimit.parse(memory.get("limit")),
         )
     except ProblemError as error:
-        raise ConfigError(_one_line(str(error))) from None
+        raise ConfigError(one_line(str(error))) from None
 
 
 def build_solver_options(raw: Mapping[str, Any]) -> SolverOptions:
@@ -332,7 +252,7 @@ def build_solver_options(raw: Mapping[str, Any]) -> SolverOptions:
     try:
         return SolverOptions(**kwargs)
     except SolverOptionError as error:
-        raise ConfigError(_one_line(str(error))) from None
+        raise ConfigError(one_line(str(error))) from None
 
 
 def known_schedules() -> tuple[str, ...]:
@@ -431,7 +351,3 @@ def _kind(value: object) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     return repr(value)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
