@@ -22,12 +22,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ppopt.baselines import baseline
-from ppopt.config import OPTIMAL, build_run_config
+from ppopt.config import build_run_config
 from ppopt.errors import ConfigError
 from ppopt.metrics import compute_metrics
-from ppopt.report import reference_schedule
-from ppopt.schedule import Schedule
+from ppopt.runs import run_schedule
 from ppopt.sweep.results import (
     RESULTS_FILE,
     RUNS_FILE,
@@ -69,7 +67,8 @@ def execute_run(config: dict[str, Any], workers: int) -> Record:
     """Run one (problem, schedule) from its plain config dict; never raises.
 
     The worker rebuilds the problem itself (a CP-SAT model cannot be pickled). ``workers`` is
-    the CP-SAT worker count of an optimizer solve. The record holds the metrics of docs/contract.md §5
+    the CP-SAT worker count of an optimizer solve. The record holds the metrics of
+    docs/contract.md §5
     (``peak_memory`` of the most loaded device, per device in ``peak_memory_per_device``), the
     solver status, bound and gap, and for the optimizer the 1F1B reference makespan (the one
     ``ppopt solve`` reports) and the improvement over it; on failure ``status`` is ``ERROR``
@@ -86,28 +85,24 @@ def execute_run(config: dict[str, Any], workers: int) -> Record:
 
 
 def _measure(config: dict[str, Any], workers: int) -> Record:
-    """Schedule the run and measure it (raises on any failure)."""
+    """Schedule the run as ``ppopt solve`` would and measure it (raises on any failure); a
+    baseline is measured whatever the memory limit (no one-micro-batch check)."""
     run = build_run_config(config)
+    run = replace(run, solver=replace(run.solver, workers=workers))
+    outcome = run_schedule(run, check_fits=False)
     record: Record = {"num_tasks": run.problem.num_tasks}
-    if run.schedule == OPTIMAL:
-        from ppopt.solver import solve
-
-        result = solve(run.problem, replace(run.solver, workers=workers))
-        schedule: Schedule = result.schedule
-        metric = "span" if result.objective == "span" else "makespan"
-        reference = getattr(compute_metrics(reference_schedule(run.problem)), metric)
+    result = outcome.result
+    if result is not None:
         record.update(
             status=result.status,
             gap=result.gap,
             lower_bound=result.lower_bound,
-            reference_makespan=reference,
-            improvement=(reference - result.objective_value) / reference,
+            reference_makespan=outcome.reference_value,
+            improvement=outcome.improvement,
             solve_time=result.wall_time,
             interrupted=result.interrupted,
         )
-    else:
-        schedule = baseline(run.schedule, run.problem)
-    metrics = compute_metrics(schedule)
+    metrics = compute_metrics(outcome.schedule)
     record.update(
         makespan=metrics.makespan,
         bubble_rate=metrics.bubble_rate,
@@ -148,6 +143,7 @@ def run_sweep(
             rows = result_rows(sweep.runs, records, sweep.grid_keys)
             outcome.failed = sum(row["status"] == "ERROR" for row in rows)
             write_csv(out_dir / RESULTS_FILE, rows, sweep.grid_keys)
+    # matplotlib (~0.4 s): not imported by the spawned workers, which load this module
     from ppopt.sweep.plots import make_plots
 
     plots = make_plots(rows, sweep.grid_keys, out_dir, sweep.path.name)
@@ -276,7 +272,7 @@ def _executor(jobs: int, cluster: str | None) -> Iterator[tuple[Executor | None,
 @contextlib.contextmanager
 def _dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
     """A ``concurrent.futures`` executor on the Dask cluster at ``address``."""
-    try:
+    try:  # dask: an optional extra, ~0.8 s to import
         from distributed import Client
     except ImportError:
         raise ConfigError(
@@ -312,7 +308,7 @@ def _progress_bar(total: int, done: int, quiet: bool) -> Iterator[_Bar]:
     if quiet:
         yield _Bar()
         return
-    from rich.console import Console
+    from rich.console import Console  # rich.progress: ~80 ms, only for a visible bar
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

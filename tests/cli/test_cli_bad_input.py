@@ -1,10 +1,12 @@
-"""Bad input, the kinds issue 9 lists that ``tests/test_cli.py``'s error table does not hold yet.
+"""Bad input end to end (docs/contract.md §2, §3): every kind gives exit code 2 (1 when no
+schedule exists), exactly one ``error: ...`` line on stderr naming the culprit, nothing on
+stdout, no traceback, every existing output file byte for byte as it was and no temporary file
+left.
 
-Same contract as that table: exit 2 (1 when no schedule exists), exactly one ``error: ...``
-line on stderr naming the culprit, nothing on stdout, no traceback, every existing output file
-byte for byte as it was and no temporary file left. Here the rows also cover unreadable and
-unwritable paths, JSON configs, placement lists, fractional and zero counts given either way,
-and the other commands (``compare``, ``plot``, ``validate``, ``export``).
+Two tables: ``ERROR_CASES``, bad configs and options of ``ppopt solve``; ``CASES``, the kinds
+issue 9 added: unreadable and unwritable paths, JSON configs, placement lists, fractional and
+zero counts given either way, and the other commands (``compare``, ``plot``, ``validate``,
+``export``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,157 @@ import os
 from pathlib import Path
 
 import pytest
-from test_cli import GOOD, SENTINEL, run
+from cli_helpers import GOOD, SENTINEL, run, run_process, write
+
+#: (id, config file text or None, extra arguments, fragment of the one error line)
+ERROR_CASES = [
+    # NaN time in a YAML list
+    (
+        "nan-time",
+        "num_stages: 4\nnum_batches: 8\nforward_times: [1, .nan, 1, 1]\n",
+        [],
+        "c.yaml: forward_times[1]: must be finite",
+    ),
+    # infinite time on the command line (one value for all stages)
+    ("inf-time", GOOD, ["-f", "inf"], "forward_times: must be finite, got inf"),
+    # a string where a time belongs
+    (
+        "string-time",
+        "num_stages: 4\nnum_batches: 8\nforward_times: [1, fast, 1, 1]\n",
+        [],
+        "forward_times[1]: expected a number, got 'fast'",
+    ),
+    # a list of the wrong length
+    (
+        "short-list",
+        GOOD + "backward_times: [2, 2, 2]\n",
+        [],
+        "backward_times: expected 4 values (one per virtual stage), got 3",
+    ),
+    # zero micro-batches
+    ("zero-batches", GOOD, ["-b", "0"], "num_batches: must be >= 1, got 0"),
+    # a fractional device count in the file
+    (
+        "fractional-stages",
+        "num_stages: 2.5\nnum_batches: 8\n",
+        [],
+        "num_stages: expected a whole number >= 1, got 2.5",
+    ),
+    # negative latency
+    ("negative-latency", GOOD, ["--p2p-time", "-1"], "p2p_time: must be >= 0, got -1"),
+    # a negative time in the seed's space-separated spelling
+    ("negative-time", GOOD, ["-f", "1", "1", "-1", "1"], "forward_times[2]: must be > 0, got -1"),
+    # an unknown top-level key (misspelt), with a suggestion
+    (
+        "unknown-key",
+        "num_stage: 4\nnum_batches: 8\n",
+        [],
+        "num_stage: unknown key, did you mean 'num_stages'?",
+    ),
+    # an unknown key inside solver:
+    ("unknown-solver-key", GOOD + "solver: {time_limt: 3}\n", [], "solver.time_limt: unknown key"),
+    # an unknown key inside memory:
+    ("unknown-memory-key", GOOD + "memory: {peak: 3}\n", [], "memory.peak: unknown key"),
+    # an unknown schedule name
+    ("unknown-schedule", GOOD, ["--schedule", "2f2b"], "schedule: unknown schedule '2f2b'"),
+    # a placement list that puts two stages on one device with one chunk
+    (
+        "bad-placement",
+        GOOD + "placement: [0, 0, 1, 1]\n",
+        [],
+        "placement: device 0 holds 2 stages, expected num_chunks = 1",
+    ),
+    # vshape needs two chunks
+    ("vshape-one-chunk", GOOD, ["--placement", "vshape"], "placement: vshape needs num_chunks = 2"),
+    # a negative time limit
+    ("negative-time-limit", GOOD, ["--time-limit", "-1"], "solver.time_limit: must be > 0"),
+    # a bad solver order word
+    ("bad-order", GOOD, ["--order", "sideways"], "solver.order: expected free or fixed"),
+    # YAML syntax error (unclosed bracket)
+    ("yaml-syntax", "num_stages: [4\nnum_batches: 8\n", [], "c.yaml: YAML syntax error at line"),
+    # duplicate YAML key (PyYAML would silently keep the last)
+    ("duplicate-key", GOOD + "num_stages: 5\n", [], "num_stages: duplicate key (line 4)"),
+    # a YAML file holding a list, not a mapping
+    ("not-a-mapping", "- 1\n- 2\n", [], "expected a mapping of config keys, got a list"),
+    # an empty file
+    ("empty-file", "   \n", [], "c.yaml: config file is empty"),
+    # a missing file
+    ("missing-file", None, [], "c.yaml: config file not found"),
+    # an unwritable output path: the directory does not exist
+    (
+        "unwritable-output",
+        GOOD,
+        ["-o", "no/such/dir/x.png"],
+        "--output: cannot write no/such/dir/x.png: directory no/such/dir does not exist",
+    ),
+    # an output path whose "directory" is a file
+    ("output-under-file", GOOD, ["--json", "c.yaml/x.json"], "--json: cannot write c.yaml/x.json"),
+    # a picture extension matplotlib-only users might try
+    ("picture-extension", GOOD, ["-o", "x.jpg"], "picture must end in .png, .svg or .pdf"),
+    # a memory limit that is not a number, Nx or none
+    ("bad-memory-limit", GOOD, ["--memory-limit", "lots"], "memory.limit: expected a number"),
+    # retained memory without a split backward
+    (
+        "retained-unsplit",
+        GOOD + "memory: {retained: 0.5}\n",
+        [],
+        "memory.retained[0]: only meaningful with weight_times",
+    ),
+    # a bad integer on the command line (click's own check, still one line)
+    ("bad-integer-option", GOOD, ["-s", "two"], "invalid value for '-s' / '--num-stages'"),
+    # an option that does not exist
+    ("unknown-option", GOOD, ["--stages", "4"], "no such option: --stages"),
+    # two different config files
+    ("config-twice", GOOD, ["-c", "other.yaml"], "config: given twice"),
+    # num_stages missing from file and command line
+    ("missing-count", "num_batches: 8\n", [], "num_stages: missing; give it in the config file"),
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "fragment"),
+    [case[1:] for case in ERROR_CASES],
+    ids=[case[0] for case in ERROR_CASES],
+)
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(
+    config: str | None,
+    args: list[str],
+    fragment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if config is not None:
+        write(tmp_path / "c.yaml", config)
+    outputs = [tmp_path / name for name in ("pipeline_1f1b.png", "pipeline_optimal.png", "s.json")]
+    for path in outputs:
+        path.write_bytes(SENTINEL)
+    before = sorted(os.listdir(tmp_path))
+    result = run("solve", "c.yaml", "--json", "s.json", *args)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert fragment in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    for path in outputs:
+        assert path.read_bytes() == SENTINEL
+    assert sorted(os.listdir(tmp_path)) == before  # no temporary file left behind
+
+
+def test_error_from_the_command_line_does_not_blame_the_file(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.yaml", GOOD)
+    result = run("solve", str(cfg), "-f", "-2", "--no-visualization")
+    assert result.stderr == "error: forward_times[0]: must be > 0, got -2\n"
+
+
+def test_bad_input_as_subprocess_has_no_traceback(tmp_path: Path) -> None:
+    write(tmp_path / "c.yaml", "num_stages: 4\nnum_batches: 0\n")
+    done = run_process("ppopt", "solve", "c.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == "error: c.yaml: num_batches: must be >= 1, got 0\n"
+    assert done.stdout == ""
+
 
 #: A file that is a directory (its content is this marker) or raw bytes.
 DIRECTORY = object()
@@ -200,9 +352,7 @@ def test_bad_input_gives_one_line_and_touches_nothing(
 
 
 def test_the_tables_together_cover_every_kind_the_issue_lists() -> None:
-    """Issue 9 asks for at least 16 kinds; count this table and test_cli's ERROR_CASES."""
-    from test_cli import ERROR_CASES
-
+    """Issue 9 asks for at least 16 kinds; count both tables."""
     ids = {case[0] for case in CASES} | {case[0] for case in ERROR_CASES}
     assert len(ids) == len(CASES) + len(ERROR_CASES)  # no row repeated under one id
     assert len(ids) >= 16

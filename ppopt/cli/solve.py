@@ -1,0 +1,293 @@
+"""``ppopt solve`` and ``ppopt compare`` (docs/contract.md §3): options, then one call into
+:mod:`ppopt.runs`, then the report and the output files.
+
+An option given on the command line overrides the same config key; one not given never does
+(:func:`config_overrides` builds that override dict for both commands).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ppopt.cli.args import config_path, parse_numbers, parse_placement, parse_schedule_names
+from ppopt.cli.errors import EXIT_INTERRUPTED, errors_to_exit_codes, fail
+from ppopt.cli.outputs import Outputs, checked, progress_printer, save_comparison, wrote
+from ppopt.config import OPTIMAL, check_picture_suffix, known_schedules, load_config
+from ppopt.report import compare_table, format_report
+from ppopt.runs import compare_schedules, run_schedule
+
+DEFAULT_COMPARE = "1f1b,gpipe,optimal"
+
+
+# Options shared by `solve` and `compare`, declared once.
+MemoryLimitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        help="none, Nx (N times the 1F1B peak), a number or one per device. "
+        "Default 1x for optimal, none for baselines.",
+    ),
+]
+TimeLimitOption = Annotated[
+    float | None, typer.Option("--time-limit", help="Solver time limit in seconds (whole solve).")
+]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", help="Solver workers (0 = every core).")
+]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Solver random seed.")]
+DeterministicOption = Annotated[
+    bool | None,
+    typer.Option("--deterministic", help="Same input, same schedule on every run and machine."),
+]
+ConfigArg = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="CONFIG", help="Config file (.yaml, .yml or .json).", show_default=False
+    ),
+]
+
+METHOD_HELP = (
+    "auto (default: direct up to 1,500 tasks), direct (full CP-SAT model, proves optimality "
+    "on small problems) or large (heuristics, exact window re-solves swept over the best "
+    "schedule, then LNS; for thousands of tasks)."
+)
+
+
+def solve(
+    config_arg: ConfigArg = None,
+    config: Annotated[
+        Path | None, typer.Option("-c", "--config", help="Config file (same as CONFIG).")
+    ] = None,
+    num_stages: Annotated[
+        int | None, typer.Option("-s", "--num-stages", help="Number of devices (pipeline stages).")
+    ] = None,
+    num_batches: Annotated[
+        int | None, typer.Option("-b", "--num-batches", help="Number of micro-batches.")
+    ] = None,
+    forward_times: Annotated[
+        str | None,
+        typer.Option(
+            "-f",
+            "--forward-times",
+            help="Forward time per virtual stage, space- or comma-separated; one value = all.",
+        ),
+    ] = None,
+    backward_times: Annotated[
+        str | None,
+        typer.Option(
+            "-bw",
+            "--backward-times",
+            help="Backward time per virtual stage (B only when --weight-times is given).",
+        ),
+    ] = None,
+    weight_times: Annotated[
+        str | None,
+        typer.Option(
+            "-w",
+            "--weight-times",
+            help="Weight-gradient (W) time per virtual stage; splits the backward into B and W.",
+        ),
+    ] = None,
+    p2p_time: Annotated[
+        float | None, typer.Option("--p2p-time", help="Latency of every edge between two devices.")
+    ] = None,
+    chunks: Annotated[
+        int | None, typer.Option("--chunks", help="Model chunks per device (num_chunks).")
+    ] = None,
+    placement: Annotated[
+        str | None,
+        typer.Option(
+            "--placement", help="interleaved, vshape, or one device index per virtual stage."
+        ),
+    ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule",
+            help=f"optimal (default) or a baseline: {', '.join(known_schedules()[1:])}.",
+        ),
+    ] = None,
+    memory_limit: MemoryLimitOption = None,
+    order: Annotated[
+        str | None,
+        typer.Option("--order", help="free (solver picks every order) or fixed (1F1B order)."),
+    ] = None,
+    objective: Annotated[
+        str | None, typer.Option("--objective", help="makespan or span (largest per-device span).")
+    ] = None,
+    time_limit: TimeLimitOption = None,
+    workers: WorkersOption = None,
+    seed: SeedOption = None,
+    deterministic: DeterministicOption = None,
+    method: Annotated[str | None, typer.Option("--method", help=METHOD_HELP)] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Picture path (.png, .svg, .pdf); default pipeline_<schedule>.png.",
+        ),
+    ] = None,
+    no_visualization: Annotated[
+        bool, typer.Option("--no-visualization", help="Do not draw the picture.")
+    ] = False,
+    json_file: Annotated[
+        str | None, typer.Option("--json", help="Write the schedule file (JSON) here.")
+    ] = None,
+    trace: Annotated[
+        str | None, typer.Option("--trace", help="Write a Chrome/Perfetto trace here.")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress or 'wrote' lines on stderr (report stays).")
+    ] = False,
+) -> None:
+    """Schedule one problem (the optimizer or a baseline) and report it beside 1F1B."""
+    with errors_to_exit_codes():
+        overrides = config_overrides(
+            num_stages=num_stages,
+            num_batches=num_batches,
+            forward_times=forward_times,
+            backward_times=backward_times,
+            weight_times=weight_times,
+            p2p_time=p2p_time,
+            chunks=chunks,
+            placement=placement,
+            schedule=schedule,
+            memory_limit=memory_limit,
+            order=order,
+            objective=objective,
+            time_limit=time_limit,
+            workers=workers,
+            seed=seed,
+            deterministic=deterministic,
+            method=method,
+            output=output,
+            json_file=json_file,
+            trace=trace,
+        )
+        run = load_config(config_path(config_arg, config), overrides)
+        picture = None if no_visualization else run.output_file or f"pipeline_{run.schedule}.png"
+        outputs = Outputs(
+            picture=checked("--output" if output else "output_file", picture),
+            json=checked("--json" if json_file else "json_file", run.json_file),
+            trace=checked("--trace" if trace else "trace_file", run.trace_file),
+        )
+        outcome = run_schedule(run, progress=progress_printer(quiet))
+        typer.echo(format_report(outcome.schedule, outcome.result, outcome.reference))
+        solver = None if outcome.result is None else outcome.result.to_dict()
+        outputs.write(outcome.schedule, solver, quiet)
+        if outcome.schedule.interrupted:
+            fail("interrupted; the best schedule found so far was written", EXIT_INTERRUPTED)
+
+
+def compare(
+    config: Annotated[Path, typer.Argument(help="Config file (.yaml, .yml or .json).")],
+    schedules: Annotated[
+        str | None,
+        typer.Option(
+            "--schedules",
+            help=f"Comma-separated schedule names; default {DEFAULT_COMPARE} "
+            "(those that apply to the problem).",
+        ),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="Figure path (.png, .svg, .pdf).")
+    ] = "pipeline_compare.png",
+    no_visualization: Annotated[
+        bool, typer.Option("--no-visualization", help="Do not draw the figure.")
+    ] = False,
+    memory_limit: MemoryLimitOption = None,
+    time_limit: TimeLimitOption = None,
+    workers: WorkersOption = None,
+    seed: SeedOption = None,
+    deterministic: DeterministicOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+) -> None:
+    """Several schedules of one problem: one table and one figure on a shared time axis."""
+    with errors_to_exit_codes():
+        names = parse_schedule_names(schedules or DEFAULT_COMPARE)
+        overrides = config_overrides(
+            schedule=OPTIMAL if OPTIMAL in names else names[0],
+            memory_limit=memory_limit,
+            time_limit=time_limit,
+            workers=workers,
+            seed=seed,
+            deterministic=deterministic,
+        )
+        run = load_config(config, overrides)
+        check_picture_suffix("--output", output)
+        figure = None if no_visualization else checked("--output", output)
+        comparison = compare_schedules(
+            run, names, progress_printer(quiet), skip_inapplicable=schedules is None
+        )
+        for name in comparison.left_out:
+            typer.echo(f"note: {name} does not apply to this problem; left out", err=True)
+        for line in compare_table(comparison.schedules):
+            typer.echo(line)
+        for result in comparison.results:
+            typer.echo(
+                f"optimal: {result.status}, lower bound {result.lower_bound:.6g}, "
+                f"gap {result.gap * 100:.2f}%, solve time {result.wall_time:.2f} s"
+            )
+        if figure is not None:
+            save_comparison(comparison.schedules, figure, run.problem.memory_caps)
+            wrote(figure, quiet)
+        if any(result.interrupted for result in comparison.results):
+            fail("interrupted; the optimizer's best schedule so far is shown", EXIT_INTERRUPTED)
+
+
+def config_overrides(
+    *,
+    num_stages: int | None = None,
+    num_batches: int | None = None,
+    forward_times: str | None = None,
+    backward_times: str | None = None,
+    weight_times: str | None = None,
+    p2p_time: float | None = None,
+    chunks: int | None = None,
+    placement: str | None = None,
+    schedule: str | None = None,
+    memory_limit: str | None = None,
+    order: str | None = None,
+    objective: str | None = None,
+    time_limit: float | None = None,
+    workers: int | None = None,
+    seed: int | None = None,
+    deterministic: bool | None = None,
+    method: str | None = None,
+    output: str | None = None,
+    json_file: str | None = None,
+    trace: str | None = None,
+) -> dict[str, Any]:
+    """The command-line options as config keys (docs/contract.md §2); ``None``: not given."""
+
+    def numbers(key: str, text: str | None) -> float | list[float] | None:
+        return None if text is None else parse_numbers(key, text)
+
+    return {
+        "num_stages": num_stages,
+        "num_batches": num_batches,
+        "forward_times": numbers("forward_times", forward_times),
+        "backward_times": numbers("backward_times", backward_times),
+        "weight_times": numbers("weight_times", weight_times),
+        "p2p_time": p2p_time,
+        "num_chunks": chunks,
+        "placement": None if placement is None else parse_placement(placement),
+        "schedule": schedule,
+        "memory": {"limit": memory_limit},
+        "solver": {
+            "time_limit": time_limit,
+            "workers": workers,
+            "seed": seed,
+            "order": order,
+            "objective": objective,
+            "deterministic": deterministic,
+            "method": method,
+        },
+        "output_file": output,
+        "json_file": json_file,
+        "trace_file": trace,
+    }
