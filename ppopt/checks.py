@@ -51,10 +51,10 @@ def check_lengths(key: str, values: tuple[float, ...], n: int) -> None:
         raise ProblemError(f"{key}: expected {n} values (one per virtual stage), got {len(values)}")
 
 
-def check_times(key: str, values: tuple[float, ...], n: int) -> None:
-    """One duration > 0 per virtual stage."""
+def check_times(key: str, values: tuple[float, ...], n: int, first: int = 0) -> None:
+    """One duration > 0 per virtual stage (``values`` starting at stage ``first``)."""
     check_lengths(key, values, n)
-    for i, value in enumerate(values):
+    for i, value in enumerate(values, start=first):
         check_positive(f"{key}[{i}]", value)
 
 

@@ -29,6 +29,7 @@ from ppopt.checks import (
 from ppopt.errors import NoScheduleError, ProblemError
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
 from ppopt.placement import check_placement, placement_stages
+from ppopt.runtime import Runtime, runtime_retained, runtime_times
 from ppopt.tasks import KINDS, Kind, Task
 
 #: ``(kind, stage)`` of a task with the micro-batch left out: rules are the same for all.
@@ -74,6 +75,7 @@ class Problem:
     retained: tuple[float, ...]
     memory_limit: MemoryLimit = field(default=DEFAULT_LIMIT)
     placement_name: str = "interleaved"
+    runtime: Runtime = Runtime.ABSTRACT
 
     def __post_init__(self) -> None:
         check_count("num_stages", self.num_devices)
@@ -81,12 +83,43 @@ class Problem:
         check_count("num_chunks", self.num_chunks)
         n = self.num_stages
         check_times("forward_times", self.forward, n)
-        check_times("backward_times", self.backward, n)
+        self._apply_runtime()
+        if self.runtime == Runtime.TORCH and self.weight is not None:
+            check_lengths("backward_times", self.backward, n)
+            check_nonnegative("backward_times[0]", self.backward[0])  # 0: see ppopt.runtime
+            check_times("backward_times", self.backward[1:], n - 1, first=1)
+        else:
+            check_times("backward_times", self.backward, n)
         if self.weight is not None:
             check_times("weight_times", self.weight, n)
         check_nonnegative("p2p_time", self.p2p)
         check_placement(self.placement, self.num_devices, self.num_chunks)
         self._check_memory()
+
+    def _apply_runtime(self) -> None:
+        """Replace the durations and retained parts by what the runtime really runs
+        (:mod:`ppopt.runtime`; idempotent, a no-op for ``abstract``)."""
+        try:
+            runtime = Runtime(self.runtime)
+        except ValueError:
+            words = ", ".join(Runtime)
+            raise ProblemError(f"runtime: expected one of {words}, got {self.runtime!r}") from None
+        check_lengths("backward_times", self.backward, self.num_stages)
+        if self.weight is not None:
+            check_lengths("weight_times", self.weight, self.num_stages)
+        if runtime == Runtime.TORCH and self.weight is not None:
+            for i, (kept, amount) in enumerate(zip(self.retained, self.activation, strict=False)):
+                if kept not in (0.0, amount):
+                    raise ProblemError(
+                        f"memory.retained[{i}]: not used with runtime: torch (PyTorch keeps the "
+                        f"whole activation until W, docs/runtime_torch.md); leave it out"
+                    )
+        backward, weight = runtime_times(runtime, self.backward, self.weight)
+        retained = runtime_retained(runtime, self.activation, self.retained, self.is_split)
+        for name, value in (("runtime", runtime), ("backward", backward), ("weight", weight)):
+            object.__setattr__(self, name, value)
+        if len(retained) == len(self.activation):
+            object.__setattr__(self, "retained", retained)
 
     def _check_memory(self) -> None:
         n = self.num_stages
@@ -124,6 +157,7 @@ class Problem:
         activation: float | Sequence[float] = 1.0,
         retained: float | Sequence[float] = 0.0,
         memory_limit: MemoryLimit | object = DEFAULT_LIMIT,
+        runtime: Runtime | str = Runtime.ABSTRACT,
         **config_names: object,
     ) -> Problem:
         """Build a problem from scalars or per-stage sequences, filling the defaults.
@@ -170,11 +204,21 @@ class Problem:
             retained=per_stage("memory.retained", retained, n),
             memory_limit=MemoryLimit.parse(memory_limit),
             placement_name=name,
+            runtime=runtime,  # type: ignore[arg-type]  # checked on construction
         )
 
     def with_limit(self, limit: MemoryLimit | object) -> Problem:
         """The same problem under another memory limit (anything ``memory.limit`` takes)."""
         return replace(self, memory_limit=MemoryLimit.parse(limit))
+
+    def with_runtime(self, runtime: Runtime | str) -> Problem:
+        """The same problem under another runtime's semantics. From ``abstract`` to ``torch``
+        only: the torch rules replace durations and retained parts, which cannot be undone."""
+        if Runtime(runtime) == self.runtime:
+            return self
+        if self.runtime != Runtime.ABSTRACT:
+            raise ProblemError(f"runtime: a {self.runtime} problem cannot become {runtime}")
+        return replace(self, runtime=Runtime(runtime))
 
     def unsplit(self) -> Problem:
         """The classic problem: one full backward of duration B + W, nothing retained."""

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ppopt.baselines import baseline
 from ppopt.metrics import Metrics, compute_metrics
 from ppopt.problem import Problem
+from ppopt.runtime import Runtime
 from ppopt.schedule import Schedule
 from ppopt.solver.result import SolveResult
 
@@ -85,6 +86,8 @@ def problem_line(problem: Problem) -> str:
         times += f", W {_values(problem.weight)}"
     parts.append(times)
     parts.append(f"p2p {_num(problem.p2p)}")
+    if problem.runtime != Runtime.ABSTRACT:
+        parts.append(f"runtime {problem.runtime}")
     if any(a != 1.0 for a in problem.activation) or problem.is_split:
         memory = f"activation {_values(problem.activation)}"
         if problem.is_split:

@@ -24,6 +24,7 @@ from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
 from ppopt.placement import placement_stages
 from ppopt.problem import Problem
+from ppopt.runtime import Runtime
 from ppopt.solver.options import SolverOptions
 
 #: Keys that describe the problem itself (docs/contract.md §1), in the order the schedule file uses.
@@ -37,6 +38,7 @@ PROBLEM_KEYS = (
     "weight_times",
     "p2p_time",
     "memory",
+    "runtime",
 )
 #: Every top-level key of a config file.
 TOP_KEYS = (*PROBLEM_KEYS, "schedule", "solver", "output_file", "json_file", "trace_file")
@@ -209,6 +211,7 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             activation=_given(memory, "activation", 1.0),
             retained=_given(memory, "retained", 0.0),
             memory_limit=MemoryLimit.parse(memory.get("limit")),
+            runtime=_word(raw, "runtime", Runtime.ABSTRACT),
         )
     except ProblemError as error:
         raise ConfigError(one_line(str(error))) from None
@@ -288,6 +291,15 @@ def check_picture_suffix(key: str, path: str) -> None:
         )
 
 
+def _word(raw: Mapping[str, Any], key: str, default: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a word, got {value!r}")
+    return value
+
+
 def _given(raw: Mapping[str, Any], key: str, default: Any) -> Any:
     value = raw.get(key)
     return default if value is None else value
@@ -312,6 +324,7 @@ def problem_to_dict(problem: Problem) -> Raw:
             "retained": list(problem.retained),
             "limit": problem.memory_limit.to_config(),
         },
+        "runtime": str(problem.runtime),
     }
 
 

@@ -74,12 +74,14 @@ def memory_scale(amounts: Sequence[float]) -> Scale:
 
 
 def scaled_durations(problem: Problem, scale: Scale) -> dict[tuple[str, int], int]:
-    """Integer duration of each (kind, stage), at least 1."""
-    return {
-        (kind, s): max(1, scale.to_int(problem.duration(kind, s)))
-        for kind in problem.kinds
-        for s in range(problem.num_stages)
-    }
+    """Integer duration of each (kind, stage): at least 1, or 0 for a task that runs no work
+    (stage 0's B under ``runtime: torch``)."""
+    out: dict[tuple[str, int], int] = {}
+    for kind in problem.kinds:
+        for s in range(problem.num_stages):
+            duration = problem.duration(kind, s)
+            out[kind, s] = max(1, scale.to_int(duration)) if duration > 0 else 0
+    return out
 
 
 def integer_problem(problem: Problem, scale: Scale) -> Problem:
