@@ -1,4 +1,5 @@
-"""The schedule file of docs/contract.md §4 and the atomic writer every output goes through."""
+"""The schedule file of docs/contract.md §4: round trip, content, refusals, and a failed write
+that leaves the old file (the atomic writer itself: ``tests/test_atomic.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 from hypothesis import given
 from strategies import problems, timed
 
-from ppopt.atomic import atomic_path, atomic_write_text
 from ppopt.baselines import baseline
 from ppopt.config import PROBLEM_KEYS, problem_to_dict
 from ppopt.export.schedule_json import (
@@ -156,31 +156,6 @@ def test_unreadable_files(tmp_path: Path) -> None:
     (tmp_path / "t.json").write_text("{oops")
     with pytest.raises(ScheduleFileError, match=r"t\.json: not a schedule file \(JSON error"):
         read_schedule(tmp_path / "t.json")
-
-
-# ------------------------------------------------------------------------------ atomic
-
-
-def test_atomic_write_replaces_and_keeps_normal_permissions(tmp_path: Path) -> None:
-    target = tmp_path / "out.txt"
-    target.write_text("old")
-    atomic_write_text(target, "new")
-    assert target.read_text() == "new"
-    mask = os.umask(0)
-    os.umask(mask)
-    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
-    assert os.listdir(tmp_path) == ["out.txt"]
-
-
-def test_atomic_path_failure_leaves_target_and_no_temp(tmp_path: Path) -> None:
-    target = tmp_path / "pic.png"
-    target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        assert tmp.parent == tmp_path and tmp.suffix == ".png"  # same dir, same extension
-        tmp.write_bytes(b"half")
-        raise RuntimeError("renderer crashed")
-    assert target.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["pic.png"]
 
 
 def test_unserialisable_schedule_leaves_the_old_file(tmp_path: Path) -> None:
