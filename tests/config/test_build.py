@@ -1,8 +1,11 @@
-"""Config loading (docs/contract.md §2): formats, defaults, strictness, and the override merge.
+"""Config building (ppopt/config/build.py, docs/contract.md §2): formats, defaults, strictness,
+and the override merge.
 
-The bad-input table that goes through the command line lives in ``test_cli.py``; here are the
-loader's own rules: what each key becomes in the :class:`Problem`, where an error is blamed,
-and that the normalised problem written to schedule files reads back to the same problem.
+The bad-input table that goes through the command line lives in
+``tests/cli/test_cli_bad_input.py``, the strict file reader's own rules in ``test_files.py``;
+here are the builder's rules: what each key becomes in the :class:`Problem`, where an error is
+blamed, and that the normalised problem written to schedule files reads back to the same
+problem.
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ from ppopt.config import (
     merge,
     problem_from_dict,
     problem_to_dict,
-    read_config_file,
 )
 from ppopt.limits import MemoryLimit
 from ppopt.problem import Problem
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(path: Path, text: str) -> Path:
@@ -202,36 +204,6 @@ def test_error_messages_name_key_and_origin(
     with pytest.raises(ConfigError) as error:
         load_config("c.yaml", overrides)
     assert str(error.value) == message
-
-
-@pytest.mark.parametrize(
-    ("name", "text", "message"),
-    [
-        ("c.json", '{"num_stages": 2, "num_stages": 3}', "c.json: num_stages: duplicate key"),
-        ("c.json", '{"num_stages": 2,}', "c.json: JSON syntax error at line 1, column 18"),
-        ("c.json", "", "c.json: config file is empty"),
-        ("c.yaml", "# only a comment\n", "c.yaml: config file is empty"),
-        ("c.yaml", "num_stages: 2\n  bad: indent\n", "c.yaml: YAML syntax error at line 2"),
-        ("c.yaml", "1: 2\n", "c.yaml: line 1: key 1 is not a name"),
-        ("c.toml", "num_stages = 2\n", "c.toml: config file must end in .yaml, .yml or .json"),
-    ],
-)
-def test_file_level_errors(name: str, text: str, message: str, tmp_path: Path) -> None:
-    path = write(tmp_path / name, text)
-    with pytest.raises(ConfigError) as error:
-        read_config_file(path)
-    assert str(error.value).startswith(str(tmp_path / message.split(":")[0]))
-    assert message.split(": ", 1)[1] in str(error.value)
-    assert "\n" not in str(error.value)
-
-
-def test_directory_and_binary_files(tmp_path: Path) -> None:
-    (tmp_path / "d.yaml").mkdir()
-    with pytest.raises(ConfigError, match="is a directory"):
-        read_config_file(tmp_path / "d.yaml")
-    (tmp_path / "b.yaml").write_bytes(b"\xff\xfe\x00binary")
-    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
-        read_config_file(tmp_path / "b.yaml")
 
 
 @given(problems(placements=("interleaved", "vshape", "explicit")))
