@@ -109,10 +109,11 @@ def compare_schedules(
     for all names; a baseline that does not apply is then named in ``left_out`` instead of
     raising :class:`~ppopt.errors.NotApplicableError`.
     """
-    if any(name != OPTIMAL for name in names):
+    has_baselines = any(name != OPTIMAL for name in names)
+    if has_baselines:
         run.problem.check_one_microbatch_fits()
     reference = reference_schedule(run.problem)
-    applicable = applicable_baselines(run.problem) if skip_inapplicable else {}
+    applicable = applicable_baselines(run.problem) if skip_inapplicable and has_baselines else {}
     outcomes: list[Outcome] = []
     left_out: list[str] = []
     for name in names:

@@ -4,12 +4,13 @@ sub-command, option values, help on every option, ``--version``."""
 from __future__ import annotations
 
 import tomllib
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 import pytest
 from cli_helpers import ENTRY_POINTS, REPO, run, run_process
 from typer.main import get_command
 
+import ppopt.cli
 from ppopt.cli import app
 from ppopt.cli.args import implicit_solve, parse_numbers, parse_placement, rewrite_list_args
 from ppopt.errors import ConfigError
@@ -102,9 +103,6 @@ def test_version_as_subprocess(entry: str, tmp_path) -> None:
 
 def test_version_without_installed_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
     """From a source tree that is not installed, the version is pyproject's."""
-    from importlib.metadata import PackageNotFoundError
-
-    import ppopt.cli
 
     def not_installed(name: str) -> str:
         raise PackageNotFoundError(name)
