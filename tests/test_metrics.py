@@ -1,5 +1,6 @@
-"""Metrics (docs/contract.md §5): hand-computed memory profiles, memory-limit resolution, and
-cross-checks against the validator's own memory computation on random schedules."""
+"""Metrics (ppopt/metrics.py, docs/contract.md §5): hand-computed memory profiles, the bubble
+and peak-memory closed forms of 1F1B and GPipe, and cross-checks against the validator's own
+memory computation on random schedules."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from hypothesis import given
 from strategies import timed
 
 from ppopt.baselines import baseline
-from ppopt.limits import MemoryLimit
 from ppopt.metrics import compute_metrics, memory_profile, peak_memory
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
@@ -60,37 +60,37 @@ def test_seed_metrics(seed_problem: Problem) -> None:
     assert metrics.to_dict()["peak_memory"] == [4.0, 3.0, 2.0, 1.0]
 
 
-# ----------------------------------------------------------------------------- limits
+# -------------------------------------------------------------- closed forms of the baselines
 
 
-@pytest.mark.parametrize(
-    ("problem", "raw", "expected"),
-    [
-        (Problem.create(4, 8), "1x", (4.0,) * 4),  # 1F1B peak on device 0 = p = 4
-        (Problem.create(4, 8), "2x", (8.0,) * 4),  # ZB-2p
-        (Problem.create(4, 2), "1x", (2.0,) * 4),  # m < p: the peak is m
-        (Problem.create(4, 8), 5, (5.0,) * 4),  # absolute, every device
-        (Problem.create(4, 8), [1, 2, 3, 4], (1.0, 2.0, 3.0, 4.0)),  # absolute per device
-        (Problem.create(4, 8), "none", None),  # unchecked
-        # chunks merged per device: device 0 holds stages 0, 2 (1 + 3 = 4), device 1 holds
-        # 1, 3 (2 + 4 = 6); merged 1F1B peaks 2 * 4 = 8 and 1 * 6 = 6: the unit is the max, 8
-        (
-            Problem.create(2, 4, num_chunks=2, activation=[1, 2, 3, 4]),
-            "1x",
-            (8.0, 8.0),
-        ),
-        # V-shape: stages (0, 3) and (1, 2) -> 5 each; device 0 holds 2 micro-batches: 10
-        (
-            Problem.create(2, 4, num_chunks=2, placement="vshape", activation=[1, 2, 3, 4]),
-            "1.5x",
-            (15.0, 15.0),
-        ),
-    ],
-)
-def test_resolve_limit(problem: Problem, raw: object, expected: tuple[float, ...] | None) -> None:
-    limited = problem.with_limit(MemoryLimit.parse(raw))
-    assert limited.memory_caps == expected
-    assert problem.with_limit(raw).memory_caps == expected
+# (p, m) pairs including m < p, p = 1 and m = 1.
+SHAPES = [(1, 1), (1, 5), (2, 3), (3, 3), (4, 2), (4, 8), (8, 1), (5, 13), (8, 3)]
+
+
+def test_seed_example(seed_problem: Problem) -> None:
+    """The seed's p=4, m=8, f=1, b=2: makespan 33, bubble rate 3/11, bubble ratio 0.375."""
+    metrics = compute_metrics(baseline("1f1b", seed_problem))
+    assert metrics.makespan == 33.0
+    assert metrics.bubble_rate == pytest.approx(3 / 11)
+    assert metrics.bubble_ratio == pytest.approx(0.375)
+
+
+@pytest.mark.parametrize(("p", "m"), SHAPES)
+def test_one_f_one_b_bubble_formulas(p: int, m: int) -> None:
+    """Megatron's bubble ratio (p-1)/m and the idle share (p-1)/(m+p-1)."""
+    metrics = compute_metrics(baseline("1f1b", Problem.create(p, m, forward=1.0, backward=2.0)))
+    assert metrics.bubble_ratio == pytest.approx((p - 1) / m, abs=1e-12)
+    assert metrics.bubble_rate == pytest.approx((p - 1) / (m + p - 1), abs=1e-12)
+
+
+@pytest.mark.parametrize(("p", "m"), SHAPES)
+def test_peak_memory_closed_forms(p: int, m: int) -> None:
+    """1F1B holds min(p - d, m) activations on device d; GPipe holds all m everywhere."""
+    problem = Problem.create(p, m)
+    ofob, gpipe = baseline("1f1b", problem), baseline("gpipe", problem)
+    expected = tuple(float(min(p - d, m)) for d in range(p))
+    assert peak_memory(ofob) == expected == memory_peaks(ofob)
+    assert peak_memory(gpipe) == (float(m),) * p == memory_peaks(gpipe)
 
 
 # ----------------------------------------------------------------------------- properties

@@ -1,4 +1,5 @@
-"""The problem model (docs/contract.md §1): validation naming the key, placements, task graph."""
+"""The problem model (ppopt/problem.py, docs/contract.md §1): validation naming the key, the task
+graph, and memory limits resolved per device (placements: ``test_placement.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import pytest
 
 from ppopt.errors import ProblemError
 from ppopt.limits import MemoryLimit
-from ppopt.placement import placement_stages
 from ppopt.problem import Problem
 from ppopt.tasks import Task
 
@@ -64,10 +64,6 @@ def test_bad_field_names_its_key(override: dict[str, object], key: str) -> None:
     assert "\n" not in message
 
 
-def test_problem_error_is_a_value_error() -> None:
-    assert issubclass(ProblemError, ValueError)
-
-
 def test_scalars_are_broadcast_to_every_virtual_stage() -> None:
     problem = Problem.create(3, 5, forward=1.5, backward=2.5, weight=0.5, num_chunks=2)
     assert problem.num_stages == 6
@@ -77,53 +73,6 @@ def test_scalars_are_broadcast_to_every_virtual_stage() -> None:
     assert problem.activation == (1.0,) * 6
     assert problem.retained == (0.0,) * 6
     assert problem.memory_limit == MemoryLimit(factor=1.0)  # the optimizer's default, as the CLI's
-
-
-# ----------------------------------------------------------------------------- placements
-
-
-@pytest.mark.parametrize(
-    ("name", "p", "v", "expected"),
-    [
-        ("interleaved", 3, 1, (0, 1, 2)),  # one chunk: stage s on device s
-        ("interleaved", 3, 2, (0, 1, 2, 0, 1, 2)),  # Megatron: s mod p
-        ("interleaved", 2, 3, (0, 1, 0, 1, 0, 1)),  # three chunks
-        ("vshape", 3, 2, (0, 1, 2, 2, 1, 0)),  # down then back up
-        ("vshape", 1, 2, (0, 0)),  # a single device holds both halves
-    ],
-)
-def test_named_placements(name: str, p: int, v: int, expected: tuple[int, ...]) -> None:
-    assert placement_stages(name, p, v) == expected
-    problem = Problem.create(p, 2, num_chunks=v, placement=name)
-    assert problem.placement == expected
-    assert problem.placement_name == name
-    for d in range(p):
-        assert problem.stages_on(d) == tuple(s for s, dev in enumerate(expected) if dev == d)
-
-
-def test_explicit_placement() -> None:
-    problem = Problem.create(2, 3, num_chunks=2, placement=[1, 0, 0, 1])
-    assert problem.placement_name == "explicit"
-    assert problem.device_of(0) == 1
-    assert problem.stages_on(0) == (1, 2)
-    assert problem.stages_on(1) == (0, 3)
-
-
-@pytest.mark.parametrize(
-    ("placement", "key"),
-    [
-        ([0, 1, 0], "placement"),  # S = 4 stages need 4 entries
-        ([0, 1, 0, 1, 0], "placement"),  # one too many
-        ([0, 0, 0, 1], "placement"),  # device 0 holds 3 stages
-        ([0, 1, 2, 1], "placement[2]"),  # device 2 does not exist (p = 2)
-        ([0, 1, -1, 1], "placement[2]"),  # negative device
-        ([0, 1, 0.0, 1], "placement[2]"),  # a float is not a device index
-    ],
-)
-def test_bad_placement_lists(placement: list[object], key: str) -> None:
-    with pytest.raises(ProblemError) as info:
-        Problem.create(2, 3, num_chunks=2, placement=placement)  # type: ignore[arg-type]
-    assert str(info.value).startswith(f"{key}: "), info.value
 
 
 # ----------------------------------------------------------------------------- the task graph
@@ -208,3 +157,33 @@ def test_memory_limit_parse(raw: object, factor: float | None, values: object) -
     limit = MemoryLimit.parse(raw)
     assert (limit.factor, limit.values) == (factor, values)
     assert MemoryLimit.parse(limit.to_config()) == limit
+
+
+@pytest.mark.parametrize(
+    ("problem", "raw", "expected"),
+    [
+        (Problem.create(4, 8), "1x", (4.0,) * 4),  # 1F1B peak on device 0 = p = 4
+        (Problem.create(4, 8), "2x", (8.0,) * 4),  # ZB-2p
+        (Problem.create(4, 2), "1x", (2.0,) * 4),  # m < p: the peak is m
+        (Problem.create(4, 8), 5, (5.0,) * 4),  # absolute, every device
+        (Problem.create(4, 8), [1, 2, 3, 4], (1.0, 2.0, 3.0, 4.0)),  # absolute per device
+        (Problem.create(4, 8), "none", None),  # unchecked
+        # chunks merged per device: device 0 holds stages 0, 2 (1 + 3 = 4), device 1 holds
+        # 1, 3 (2 + 4 = 6); merged 1F1B peaks 2 * 4 = 8 and 1 * 6 = 6: the unit is the max, 8
+        (
+            Problem.create(2, 4, num_chunks=2, activation=[1, 2, 3, 4]),
+            "1x",
+            (8.0, 8.0),
+        ),
+        # V-shape: stages (0, 3) and (1, 2) -> 5 each; device 0 holds 2 micro-batches: 10
+        (
+            Problem.create(2, 4, num_chunks=2, placement="vshape", activation=[1, 2, 3, 4]),
+            "1.5x",
+            (15.0, 15.0),
+        ),
+    ],
+)
+def test_resolve_limit(problem: Problem, raw: object, expected: tuple[float, ...] | None) -> None:
+    limited = problem.with_limit(MemoryLimit.parse(raw))
+    assert limited.memory_caps == expected
+    assert problem.with_limit(raw).memory_caps == expected

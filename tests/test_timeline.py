@@ -12,11 +12,10 @@ from strategies import problems, valid_orders
 
 from ppopt.baselines import baseline
 from ppopt.errors import DeadlockError, OrderError
-from ppopt.metrics import compute_metrics, peak_memory
 from ppopt.problem import Problem
 from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
-from ppopt.validate import check_tight, memory_peaks, validate
+from ppopt.validate import check_tight, validate
 
 # (p, m) pairs including m < p, p = 1 and m = 1.
 SHAPES = [(1, 1), (1, 5), (2, 3), (3, 3), (4, 2), (4, 8), (8, 1), (5, 13), (8, 3)]
@@ -42,32 +41,6 @@ def test_makespan_closed_form(name: str, p: int, m: int, f: float, b: float) -> 
 def test_makespan_closed_form_random(p: int, m: int, f: float, b: float, name: str) -> None:
     schedule = baseline(name, Problem.create(p, m, forward=f, backward=b))
     assert schedule.makespan == pytest.approx((m + p - 1) * (f + b), rel=1e-9)
-
-
-def test_seed_example(seed_problem: Problem) -> None:
-    """The seed's p=4, m=8, f=1, b=2: makespan 33, bubble rate 3/11, bubble ratio 0.375."""
-    metrics = compute_metrics(baseline("1f1b", seed_problem))
-    assert metrics.makespan == 33.0
-    assert metrics.bubble_rate == pytest.approx(3 / 11)
-    assert metrics.bubble_ratio == pytest.approx(0.375)
-
-
-@pytest.mark.parametrize(("p", "m"), SHAPES)
-def test_one_f_one_b_bubble_formulas(p: int, m: int) -> None:
-    """Megatron's bubble ratio (p-1)/m and the idle share (p-1)/(m+p-1)."""
-    metrics = compute_metrics(baseline("1f1b", Problem.create(p, m, forward=1.0, backward=2.0)))
-    assert metrics.bubble_ratio == pytest.approx((p - 1) / m, abs=1e-12)
-    assert metrics.bubble_rate == pytest.approx((p - 1) / (m + p - 1), abs=1e-12)
-
-
-@pytest.mark.parametrize(("p", "m"), SHAPES)
-def test_peak_memory_closed_forms(p: int, m: int) -> None:
-    """1F1B holds min(p - d, m) activations on device d; GPipe holds all m everywhere."""
-    problem = Problem.create(p, m)
-    ofob, gpipe = baseline("1f1b", problem), baseline("gpipe", problem)
-    expected = tuple(float(min(p - d, m)) for d in range(p))
-    assert peak_memory(ofob) == expected == memory_peaks(ofob)
-    assert peak_memory(gpipe) == (float(m),) * p == memory_peaks(gpipe)
 
 
 def _times(schedule) -> dict[str, tuple[float, float]]:
