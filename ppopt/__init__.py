@@ -18,8 +18,10 @@ first use, so that ``import ppopt`` and the commands that draw nothing start fas
 
 from __future__ import annotations
 
+import tomllib
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from ppopt.baselines import BASELINES, applicable_baselines, baseline
@@ -40,16 +42,26 @@ from ppopt.export.schedule_json import read_schedule, write_schedule
 from ppopt.limits import MemoryLimit
 from ppopt.metrics import Metrics, compute_metrics
 from ppopt.problem import Problem
+from ppopt.runs import Comparison, Outcome, compare_schedules, run_schedule
+from ppopt.runtime import Runtime
 from ppopt.schedule import Op, Schedule
 from ppopt.solver import Objective, Progress, SolveResult, SolverOptions, Status, solve
 from ppopt.tasks import Kind, Task
 from ppopt.timeline import compute_timeline
 from ppopt.validate import assert_valid, validate
 
-try:
-    __version__ = version("ppopt")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree not installed
-    __version__ = "0+unknown"
+
+def package_version() -> str:
+    """The installed ppopt's version; from a source tree not installed, pyproject's."""
+    try:
+        return version("ppopt")
+    except PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        with pyproject.open("rb") as handle:
+            return str(tomllib.load(handle)["project"]["version"])
+
+
+__version__ = package_version()
 
 #: Plotting names, imported from :mod:`ppopt.viz` on first use (matplotlib costs ~0.7 s).
 _PLOTTING = ("plot_gantt", "plot_memory", "plot_comparison", "render_schedule", "save_figure")
@@ -63,6 +75,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BASELINES",
+    "Comparison",
+    "Outcome",
+    "Runtime",
+    "compare_schedules",
+    "package_version",
+    "run_schedule",
     "ConfigError",
     "DeadlockError",
     "Kind",

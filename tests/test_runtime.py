@@ -113,3 +113,27 @@ def test_torch_optimum_matches_the_exhaustive_search(problem: Problem) -> None:
     for schedule in applicable_baselines(problem).values():
         if fits(peak_memory(schedule), caps):
             assert schedule.makespan >= result.schedule.makespan - 1e-9, schedule.name
+
+
+def test_cli_runtime_option_and_config_key(tmp_path: Path) -> None:
+    """``--runtime torch`` and ``runtime: torch`` give the same file, which says so."""
+    from typer.testing import CliRunner
+
+    from ppopt.cli import app
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "num_stages: 4\nnum_batches: 8\nbackward_times: 1.5\nweight_times: 0.5\nruntime: torch\n"
+    )
+    base = ["--workers", "1", "--no-visualization", "--quiet", "--json"]
+    by_key = CliRunner().invoke(app, ["solve", str(config), *base, str(tmp_path / "a.json")])
+    args = ["solve", "-s", "4", "-b", "8", "-bw", "1.5", "-w", "0.5", "--runtime", "torch"]
+    by_option = CliRunner().invoke(app, [*args, *base, str(tmp_path / "b.json")])
+    assert by_key.exit_code == by_option.exit_code == 0, by_key.output + by_option.output
+    a, _ = ppopt.read_schedule(tmp_path / "a.json")
+    b, _ = ppopt.read_schedule(tmp_path / "b.json")
+    assert a.problem == b.problem and a.problem.runtime == Runtime.TORCH
+    assert a.makespan == b.makespan == 30.0
+    assert "runtime torch" in by_key.output
+    bad = CliRunner().invoke(app, [*args[:-1], "jax", "--no-visualization"])
+    assert bad.exit_code == 2 and "runtime: expected one of abstract, torch" in bad.output

@@ -10,13 +10,11 @@ writes every output file atomically.
 
 from __future__ import annotations
 
-import tomllib
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+import ppopt
 from ppopt.cli.errors import PpoptGroup
 from ppopt.cli.files import export, plot, validate
 from ppopt.cli.solve import compare, solve
@@ -35,19 +33,9 @@ for command in (solve, compare, validate, plot, export, sweep):
     app.command()(command)
 
 
-def package_version() -> str:
-    """The installed ppopt's version; from a source tree not installed, pyproject's."""
-    try:
-        return version("ppopt")
-    except PackageNotFoundError:
-        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
-        with pyproject.open("rb") as handle:
-            return str(tomllib.load(handle)["project"]["version"])
-
-
 def _print_version(given: bool) -> None:
     if given:
-        typer.echo(f"ppopt {package_version()}")
+        typer.echo(f"ppopt {ppopt.package_version()}")
         raise typer.Exit(0)
 
 
@@ -71,4 +59,4 @@ def main() -> None:
     app()
 
 
-__all__ = ["app", "main", "package_version"]
+__all__ = ["app", "main"]

@@ -13,7 +13,7 @@ from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, checked, wrote
 from ppopt.config import check_picture_suffix
 from ppopt.errors import ConfigError
 from ppopt.export.schedule_json import read_schedule
-from ppopt.export.torch_csv import write_torch_csv
+from ppopt.export.torch_csv import check_for_torch, write_torch_csv
 from ppopt.report import summary_line
 from ppopt.validate import validate as check
 
@@ -75,6 +75,14 @@ def export(
             "trace (Chrome/Perfetto trace) or json (the schedule file, normalised).",
         ),
     ] = "torch",
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="With --format torch: refuse a schedule not planned with runtime: torch "
+            "(default: write it and warn how long PyTorch will really take).",
+        ),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Write a schedule file in a format other tools read (PyTorch, Perfetto)."""
@@ -84,7 +92,12 @@ def export(
         checked("--output", output)
         schedule, solver = read_schedule(file)
         if fmt == "torch":
+            warning = check_for_torch(schedule).warning()
+            if warning is not None and strict:
+                raise ConfigError(f"--strict: {file}: {warning}")
             write_torch_csv(output, schedule)
+            if warning is not None:
+                typer.echo(f"warning: {warning}", err=True)
             wrote(output, quiet)
         elif fmt == "trace":
             Outputs(trace=output).write(schedule, solver, quiet)

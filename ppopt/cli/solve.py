@@ -111,6 +111,15 @@ def solve(
         ),
     ] = None,
     memory_limit: MemoryLimitOption = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(
+            "--runtime",
+            help="abstract (default: the papers' model) or torch (PyTorch's pipelining runtime "
+            "as it runs: stage 0's I does nothing and its W runs the whole backward; a split "
+            "backward holds its activations until W).",
+        ),
+    ] = None,
     order: Annotated[
         str | None,
         typer.Option("--order", help="free (solver picks every order) or fixed (1F1B order)."),
@@ -157,6 +166,7 @@ def solve(
             placement=placement,
             schedule=schedule,
             memory_limit=memory_limit,
+            runtime=runtime,
             order=order,
             objective=objective,
             time_limit=time_limit,
@@ -251,6 +261,7 @@ def config_overrides(
     placement: str | None = None,
     schedule: str | None = None,
     memory_limit: str | None = None,
+    runtime: str | None = None,
     order: str | None = None,
     objective: str | None = None,
     time_limit: float | None = None,
@@ -278,6 +289,7 @@ def config_overrides(
         "placement": None if placement is None else parse_placement(placement),
         "schedule": schedule,
         "memory": {"limit": memory_limit},
+        "runtime": runtime,
         "solver": {
             "time_limit": time_limit,
             "workers": workers,

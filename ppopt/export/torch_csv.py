@@ -12,6 +12,10 @@ with send/receive actions. The format, as that loader parses it (``_Action.from_
 * the type is ``F`` forward, ``I`` input gradient (ppopt's ``B`` of a split backward), ``W``
   weight gradient, ``B`` full backward (ppopt's ``B`` when the backward is not split).
 
+PyTorch runs some actions differently from the papers' model (stage 0's ``I`` does nothing,
+its ``W`` the whole backward; ``I`` keeps the graph until ``W``): :func:`check_for_torch`
+re-times a schedule planned under another runtime as PyTorch will run it.
+
 PyTorch infers which rank holds which stage from the table (every action of a stage sits in its
 rank's row), so a V placement or any explicit placement needs no extra setting. The table fixes
 only the order of each rank; the times of the schedule are not part of it. Only orders that can
@@ -23,21 +27,64 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 from ppopt.atomic import atomic_write_text
+from ppopt.limits import fits
+from ppopt.metrics import peak_memory
+from ppopt.runtime import Runtime
 from ppopt.schedule import Op, Schedule
+from ppopt.tasks import KIND_SPECS
 from ppopt.timeline import compute_timeline
-
-#: PyTorch's action type for each ppopt kind, by whether the backward is split.
-SPLIT_TYPES = {"F": "F", "B": "I", "W": "W"}
-UNSPLIT_TYPES = {"F": "F", "B": "B"}
 
 
 def torch_action(op: Op, split: bool) -> str:
-    """The table cell of one op, ``{stage}{F|I|W|B}{microbatch}`` (e.g. ``2I0``)."""
-    types = SPLIT_TYPES if split else UNSPLIT_TYPES
-    return f"{op.stage}{types[op.kind]}{op.microbatch}"
+    """The table cell of one op, ``{stage}{F|I|W|B}{microbatch}`` (e.g. ``2I0``); the action
+    types are each kind's declaration (:data:`ppopt.tasks.KIND_SPECS`)."""
+    spec = KIND_SPECS[op.kind]
+    return f"{op.stage}{spec.torch_split if split else spec.torch_unsplit}{op.microbatch}"
+
+
+@dataclass(frozen=True)
+class TorchCheck:
+    """What a schedule becomes when PyTorch runs it: its orders timed with ``runtime:
+    torch`` (:mod:`ppopt.runtime`), against the planned timeline."""
+
+    planned: Schedule
+    real: Schedule
+
+    @property
+    def faithful(self) -> bool:
+        """True when PyTorch runs the plan as planned: it follows PyTorch's semantics, or
+        they change nothing in it (a full backward; the same times and memory)."""
+        if self.planned.problem.runtime == Runtime.TORCH:
+            return True
+        same_times = self.real.device_ops == self.planned.device_ops
+        return same_times and peak_memory(self.real) == peak_memory(self.planned)
+
+    def warning(self) -> str | None:
+        """One line saying how far the plan is from what runs (``None`` when faithful)."""
+        if self.faithful:
+            return None
+        planned, real = self.planned.makespan, self.real.makespan
+        change = (real - planned) / planned if planned > 0 else 0.0
+        peak, caps = max(peak_memory(self.real)), self.real.problem.memory_caps
+        memory = f"; peak memory {peak:.6g}"
+        if caps is not None and not fits(peak_memory(self.real), caps):
+            memory += f", above the limit {max(caps):.6g}"
+        return (
+            f"planned with runtime: {self.planned.problem.runtime}; PyTorch runs this order "
+            f"in {real:.6g} (planned {planned:.6g}, {change:+.1%}){memory}; "
+            f"solve with --runtime torch for a plan PyTorch keeps"
+        )
+
+
+def check_for_torch(schedule: Schedule) -> TorchCheck:
+    """The schedule's orders re-timed as PyTorch runs them."""
+    problem = schedule.problem.with_runtime(Runtime.TORCH)
+    real = compute_timeline(problem, schedule.orders(), schedule.name)
+    return TorchCheck(schedule, real)
 
 
 def torch_rows(schedule: Schedule) -> list[list[str]]:

@@ -107,6 +107,6 @@ def test_version_without_installed_metadata(monkeypatch: pytest.MonkeyPatch) -> 
     def not_installed(name: str) -> str:
         raise PackageNotFoundError(name)
 
-    monkeypatch.setattr(ppopt.cli, "version", not_installed)
-    assert ppopt.cli.package_version() == pyproject_version()
+    monkeypatch.setattr(ppopt, "version", not_installed)
+    assert ppopt.package_version() == pyproject_version()
     assert run("--version").stdout == f"ppopt {pyproject_version()}\n"

@@ -276,3 +276,37 @@ def test_zb_v_schedule_runs_in_pytorch_with_equal_gradients(tmp_path: Path) -> N
     the V from the table, hands stage 1→2 over locally, and gets the unpipelined gradients."""
     problem = Problem.create(2, 4, weight=1.0, num_chunks=2, placement="vshape")
     _check_run(baseline("zb-v", problem), tmp_path)
+
+
+# ------------------------------------------------------------- what PyTorch really runs
+
+
+def test_abstract_split_plan_is_retimed_as_pytorch_runs_it() -> None:
+    """The issue's case: the abstract optimum 28.5 runs 34.5 under PyTorch's semantics, and
+    the check says so; a torch-planned schedule and an unsplit one are faithful."""
+    from ppopt.export.torch_csv import check_for_torch
+    from ppopt.solver import SolverOptions, solve
+
+    split = Problem.create(4, 8, forward=1, backward=1.5, weight=0.5)
+    planned = solve(split, SolverOptions(time_limit=20, workers=1)).schedule
+    check = check_for_torch(planned)
+    assert (planned.makespan, check.real.makespan) == (28.5, 34.5)
+    warning = check.warning()
+    assert warning is not None and "34.5 (planned 28.5, +21.1%)" in warning
+    assert "above the limit 4" in warning  # nothing freed at I: the plan's memory breaks too
+    assert check_for_torch(baseline("zb-h1", split.with_runtime("torch"))).warning() is None
+    assert check_for_torch(baseline("1f1b", Problem.create(4, 8))).warning() is None
+
+
+def test_cli_export_warns_or_refuses_with_strict(tmp_path: Path) -> None:
+    source = tmp_path / "abstract.json"
+    problem = Problem.create(4, 8, forward=1, backward=1.5, weight=0.5, memory_limit="none")
+    write_schedule(source, baseline("zb-h2", problem))
+    out = tmp_path / "t.csv"
+    run = CliRunner().invoke(app, ["export", str(source), "-o", str(out)])
+    assert run.exit_code == 0 and out.exists()
+    assert "warning: planned with runtime: abstract; PyTorch runs this order in" in run.output
+    strict = tmp_path / "strict.csv"
+    refused = CliRunner().invoke(app, ["export", str(source), "-o", str(strict), "--strict"])
+    assert refused.exit_code == 2 and not strict.exists()
+    assert refused.output.count("error: --strict:") == 1
