@@ -10,9 +10,18 @@ starts and freed when its task ends; at one instant frees are applied before all
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
+
+
+class Objective(StrEnum):
+    """What the optimizer minimises: the makespan, or the largest per-device span (first
+    start to last end on one device), the period of back-to-back steps (docs/contract.md §5)."""
+
+    MAKESPAN = "makespan"
+    SPAN = "span"
 
 
 @dataclass(frozen=True)
@@ -108,3 +117,9 @@ def peak_memory(schedule: Schedule) -> tuple[float, ...]:
             peak = max(peak, level)
         peaks.append(peak)
     return tuple(peaks)
+
+
+def improvement(before: float, after: float) -> float:
+    """The relative gain of ``after`` over ``before``, ``(before - after) / before`` (0 when
+    ``before`` is 0): how the report, the sweep and :mod:`ppopt.runs` state an improvement."""
+    return (before - after) / before if before > 0 else 0.0

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ppopt.baselines import baseline
-from ppopt.metrics import Metrics, compute_metrics
+from ppopt.metrics import Metrics, Objective, compute_metrics, improvement
 from ppopt.problem import Problem
 from ppopt.runtime import Runtime
 from ppopt.schedule import Schedule
-from ppopt.solver.result import SolveResult
+from ppopt.solver.result import SolveResult, Status
 
 RATE = "bubble rate (idle share)"
 RATIO = "bubble ratio (idle/compute)"
@@ -56,7 +56,7 @@ def format_report(
     columns = [(schedule.name, compute_metrics(schedule))]
     if not same:
         columns.append((reference_label(problem), compute_metrics(reference)))
-    show_span = problem.is_split or (result is not None and result.objective == "span")
+    show_span = problem.is_split or (result is not None and result.objective == Objective.SPAN)
     lines = [problem_line(problem), limit_line(problem)]
     lines += metrics_table(columns, show_span)
     lines.append("peak memory per device:")
@@ -137,15 +137,15 @@ def metrics_table(
 
 def solver_lines(result: SolveResult, chosen: Metrics, reference: Metrics) -> list[str]:
     """Status, bound, gap, time and the improvement over the 1F1B reference."""
-    proven = " (proven)" if result.status == "OPTIMAL" else ""
+    proven = " (proven)" if result.status == Status.OPTIMAL else ""
     lines = [
         f"solver: {result.status}{proven}, objective {result.objective}, "
         f"lower bound {_num(result.lower_bound)}, gap {_percent(result.gap)}, "
         f"solve time {result.wall_time:.2f} s, schedule from {result.source}"
     ]
-    key = "span" if result.objective == "span" else "makespan"
+    key = str(result.objective)
     before, after = getattr(reference, key), getattr(chosen, key)
-    gain = (before - after) / before if before > 0 else 0.0
+    gain = improvement(before, after)
     lines.append(
         f"improvement over 1F1B: {gain * 100:.2f}% ({key} {_num(before)} -> {_num(after)})"
     )

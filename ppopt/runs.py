@@ -15,6 +15,7 @@ from functools import cached_property
 
 from ppopt.baselines import BASELINES, applicable_baselines, baseline
 from ppopt.config import OPTIMAL, RunConfig
+from ppopt.metrics import improvement
 from ppopt.report import reference_schedule
 from ppopt.schedule import Schedule
 from ppopt.solver import Objective, ProgressCallback, SolveResult, solve
@@ -48,9 +49,7 @@ class Outcome:
     @cached_property
     def improvement(self) -> float:
         """The relative gain over the reference in the objective, ``(ref - value) / ref``."""
-        before = self.reference_value
-        after = objective_value(self.schedule, self.objective)
-        return (before - after) / before if before > 0 else 0.0
+        return improvement(self.reference_value, objective_value(self.schedule, self.objective))
 
 
 @dataclass(frozen=True)

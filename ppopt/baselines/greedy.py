@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ppopt.baselines.policy import PREFERENCES, Policy, deadlines
 from ppopt.errors import NoScheduleError, UnknownScheduleError
 from ppopt.limits import MEMORY_TOLERANCE, per_device, within
+from ppopt.metrics import Objective
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
 from ppopt.tasks import Kind, Task
@@ -99,7 +100,7 @@ def greedy_baseline_orders(problem: Problem) -> list[list[Task]]:
 
 def _objective(schedule: Schedule, objective: str) -> float:
     """Makespan, or the largest per-device span (first start to last end)."""
-    if objective == "span":
+    if objective == Objective.SPAN:
         return max(row[-1].end - row[0].start for row in schedule.device_ops if row)
     return schedule.makespan
 

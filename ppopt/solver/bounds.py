@@ -24,6 +24,7 @@ the same two windows with the work of several stages bounded by a fractional kna
 
 from __future__ import annotations
 
+from ppopt.metrics import Objective
 from ppopt.problem import Problem
 from ppopt.tasks import Kind, Task
 
@@ -181,6 +182,6 @@ def span_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -
 
 def lower_bound(problem: Problem, objective: str, limit: tuple[float, ...] | None = None) -> float:
     """The bound for the chosen objective (``makespan`` or ``span``)."""
-    if objective == "span":
+    if objective == Objective.SPAN:
         return span_lower_bound(problem, limit)
     return makespan_lower_bound(problem, limit)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
+from ppopt.metrics import Objective
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
 from ppopt.solver.scaling import IntMemory
@@ -61,7 +62,7 @@ class PipelineModel:
         self._memory_precedences()
         if fixed_orders is not None:
             self._fixed_orders(fixed_orders)
-        if data.objective == "span":
+        if data.objective == Objective.SPAN:
             self._first_tasks_start_early()
         self.objective = self._objective()
 
@@ -202,7 +203,7 @@ class PipelineModel:
         for d in range(problem.num_devices):
             first = Task(Kind.F, min(problem.stages_on(d)), 0)
             for task in self._last_tasks(d):
-                if data.objective == "span":
+                if data.objective == Objective.SPAN:
                     self.model.add(obj >= self.end(task) - self.start[first])
                 else:
                     self.model.add(obj >= self.end(task))
@@ -222,7 +223,7 @@ class PipelineModel:
             self.model.add_hint(var, starts[task])
         for (alloc, free), size in self.held.items():
             self.model.add_hint(size, ends[free] - starts[alloc])
-        span = self.data.objective == "span"
+        span = self.data.objective == Objective.SPAN
         rows = [row for row in schedule.device_ops if row]
         metric = max(round(row[-1].end) - (round(row[0].start) if span else 0) for row in rows)
         self.model.add_hint(self.objective, metric)

@@ -9,13 +9,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from ppopt.errors import SolverOptionError
-
-
-class Objective(StrEnum):
-    """What the optimizer minimises (docs/contract.md §5)."""
-
-    MAKESPAN = "makespan"
-    SPAN = "span"  # the largest per-device span, first start to last end
+from ppopt.metrics import Objective
 
 
 class Order(StrEnum):
