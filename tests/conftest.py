@@ -1,4 +1,6 @@
-"""Shared test set-up: hypothesis profiles, the tests folder on the import path, small fixtures.
+"""Shared test set-up: hypothesis profiles and small fixtures. The tests folder is on the
+import path by pytest's own ``pythonpath`` setting (pyproject.toml), so helpers are plain
+imports: ``from strategies import problems``, ``from solver.exhaustive import ...``.
 
 Profiles: ``ppopt`` (default; no per-example deadline, since the shared 2-core machine makes
 timings noisy) and ``thorough`` (many more examples), chosen with ``HYPOTHESIS_PROFILE``.
@@ -7,13 +9,11 @@ timings noisy) and ``thorough`` (many more examples), chosen with ``HYPOTHESIS_P
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, str(Path(__file__).parent))  # lets test files `import strategies`
+from ppopt.problem import Problem
 
 settings.register_profile(
     "ppopt", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
@@ -27,8 +27,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ppopt"))
 
 
 @pytest.fixture
-def seed_problem():
+def seed_problem() -> Problem:
     """The seed's example: 4 devices, 8 micro-batches, forward 1, backward 2, no latency."""
-    from ppopt.problem import Problem
-
     return Problem.create(4, 8, forward=1.0, backward=2.0)

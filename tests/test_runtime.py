@@ -6,10 +6,10 @@ exhaustive search (which has its own timing and memory code) and on the issue's 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from solver.exhaustive import exhaustive_optimum
 
 import ppopt
 from ppopt.baselines import applicable_baselines
@@ -19,9 +19,6 @@ from ppopt.limits import fits
 from ppopt.metrics import peak_memory
 from ppopt.problem import Problem
 from ppopt.runtime import Runtime
-
-sys.path.insert(0, str(Path(__file__).parent / "solver"))
-from exhaustive import exhaustive_optimum  # noqa: E402
 
 #: The issue's case: p=4, m=8, F=1, B=1.5, W=0.5 at 1x.
 ISSUE = dict(num_stages=4, num_batches=8, forward_times=1, backward_times=1.5, weight_times=0.5)

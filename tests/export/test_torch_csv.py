@@ -15,19 +15,14 @@ from __future__ import annotations
 
 import csv
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from strategies import problems, timed
-from typer.testing import CliRunner
 
 from ppopt.baselines import applicable_baselines, baseline
-from ppopt.cli import app
 from ppopt.errors import DeadlockError
-from ppopt.export.schedule_json import write_schedule
 from ppopt.export.torch_csv import dumps_torch_csv, torch_rows, write_torch_csv
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
@@ -115,68 +110,6 @@ def test_deadlocking_order_is_refused_and_leaves_the_old_file(tmp_path: Path) ->
 
 
 # ---------------------------------------------------------------------------------- CLI
-
-
-@pytest.fixture
-def schedule_file(tmp_path: Path) -> Path:
-    """A schedule file of split 1F1B, p=2, m=2."""
-    path = tmp_path / "s.json"
-    write_schedule(path, baseline("1f1b", Problem.create(2, 2, weight=1.0)))
-    return path
-
-
-def test_cli_export_torch_as_subprocess(schedule_file: Path) -> None:
-    out = schedule_file.with_name("schedule.csv")
-    command = [sys.executable, "-m", "ppopt", "export", str(schedule_file), "--format", "torch"]
-    done = subprocess.run([*command, "-o", str(out)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert out.read_text() == "0F0,0F1,0I0,0W0,0I1,0W1\n1F0,1I0,1W0,1F1,1I1,1W1\n"
-    assert f"wrote {out}" in done.stderr
-
-
-def test_cli_export_torch_is_the_default_format(schedule_file: Path) -> None:
-    out = schedule_file.with_name("t.csv")
-    result = CliRunner().invoke(app, ["export", str(schedule_file), "-o", str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
-    assert out.read_text().startswith("0F0,0F1,0I0")
-
-
-def test_cli_export_routes_trace_and_json(schedule_file: Path) -> None:
-    trace, copy = schedule_file.with_name("s.trace.json"), schedule_file.with_name("c.json")
-    for fmt, out in (("trace", trace), ("json", copy)):
-        args = ["export", str(schedule_file), "--format", fmt, "-o", str(out)]
-        assert CliRunner().invoke(app, args).exit_code == 0
-    assert '"traceEvents"' in trace.read_text()
-    assert copy.read_text() == schedule_file.read_text()
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        # unknown format
-        (["--format", "onnx", "-o", "{dir}/x.csv"], "--format: expected one of torch"),
-        # no output path
-        ([], "missing option '-o'"),
-        # output directory does not exist
-        (["-o", "{dir}/nowhere/x.csv"], "does not exist"),
-    ],
-)
-def test_cli_export_bad_options(schedule_file: Path, args: list[str], message: str) -> None:
-    args = [arg.replace("{dir}", str(schedule_file.parent)) for arg in args]
-    result = CliRunner().invoke(app, ["export", str(schedule_file), *args])
-    assert result.exit_code == 2
-    assert result.stderr.startswith("error: ") and message in result.stderr
-    assert result.stderr.count("\n") == 1
-
-
-def test_cli_export_refuses_a_file_that_is_not_a_schedule(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"format": "something-else"}')
-    out = tmp_path / "x.csv"
-    result = CliRunner().invoke(app, ["export", str(bad), "-o", str(out)])
-    assert result.exit_code == 2
-    assert "not a ppopt schedule file" in result.stderr
-    assert not out.exists()
 
 
 # ------------------------------------------------------------- PyTorch's own passes
@@ -296,17 +229,3 @@ def test_abstract_split_plan_is_retimed_as_pytorch_runs_it() -> None:
     assert "above the limit 4" in warning  # nothing freed at I: the plan's memory breaks too
     assert check_for_torch(baseline("zb-h1", split.with_runtime("torch"))).warning() is None
     assert check_for_torch(baseline("1f1b", Problem.create(4, 8))).warning() is None
-
-
-def test_cli_export_warns_or_refuses_with_strict(tmp_path: Path) -> None:
-    source = tmp_path / "abstract.json"
-    problem = Problem.create(4, 8, forward=1, backward=1.5, weight=0.5, memory_limit="none")
-    write_schedule(source, baseline("zb-h2", problem))
-    out = tmp_path / "t.csv"
-    run = CliRunner().invoke(app, ["export", str(source), "-o", str(out)])
-    assert run.exit_code == 0 and out.exists()
-    assert "warning: planned with runtime: abstract; PyTorch runs this order in" in run.output
-    strict = tmp_path / "strict.csv"
-    refused = CliRunner().invoke(app, ["export", str(source), "-o", str(strict), "--strict"])
-    assert refused.exit_code == 2 and not strict.exists()
-    assert refused.output.count("error: --strict:") == 1
