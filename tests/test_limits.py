@@ -46,3 +46,53 @@ def test_limit_is_parsed_as_the_config_writes_it() -> None:
     assert MemoryLimit.parse("1 2") == MemoryLimit(values=(1.0, 2.0))
     assert MemoryLimit.parse(None).is_none and MemoryLimit.parse("none").is_none
     assert MemoryLimit(factor=1.5).to_config() == "1.5x"
+
+
+@pytest.mark.parametrize(
+    ("raw", "factor", "values"),
+    [
+        (None, None, None),  # nothing given
+        ("none", None, None),  # spelt out
+        ("2x", 2.0, None),  # ZB-2p
+        (" 1.5X ", 1.5, None),  # case and spaces
+        (3, None, (3.0,)),  # absolute, every device
+        ([1, 2.5], None, (1.0, 2.5)),  # absolute per device
+        ("1, 2", None, (1.0, 2.0)),  # a list typed on the command line
+    ],
+)
+def test_memory_limit_parse(raw: object, factor: float | None, values: object) -> None:
+    limit = MemoryLimit.parse(raw)
+    assert (limit.factor, limit.values) == (factor, values)
+    assert MemoryLimit.parse(limit.to_config()) == limit
+
+
+@pytest.mark.parametrize(
+    ("problem", "raw", "expected"),
+    [
+        (Problem.create(4, 8), "1x", (4.0,) * 4),  # 1F1B peak on device 0 = p = 4
+        (Problem.create(4, 8), "2x", (8.0,) * 4),  # ZB-2p
+        (Problem.create(4, 2), "1x", (2.0,) * 4),  # m < p: the peak is m
+        (Problem.create(4, 8), 5, (5.0,) * 4),  # absolute, every device
+        (Problem.create(4, 8), [1, 2, 3, 4], (1.0, 2.0, 3.0, 4.0)),  # absolute per device
+        (Problem.create(4, 8), "none", None),  # unchecked
+        # chunks merged per device: device 0 holds stages 0, 2 (1 + 3 = 4), device 1 holds
+        # 1, 3 (2 + 4 = 6); merged 1F1B peaks 2 * 4 = 8 and 1 * 6 = 6: the unit is the max, 8
+        (
+            Problem.create(2, 4, num_chunks=2, activation=[1, 2, 3, 4]),
+            "1x",
+            (8.0, 8.0),
+        ),
+        # V-shape: stages (0, 3) and (1, 2) -> 5 each; device 0 holds 2 micro-batches: 10
+        (
+            Problem.create(2, 4, num_chunks=2, placement="vshape", activation=[1, 2, 3, 4]),
+            "1.5x",
+            (15.0, 15.0),
+        ),
+    ],
+)
+def test_memory_caps_resolve_every_form_of_limit(
+    problem: Problem, raw: object, expected: tuple[float, ...] | None
+) -> None:
+    limited = problem.with_limit(MemoryLimit.parse(raw))
+    assert limited.memory_caps == expected
+    assert problem.with_limit(raw).memory_caps == expected
