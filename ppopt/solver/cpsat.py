@@ -24,7 +24,10 @@ def make_solver(options: SolverOptions, time_limit: float | None = None) -> cp_m
     params.num_workers = options.num_workers
     params.random_seed = options.seed
     if options.deterministic:
-        params.interleave_search = True
+        # Several workers need interleaving to be reproducible; one worker is by itself, and
+        # OR-Tools 9.15 aborts the process with interleave_search on one worker on some
+        # memory-limited models ("Check failed: threshold > 0", tests/solver/test_cpsat.py).
+        params.interleave_search = options.num_workers > 1
         params.max_deterministic_time = limit * DETERMINISTIC_UNITS_PER_SECOND
         params.max_time_in_seconds = 10.0 * limit + 10.0
     else:

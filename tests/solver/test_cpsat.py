@@ -3,6 +3,9 @@ error naming it, a real one runs), and the direct model's portfolio of subsolver
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from solver_helpers import options
 
@@ -55,3 +58,36 @@ def test_direct_model_gives_a_worker_to_the_lower_bound_tree_search(
     direct_model_parameters(solver, opts)
     assert list(solver.parameters.subsolvers) == subsolvers
     assert list(solver.parameters.extra_subsolvers) == extra
+
+
+#: A memory-limited two-chunk problem on which OR-Tools 9.15 aborted the whole process
+#: ("Check failed: threshold > 0") with interleave_search on one worker (found by hypothesis).
+ABORTING = """
+import ppopt
+problem = ppopt.Problem.create(
+    4, 11, num_chunks=2, p2p=4.907242422589322, memory_limit=8.175145528453958,
+    forward=[2.3647688836953735, 1.5, 0.5, 4.191247059878967, 4.138567232009041,
+             4.412294298623934, 0.6668243498069251, 2.585781857153399],
+    backward=[2.0, 3.650118160109901, 2.0, 0.16586935114941448, 3.0, 2.0, 1.5, 2.0],
+    activation=[1.5054539163538565, 2.88169602246244, 0.42072863830319995, 0.99999, 2.0,
+                1.0, 1.0, 3.087582764226979],
+)
+options = ppopt.SolverOptions(time_limit=0.4, workers=1, deterministic=True)
+result = ppopt.solve(problem, options)
+assert ppopt.validate(result.schedule, problem.memory_caps) == []
+print(result.status)
+"""
+
+
+def test_deterministic_one_worker_solve_does_not_abort_the_process() -> None:
+    """Run in a child process: the failure mode is an abort that would end the test run."""
+    done = subprocess.run([sys.executable, "-c", ABORTING], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() in ("OPTIMAL", "FEASIBLE")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_deterministic_interleaves_only_several_workers(workers: int) -> None:
+    solver = make_solver(SolverOptions(workers=workers, deterministic=True, time_limit=2))
+    assert solver.parameters.interleave_search == (workers > 1)
+    assert solver.parameters.max_deterministic_time == 2.0
