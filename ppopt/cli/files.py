@@ -13,12 +13,13 @@ from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, checked, wrote
 from ppopt.config import check_picture_suffix
 from ppopt.errors import ConfigError
 from ppopt.export.schedule_json import read_schedule
+from ppopt.export.torch_comms import write_torch_comms_csv
 from ppopt.export.torch_csv import check_for_torch, write_torch_csv
 from ppopt.report import summary_line
 from ppopt.validate import validate as check
 
-#: ``ppopt export`` formats: the table PyTorch's pipelining runtime loads, and the others.
-EXPORT_FORMATS = ("torch", "trace", "json")
+#: ``ppopt export`` formats: the tables PyTorch's pipelining runtime loads, and the others.
+EXPORT_FORMATS = ("torch", "torch-comms", "trace", "json")
 
 ScheduleFileArg = Annotated[Path, typer.Argument(help="Schedule file written by --json.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", help="No 'wrote' line on stderr.")]
@@ -72,15 +73,17 @@ def export(
         typer.Option(
             "--format",
             help="torch (PyTorch pipelining compute-only CSV, one row per rank), "
-            "trace (Chrome/Perfetto trace) or json (the schedule file, normalised).",
+            "torch-comms (the compute_comms CSV: the same with sends and receives placed "
+            "from the plan), trace (Chrome/Perfetto trace) or json (the schedule file, "
+            "normalised).",
         ),
     ] = "torch",
     strict: Annotated[
         bool,
         typer.Option(
             "--strict",
-            help="With --format torch: refuse a schedule not planned with runtime: torch "
-            "(default: write it and warn how long PyTorch will really take).",
+            help="With --format torch or torch-comms: refuse a schedule not planned with "
+            "runtime: torch (default: write it and warn how long PyTorch will really take).",
         ),
     ] = False,
     quiet: QuietOption = False,
@@ -91,11 +94,11 @@ def export(
             raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
         checked("--output", output)
         schedule, solver = read_schedule(file)
-        if fmt == "torch":
+        if fmt in ("torch", "torch-comms"):
             warning = check_for_torch(schedule).warning()
             if warning is not None and strict:
                 raise ConfigError(f"--strict: {file}: {warning}")
-            write_torch_csv(output, schedule)
+            (write_torch_csv if fmt == "torch" else write_torch_comms_csv)(output, schedule)
             if warning is not None:
                 typer.echo(f"warning: {warning}", err=True)
             wrote(output, quiet)

@@ -98,12 +98,17 @@ def torch_rows(schedule: Schedule) -> list[list[str]]:
     return [[torch_action(op, split) for op in row] for row in schedule.device_ops]
 
 
-def dumps_torch_csv(schedule: Schedule) -> str:
-    """The table as CSV text (``\\n`` line ends; PyTorch's ``csv.reader`` takes any)."""
+def rows_csv(rows: list[list[str]]) -> str:
+    """Table rows as CSV text (``\\n`` line ends; PyTorch's ``csv.reader`` takes any)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows(torch_rows(schedule))
+    writer.writerows(rows)
     return buffer.getvalue()
+
+
+def dumps_torch_csv(schedule: Schedule) -> str:
+    """The table as CSV text."""
+    return rows_csv(torch_rows(schedule))
 
 
 def write_torch_csv(path: str | Path, schedule: Schedule) -> None:

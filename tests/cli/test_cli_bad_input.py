@@ -295,7 +295,7 @@ CASES = [
     ("plot-empty", {"e.json": ""}, ["plot", "e.json", "-o", "e.png"], 2, "e.json"),
     # export: an unknown format
     ("export-format", {"c.yaml": GOOD}, ["export", "c.yaml", "-o", "x.csv", "--format", "xls"],
-     2, "--format: expected one of torch, trace, json, got 'xls'"),
+     2, "--format: expected one of torch, torch-comms, trace, json, got 'xls'"),
 ]  # fmt: skip
 
 
