@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 
+from ppopt.limits import per_device
 from ppopt.metrics import memory_profile
 from ppopt.schedule import Schedule
 from ppopt.viz.gantt import gantt_size, new_axes, style_time_axis
@@ -74,16 +75,8 @@ def _per_device_limit(
     """The limit as one value per device; a list of the wrong length is an error."""
     if limit is None:
         return None
-    if isinstance(limit, int | float):
-        return (float(limit),) * num_devices
-    values = tuple(float(x) for x in limit)
-    if len(values) == 1:
-        return values * num_devices
-    if len(values) != num_devices:
-        raise ValueError(
-            f"memory limit: expected 1 or {num_devices} values (one per device), got {len(values)}"
-        )
-    return values
+    values = (limit,) if isinstance(limit, int | float) else limit
+    return per_device("memory limit", values, num_devices)
 
 
 def _draw_limit(ax: Axes, limits: tuple[float, ...]) -> None:
