@@ -22,6 +22,10 @@ class Kind(StrEnum):
     B = "B"
     W = "W"
 
+    # Enum hashes in Python (``hash(self._name_)``); the str hash is the same number in C,
+    # which keeps dict look-ups keyed by kinds as fast as with plain strings (engine, validator).
+    __hash__ = str.__hash__
+
 
 class Lane(StrEnum):
     """The resource of a device that a task occupies (one task at a time per lane)."""
