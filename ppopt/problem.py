@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import NamedTuple
 
 from ppopt.checks import (
     as_float,
@@ -29,29 +28,11 @@ from ppopt.checks import (
 from ppopt.errors import NoScheduleError, ProblemError
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
 from ppopt.placement import check_placement, placement_stages
-from ppopt.runtime import Runtime, runtime_retained, runtime_times
-from ppopt.tasks import KINDS, Kind, Task
+from ppopt.runtime import Runtime, check_runtime_retained, runtime_retained, runtime_times
+from ppopt.tasks import KINDS, Edge, Hold, Kind, Task
 
 #: ``(kind, stage)`` of a task with the micro-batch left out: rules are the same for all.
 StageKind = tuple[Kind, int]
-
-
-class Edge(NamedTuple):
-    """A dependency of every task of one ``(kind, stage)``: the task of ``kind``/``stage``
-    of the same micro-batch must end ``latency`` before it starts."""
-
-    kind: Kind
-    stage: int
-    latency: float
-
-
-class Hold(NamedTuple):
-    """Memory one micro-batch holds on a stage's device: ``amount`` from the start of its
-    ``alloc`` task to the end of its ``free`` task."""
-
-    alloc: Kind
-    free: Kind
-    amount: float
 
 
 @dataclass(frozen=True)
@@ -107,13 +88,8 @@ class Problem:
         check_lengths("backward_times", self.backward, self.num_stages)
         if self.weight is not None:
             check_lengths("weight_times", self.weight, self.num_stages)
-        if runtime == Runtime.TORCH and self.weight is not None:
-            for i, (kept, amount) in enumerate(zip(self.retained, self.activation, strict=False)):
-                if kept not in (0.0, amount):
-                    raise ProblemError(
-                        f"memory.retained[{i}]: not used with runtime: torch (PyTorch keeps the "
-                        f"whole activation until W, docs/runtime_torch.md); leave it out"
-                    )
+        if self.weight is not None:
+            check_runtime_retained(runtime, self.activation, self.retained)
         backward, weight = runtime_times(runtime, self.backward, self.weight)
         retained = runtime_retained(runtime, self.activation, self.retained, self.is_split)
         for name, value in (("runtime", runtime), ("backward", backward), ("weight", weight)):

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from ppopt.errors import ProblemError
+
 
 class Runtime(StrEnum):
     """Which runtime's semantics the problem follows."""
@@ -46,3 +48,19 @@ def runtime_retained(
     if runtime != Runtime.TORCH or not split:
         return retained
     return activation
+
+
+def check_runtime_retained(
+    runtime: Runtime, activation: tuple[float, ...], retained: tuple[float, ...]
+) -> None:
+    """Under ``torch`` PyTorch decides what a split B keeps (all of it): a ``retained`` part
+    the user gave would be a false promise, so it is refused (0 or the whole activation, as a
+    schedule file written under ``torch`` says, is accepted)."""
+    if runtime != Runtime.TORCH:
+        return
+    for i, (kept, amount) in enumerate(zip(retained, activation, strict=False)):
+        if kept not in (0.0, amount):
+            raise ProblemError(
+                f"memory.retained[{i}]: not used with runtime: torch (PyTorch keeps the "
+                f"whole activation until W, docs/runtime_torch.md); leave it out"
+            )

@@ -65,3 +65,21 @@ class Task(NamedTuple):
     def label(self) -> str:
         """Short human name, 1-based micro-batch as in the pictures: ``F3@s1``."""
         return f"{self.kind}{self.microbatch + 1}@s{self.stage}"
+
+
+class Edge(NamedTuple):
+    """A dependency of every task of one ``(kind, stage)``: the task of ``kind``/``stage``
+    of the same micro-batch must end ``latency`` before it starts."""
+
+    kind: Kind
+    stage: int
+    latency: float
+
+
+class Hold(NamedTuple):
+    """Memory one micro-batch holds on a stage's device: ``amount`` from the start of its
+    ``alloc`` task to the end of its ``free`` task."""
+
+    alloc: Kind
+    free: Kind
+    amount: float

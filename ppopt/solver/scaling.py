@@ -13,7 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ppopt.problem import Hold, Problem
+from ppopt.problem import Problem
+from ppopt.tasks import Hold
 
 #: Integer units for the longest task when no power of ten makes the times whole.
 RESOLUTION = 2000
