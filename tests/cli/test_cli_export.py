@@ -40,6 +40,18 @@ def test_cli_export_torch_is_the_default_format(schedule_file: Path) -> None:
     assert out.read_text().startswith("0F0,0F1,0I0")
 
 
+def test_cli_export_torch_comms_writes_the_compute_comms_table(schedule_file: Path) -> None:
+    out = schedule_file.with_name("comms.csv")
+    args = ["export", str(schedule_file), "--format", "torch-comms", "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines() == [
+        "0F0,0SEND_F0,0F1,0SEND_F1,0RECV_B0,0I0,0W0,0RECV_B1,0I1,0W1,0REDUCE_GRAD",
+        "1RECV_F0,1RECV_F1,1F0,1I0,1SEND_B0,1W0,1F1,1I1,1SEND_B1,1W1,1REDUCE_GRAD",
+    ]
+    assert f"wrote {out}" in result.stderr
+
+
 def test_cli_export_routes_trace_and_json(schedule_file: Path) -> None:
     trace, copy = schedule_file.with_name("s.trace.json"), schedule_file.with_name("c.json")
     for fmt, out in (("trace", trace), ("json", copy)):
@@ -78,15 +90,17 @@ def test_cli_export_refuses_a_file_that_is_not_a_schedule(tmp_path: Path) -> Non
     assert not out.exists()
 
 
-def test_cli_export_warns_or_refuses_with_strict(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["torch", "torch-comms"])
+def test_cli_export_warns_or_refuses_with_strict(tmp_path: Path, fmt: str) -> None:
     source = tmp_path / "abstract.json"
     problem = Problem.create(4, 8, forward=1, backward=1.5, weight=0.5, memory_limit="none")
     write_schedule(source, baseline("zb-h2", problem))
     out = tmp_path / "t.csv"
-    run = CliRunner().invoke(app, ["export", str(source), "-o", str(out)])
+    run = CliRunner().invoke(app, ["export", str(source), "--format", fmt, "-o", str(out)])
     assert run.exit_code == 0 and out.exists()
     assert "warning: planned with runtime: abstract; PyTorch runs this order in" in run.output
     strict = tmp_path / "strict.csv"
-    refused = CliRunner().invoke(app, ["export", str(source), "-o", str(strict), "--strict"])
+    args = ["export", str(source), "--format", fmt, "-o", str(strict), "--strict"]
+    refused = CliRunner().invoke(app, args)
     assert refused.exit_code == 2 and not strict.exists()
     assert refused.output.count("error: --strict:") == 1

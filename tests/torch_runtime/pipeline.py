@@ -5,9 +5,10 @@ The model is a stack of ``S`` small blocks (``Linear`` + ``Tanh``; the last bloc
 reference build identical weights. :func:`run_pipeline` spawns one process per rank (gloo on
 127.0.0.1, a free port); each rank wraps the blocks of its stages in ``PipelineStage`` objects,
 loads the table with ``_PipelineScheduleRuntime._load_csv`` (which infers the stage-to-rank
-mapping from the table and adds the send/receive actions) and runs one ``step``. The ranks
-save their gradients and losses; :func:`reference_run` computes the same quantities with plain
-autograd on the unsplit model. Nothing here imports ppopt: the table is the only interface.
+mapping from the table and, for a compute-only table, adds the send/receive actions) and runs
+one ``step``. The ranks save their gradients and losses; :func:`reference_run` computes the
+same quantities with plain autograd on the unsplit model. Nothing here imports ppopt: the
+table is the only interface.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.distributed as dist
@@ -36,13 +38,16 @@ RUN_TIMEOUT = 120.0
 
 @dataclass(frozen=True)
 class Spec:
-    """What to run: the table, the rank count, the virtual stage count, micro-batches, seed."""
+    """What to run: the table, the rank count, the virtual stage count, micro-batches, seed,
+    and the table's format (``_load_csv``'s: ``compute_only`` is lowered by the runtime,
+    ``compute_comms`` holds the send/receive actions and runs as written)."""
 
     csv_path: str
     num_ranks: int
     num_stages: int
     num_microbatches: int
     seed: int = 0
+    csv_format: Literal["compute_only", "compute_comms"] = "compute_only"
 
 
 def build_model(spec: Spec) -> nn.Sequential:
@@ -95,6 +100,7 @@ class PipelineRun:
     losses: list[torch.Tensor]  # per micro-batch, from the rank holding the last stage
     executed: dict[int, list[str]]  # per rank: the compute actions the runtime ran, in order
     stage_to_rank: dict[int, int]  # the runtime's stage_index_to_group_rank (from the table)
+    actions: dict[int, list[str]] = field(default_factory=dict)  # per rank: every action run
 
 
 def run_pipeline(spec: Spec) -> PipelineRun:
@@ -119,7 +125,17 @@ def run_pipeline(spec: Spec) -> PipelineRun:
             run.losses.extend(saved["losses"])
             run.executed[rank] = saved["executed"]
             run.stage_to_rank.update(saved["stage_to_rank"])
+            run.actions[rank] = saved["actions"]
     return run
+
+
+def assert_equal_to_reference(spec: Spec, run: PipelineRun) -> None:
+    """The run's gradients and per-micro-batch losses equal :func:`reference_run`'s."""
+    grads, losses = reference_run(spec)
+    assert sorted(run.grads) == sorted(grads)
+    for name, grad in grads.items():
+        torch.testing.assert_close(run.grads[name], grad, msg=lambda m, n=name: f"{n}: {m}")
+    torch.testing.assert_close(torch.stack(run.losses), torch.stack(losses))
 
 
 def _rank_main(rank: int, spec: Spec, port: int, out: str) -> None:
@@ -135,7 +151,7 @@ def _rank_main(rank: int, spec: Spec, port: int, out: str) -> None:
         runtime = _PipelineScheduleRuntime(
             stages, n_microbatches=spec.num_microbatches, loss_fn=loss_fn, scale_grads=True
         )
-        runtime._load_csv(spec.csv_path)
+        runtime._load_csv(spec.csv_path, format=spec.csv_format)
         x, y = batch(spec)
         losses: list[torch.Tensor] = []
         args = (x,) if 0 in mine else ()
@@ -150,6 +166,7 @@ def _rank_main(rank: int, spec: Spec, port: int, out: str) -> None:
                 if action.is_compute_op
             ],
             "stage_to_rank": dict(runtime.stage_index_to_group_rank),
+            "actions": [str(action) for action in runtime.pipeline_order_with_comms[rank]],
         }
         torch.save(saved, Path(out) / f"rank{rank}.pt")
     finally:
