@@ -45,7 +45,9 @@ and a wait shows as idle time between actions.
 
 :func:`run_emulated` spawns one process per rank (gloo, 127.0.0.1), loads the table with
 ``_load_csv(path, format=...)``, runs ``steps`` training steps (a barrier before each) and
-returns every rank's records and step wall times.
+returns every rank's records and step wall times (:func:`run_emulated_many`: several tables in
+one set of processes, one after the other); :func:`measured_step` is the median step
+span over the steps after the warm-up.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -272,16 +275,52 @@ def stages_of_row(row: Sequence[str]) -> list[int]:
 
 def run_emulated(spec: EmulatedSpec, timeout: float = RUN_TIMEOUT) -> list[RankResult]:
     """Run the table on one CPU process per row with emulated stages; every rank's result."""
-    rows = table_rows(spec.csv_path)
+    return run_emulated_many([spec], timeout)[0]
+
+
+def run_emulated_many(
+    specs: Sequence[EmulatedSpec], timeout: float = RUN_TIMEOUT
+) -> list[list[RankResult]]:
+    """Run several tables of the same number of rows one after the other in one set of rank
+    processes (starting the processes, torch's import and gloo's set-up cost ~5-20 s, paid
+    once); every rank's result of each table, in the order given."""
+    if not specs:
+        return []
+    counts = {len(table_rows(spec.csv_path)) for spec in specs}
+    if len(counts) != 1:
+        raise ValueError(f"tables with different numbers of rows {sorted(counts)}")
+    (world,) = counts
     with tempfile.TemporaryDirectory() as out:
-        spawn(_rank_main, (spec, _free_port(), out), len(rows), timeout)
-        results = []
-        for rank in range(len(rows)):
-            saved = json.loads((Path(out) / f"rank{rank}.json").read_text())
-            saved["records"] = [ActionRecord(**r) for r in saved["records"]]
-            saved["step_walls"] = [tuple(w) for w in saved["step_walls"]]
-            results.append(RankResult(**saved))
-    return results
+        spawn(_rank_main, (tuple(specs), _free_port(), out), world, timeout)
+        every = []
+        for index in range(len(specs)):
+            results = []
+            for rank in range(world):
+                saved = json.loads((Path(out) / f"rank{rank}_{index}.json").read_text())
+                saved["records"] = [ActionRecord(**r) for r in saved["records"]]
+                saved["step_walls"] = [tuple(w) for w in saved["step_walls"]]
+                results.append(RankResult(**saved))
+            every.append(results)
+    return every
+
+
+def step_spans(results: Sequence[RankResult], warmup: int = 1) -> list[float]:
+    """Seconds from the first compute action's start to the last one's end over all ranks, one
+    value per step from ``warmup`` on (the steps before it are not counted)."""
+    steps = sorted({r.step for res in results for r in res.records if r.step >= warmup})
+    spans = []
+    for step in steps:
+        records = [r for res in results for r in res.records if r.step == step]
+        spans.append(max(r.end for r in records) - min(r.start for r in records))
+    return spans
+
+
+def measured_step(results: Sequence[RankResult], warmup: int = 1) -> float:
+    """The median of :func:`step_spans` (seconds)."""
+    spans = sorted(step_spans(results, warmup))
+    if not spans:
+        raise ValueError(f"no step after the {warmup} warm-up step(s)")
+    return statistics.median(spans)
 
 
 def spawn(fn, args: tuple, nprocs: int, timeout: float = RUN_TIMEOUT) -> None:
@@ -308,66 +347,70 @@ def loss_fn(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return nn.functional.mse_loss(output, target)
 
 
-def _rank_main(rank: int, spec: EmulatedSpec, port: int, out: str) -> None:
+def _rank_main(rank: int, specs: tuple[EmulatedSpec, ...], port: int, out: str) -> None:
+    init_rank(rank, len(table_rows(specs[0].csv_path)), port)
+    try:
+        for index, spec in enumerate(specs):
+            saved = _run_table(rank, spec)
+            (Path(out) / f"rank{rank}_{index}.json").write_text(json.dumps(asdict(saved)))
+    finally:
+        dist.destroy_process_group()
+
+
+def _run_table(rank: int, spec: EmulatedSpec) -> RankResult:
+    """Build this rank's stages and runtime for one table and run its steps."""
     from torch.distributed.pipelining import PipelineStage
     from torch.distributed.pipelining.schedules import _PipelineScheduleRuntime
 
     rows = table_rows(spec.csv_path)
-    init_rank(rank, len(rows), port)
-    try:
-        num_stages = len(spec.costs)
-        mine = stages_of_row(rows[rank])
-        recorder = Recorder()
-        stages = []
-        for s in mine:
-            module = EmulatedStage(
-                spec.costs[s], first=s == 0, layers=spec.layers, embed=spec.embed
-            )
-            stage = PipelineStage(module, s, num_stages, torch.device("cpu"))
-            instrument(stage, recorder)
-            stages.append(stage)
-        runtime = _PipelineScheduleRuntime(
-            stages,
-            n_microbatches=spec.num_microbatches,
-            loss_fn=loss_fn,
-            scale_grads=True,
-            defer_pp_recv=spec.defer_pp_recv,
-        )
-        runtime._load_csv(spec.csv_path, format=spec.csv_format)
-        generator = torch.Generator().manual_seed(0)
-        rows_total = spec.num_microbatches * ROWS_PER_MICROBATCH
-        x = torch.randn(rows_total, WIDTH, generator=generator)
-        y = torch.randn(rows_total, WIDTH, generator=generator)
-        walls = []
-        for step in range(spec.steps):
-            recorder.step = step
-            for stage in stages:
-                stage.submod.zero_grad(set_to_none=True)
-            dist.barrier()
-            start = time.perf_counter()
-            runtime.step(
-                *((x,) if 0 in mine else ()),
-                target=y if num_stages - 1 in mine else None,
-                losses=[] if num_stages - 1 in mine else None,
-            )
-            walls.append((start, time.perf_counter()))
+    num_stages = len(spec.costs)
+    mine = stages_of_row(rows[rank])
+    recorder = Recorder()
+    stages = []
+    for s in mine:
+        module = EmulatedStage(spec.costs[s], first=s == 0, layers=spec.layers, embed=spec.embed)
+        stage = PipelineStage(module, s, num_stages, torch.device("cpu"))
+        instrument(stage, recorder)
+        stages.append(stage)
+    runtime = _PipelineScheduleRuntime(
+        stages,
+        n_microbatches=spec.num_microbatches,
+        loss_fn=loss_fn,
+        scale_grads=True,
+        defer_pp_recv=spec.defer_pp_recv,
+    )
+    runtime._load_csv(spec.csv_path, format=spec.csv_format)
+    generator = torch.Generator().manual_seed(0)
+    rows_total = spec.num_microbatches * ROWS_PER_MICROBATCH
+    x = torch.randn(rows_total, WIDTH, generator=generator)
+    y = torch.randn(rows_total, WIDTH, generator=generator)
+    walls = []
+    for step in range(spec.steps):
+        recorder.step = step
+        for stage in stages:
+            stage.submod.zero_grad(set_to_none=True)
         dist.barrier()
-        saved = RankResult(
-            rank,
-            mine,
-            recorder.records,
-            walls,
-            [str(a) for a in runtime.pipeline_order_with_comms[rank]],
-            {
-                f"{stage.stage_index}.{name}": param.grad.flatten().tolist()
-                for stage in stages
-                for name, param in stage.submod.named_parameters()
-                if param.grad is not None
-            },
+        start = time.perf_counter()
+        runtime.step(
+            *((x,) if 0 in mine else ()),
+            target=y if num_stages - 1 in mine else None,
+            losses=[] if num_stages - 1 in mine else None,
         )
-        (Path(out) / f"rank{rank}.json").write_text(json.dumps(asdict(saved)))
-    finally:
-        dist.destroy_process_group()
+        walls.append((start, time.perf_counter()))
+    dist.barrier()
+    return RankResult(
+        rank,
+        mine,
+        recorder.records,
+        walls,
+        [str(a) for a in runtime.pipeline_order_with_comms[rank]],
+        {
+            f"{stage.stage_index}.{name}": param.grad.flatten().tolist()
+            for stage in stages
+            for name, param in stage.submod.named_parameters()
+            if param.grad is not None
+        },
+    )
 
 
 def _free_port() -> int:
