@@ -2,31 +2,38 @@
 
 For each case and schedule the benchmark
 
-1. solves with the CLI (``ppopt solve ... --json out.json``) and exports the PyTorch table
-   (``ppopt export out.json --format torch -o out.csv``) — the CLI and the schedule file are
-   the only interface, nothing of ppopt is imported;
+1. solves with the CLI (``ppopt solve ... --runtime torch|abstract --json out.json``) and
+   exports the PyTorch table (``ppopt export out.json --format torch -o out.csv``); for a plan
+   made under ``runtime: abstract`` the export's warning gives ppopt's forecast of how long
+   PyTorch takes (the plan's orders re-timed under ``runtime: torch``);
 2. runs the table with ``torch.distributed.pipelining.schedules._PipelineScheduleRuntime`` on
    CPU/gloo, one process per rank, stages emulated by sleeps (``tests/torch_runtime/
    emulated.py``: F sleeps ``F*unit``, the activation-gradient chain ``B*unit``, the
-   weight-gradient nodes ``W*unit``; PyTorch decides which of them run in ``I``, ``W`` and
-   ``B``), ``--steps`` steps of which the first is a warm-up;
+   weight-gradient nodes ``W*unit``; PyTorch itself decides which of them run in ``I``, ``W``
+   and ``B``, so stage 0's ``I`` takes ~0 and its ``W`` ``B + W`` whatever the plan assumed),
+   ``--steps`` steps of which the first ``--warmup`` are not counted;
 3. prints the planned makespan (``metrics.makespan`` of the file), the measured step (median
-   over the steps after the warm-up of the span from the first compute action's start to the
-   last one's end over all ranks, in units), their ratio, and the planned and measured gain
-   over the case's 1F1B; also the planned peak memory (ppopt's model) and the peak under
-   PyTorch's rule measured by ``benchmarks/probe_torch_stage.py`` (everything F allocates is
-   held until that micro-batch's W ends; I frees nothing that matters).
+   over the counted steps of the span from the first compute action's start to the last one's
+   end over all ranks, in units), their ratio, the planned and measured gain over the case's
+   1F1B and the measured gain over its zero-bubble baseline (ZB-H1, or ZB-V on the V case);
+   also the plan's peak memory and the peak under PyTorch's rule (everything an F allocates
+   is held until that micro-batch's W ends; ``benchmarks/probe_torch_stage.py``), and whether
+   the issue's targets are met (``--runtime torch`` plans within 5 % of plan, the optimizer
+   not slower than ZB-H1, its measured gain over 1F1B within 2 points of the planned gain).
 
-The emulated stages always cost the case's *true* times; a case may solve with other times
-(``plan``): the ``*-s0`` cases plan with stage 0's B = 0.001 and its W = B + W, which is what
-PyTorch 2.13 runs on stage 0 (``I`` skips the first stage, ``W`` runs its whole backward).
+The emulated stages always cost the case's *true* times (F, B, W as given); ``--runtime torch``
+plans with what PyTorch runs (stage 0: B 0, W B+W; a split B frees nothing until W).
 
     python benchmarks/bench_runtime.py                                  # every case, 50 ms unit
-    python benchmarks/bench_runtime.py --case split-111 --case split-111-s0 --unit-ms 50
-    python benchmarks/bench_runtime.py --json-out runtime.json \\
-        --plot docs/planned_vs_measured.png --plot-run split-111/optimal-1x
+    python benchmarks/bench_runtime.py --case split-1.5 --unit-ms 50
+    python benchmarks/bench_runtime.py --json-out runtime.json --plot docs/planned_vs_measured.png
+    python benchmarks/bench_runtime.py --from-json runtime.json --plot out.png \\
+        --plot-run split-111/optimal-1x-abstract --plot-run split-111/optimal-1x
     python benchmarks/bench_runtime.py --check-emulation               # time F, I, W, B per stage
-    PPOPT="python -m ppopt" python benchmarks/bench_runtime.py ...      # another ppopt command
+    PPOPT="ppopt" python benchmarks/bench_runtime.py ...                # another ppopt command
+
+By default ppopt runs as ``python -m ppopt`` with this working tree first on ``PYTHONPATH``, so
+the tree's ppopt is measured whatever is installed; ``PPOPT`` overrides the command.
 
 Colours of ``--plot`` are ppopt's own (``ppopt.viz.gantt.KIND_COLORS``): F blue ``#3b75af``,
 B orange ``#e1812c`` (ppopt's B: PyTorch's ``I`` of a split backward or its full ``B``),
@@ -48,34 +55,44 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 from tests.torch_runtime.emulated import (  # noqa: E402
     EmulatedSpec,
     RankResult,
     StageCost,
     run_emulated,
+    run_emulated_many,
+    step_spans,
 )
 
 KIND_COLORS = {"F": "#3b75af", "B": "#e1812c", "W": "#3a923a"}
 P, M = 4, 8
+#: the issue's targets
+RATIO_TARGET = 0.05  # --runtime torch plans: |measured / planned - 1| <= 5 %
+GAIN_TARGET = 0.02  # optimizer: |measured gain - planned gain| over 1F1B <= 2 points
+#: ppopt export's warning for a plan made under another runtime
+RETIMED = re.compile(r"PyTorch runs this order in ([0-9.eE+-]+)")
 
 
 @dataclass(frozen=True)
 class Run:
-    """One schedule of a case: its label, the ``--schedule`` name and extra solve options;
-    ``problem`` overrides the case's problem options (the V case's 1F1B reference)."""
+    """One schedule of a case: its label, the ``--schedule`` name, extra solve options and the
+    runtime it is planned for; ``problem`` overrides the case's problem options and ``true``
+    its true times (the V case's one-chunk 1F1B reference)."""
 
     label: str
     schedule: str
     options: tuple[str, ...] = ()
+    runtime: str = "torch"
     problem: tuple[str, ...] | None = None
     true: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...] | None] | None = None
 
 
 @dataclass(frozen=True)
 class Case:
-    """A problem (true per-virtual-stage F, B, W; W None = full backward), the solve options
-    of its plan (default: the true times) and its runs; ``reference`` is the 1F1B run."""
+    """A problem (true per-virtual-stage F, B, W; W None = full backward) and its runs;
+    ``reference`` is the 1F1B run, ``zero_bubble`` the zero-bubble baseline's (or None)."""
 
     name: str
     description: str
@@ -84,15 +101,10 @@ class Case:
     weight: tuple[float, ...] | None
     runs: tuple[Run, ...]
     layout: tuple[str, ...] = ()
-    plan: tuple[str, ...] | None = None
     reference: str = "1f1b"
-    #: memory.retained of every virtual stage (a config file is written: the CLI has no
-    #: option for it); None = ppopt's default 0 (a split B frees the whole activation)
-    retained: float | None = None
+    zero_bubble: str | None = None
 
     def problem_options(self) -> list[str]:
-        if self.plan is not None:
-            return [*self.layout, *self.plan]
         out = [*self.layout, "-f", _list(self.forward), "-bw", _list(self.backward)]
         if self.weight is not None:
             out += ["-w", _list(self.weight)]
@@ -103,74 +115,44 @@ def _list(values: tuple[float, ...]) -> str:
     return " ".join(f"{v:g}" for v in values)
 
 
-def _split_runs() -> tuple[Run, ...]:
-    return (
-        Run("1f1b", "1f1b"),
-        Run("zb-h1", "zb-h1"),
-        Run("optimal-1x", "optimal", ("--memory-limit", "1x")),
-        Run("optimal-2x", "optimal", ("--memory-limit", "2x")),
-    )
-
-
-def _stage0_plan(forward, backward, weight) -> tuple[str, ...]:
-    """Solve options that give stage 0 (virtual stage 0) B = 0.001 and W = B + W."""
-    b = list(backward)
-    w = list(weight)
-    b[0], w[0] = 0.001, backward[0] + weight[0]
-    return ("-f", _list(forward), "-bw", _list(tuple(b)), "-w", _list(tuple(w)))
+def _optimal(limit: str, runtime: str = "torch") -> Run:
+    suffix = "" if runtime == "torch" else f"-{runtime}"
+    return Run(f"optimal-{limit}{suffix}", "optimal", ("--memory-limit", limit), runtime)
 
 
 def cases() -> list[Case]:
     """The benchmark's cases (p=4, m=8)."""
     eq = (1.0,) * P
-    v_layout = ("--placement", "vshape", "--chunks", "2")
+    full_runs = (Run("1f1b", "1f1b"), _optimal("1x"))
     out = [
-        Case(
-            "full-eq",
-            "full backward, F=1 B=2",
-            eq,
-            (2.0,) * P,
-            None,
-            (Run("1f1b", "1f1b"), Run("optimal-1x", "optimal", ("--memory-limit", "1x"))),
-        ),
+        Case("full-eq", "full backward, F=1 B=2", eq, (2.0,) * P, None, full_runs),
         Case(
             "full-uneq",
             "full backward, unequal stages F=1 1.4 0.8 1.2, B=2F",
             (1.0, 1.4, 0.8, 1.2),
             (2.0, 2.8, 1.6, 2.4),
             None,
-            (Run("1f1b", "1f1b"), Run("optimal-1x", "optimal", ("--memory-limit", "1x"))),
+            full_runs,
         ),
     ]
+    split_runs = (
+        Run("1f1b", "1f1b"),
+        Run("zb-h1", "zb-h1"),
+        _optimal("1x"),
+        _optimal("2x"),
+        _optimal("1x", "abstract"),
+        _optimal("2x", "abstract"),
+    )
     for name, b, w in (("split-111", 1.0, 1.0), ("split-1.5", 1.5, 0.5)):
-        label = f"split F=1 B={b:g} W={w:g}"
-        backward, weight = (b,) * P, (w,) * P
-        out.append(Case(name, label, eq, backward, weight, _split_runs()))
         out.append(
             Case(
-                f"{name}-s0",
-                f"{label}, planned with stage 0 B=0.001 W={b + w:g}",
+                name,
+                f"split F=1 B={b:g} W={w:g}",
                 eq,
-                backward,
-                weight,
-                _split_runs(),
-                plan=_stage0_plan(eq, backward, weight),
-            )
-        )
-    for name, b, w in (("split-111", 1.0, 1.0), ("split-1.5", 1.5, 0.5)):
-        label = f"split F=1 B={b:g} W={w:g}"
-        backward, weight = (b,) * P, (w,) * P
-        out.append(
-            Case(
-                f"{name}-s0r",
-                f"{label}, planned with stage 0 B=0.001 W={b + w:g} and retained 1 "
-                f"(all held until W)",
-                eq,
-                backward,
-                weight,
-                (Run("1f1b", "1f1b"), *_split_runs()[2:]),
-                plan=_stage0_plan(eq, backward, weight),
-                retained=1.0,
+                (b,) * P,
+                (w,) * P,
+                split_runs,
+                zero_bubble="zb-h1",
             )
         )
     v_eq = (1.0,) * (2 * P)
@@ -182,7 +164,8 @@ def cases() -> list[Case]:
             true=((2.0,) * P, (4.0,) * P, None),
         ),
         Run("zb-v", "zb-v"),
-        Run("optimal-1x", "optimal", ("--memory-limit", "1x")),
+        _optimal("1x"),
+        _optimal("1x", "abstract"),
     )
     out.append(
         Case(
@@ -192,32 +175,8 @@ def cases() -> list[Case]:
             v_eq,
             v_eq,
             v_runs,
-            layout=v_layout,
-        )
-    )
-    out.append(
-        Case(
-            "v-111-s0",
-            "V placement, F=B=W=1, planned with stage 0 B=0.001 W=2",
-            v_eq,
-            v_eq,
-            v_eq,
-            v_runs,
-            layout=v_layout,
-            plan=_stage0_plan(v_eq, v_eq, v_eq),
-        )
-    )
-    out.append(
-        Case(
-            "v-111-s0r",
-            "V placement, F=B=W=1, planned with stage 0 B=0.001 W=2 and retained 1",
-            v_eq,
-            v_eq,
-            v_eq,
-            (v_runs[0], v_runs[2]),
-            layout=v_layout,
-            plan=_stage0_plan(v_eq, v_eq, v_eq),
-            retained=1.0,
+            layout=("--placement", "vshape", "--chunks", "2"),
+            zero_bubble="zb-v",
         )
     )
     return out
@@ -227,14 +186,19 @@ def cases() -> list[Case]:
 class Result:
     case: str
     run: str
+    runtime: str
     planned: float
+    forecast: float  # ppopt's forecast of PyTorch's time (the plan re-timed under torch)
     measured: float
     wall: float
     step_spans: list[float]
     planned_peak: float
     torch_peak: float
+    is_optimizer: bool = False
+    split: bool = False
     gain_planned: float | None = None
     gain_measured: float | None = None
+    gain_zero_bubble: float | None = None
     plan_ops: list[dict] = field(default_factory=list)
     measured_ops: list[dict] = field(default_factory=list)
     per_kind: dict[str, float] = field(default_factory=dict)
@@ -244,48 +208,41 @@ class Result:
         return self.measured / self.planned
 
 
-def ppopt_command() -> list[str]:
-    return shlex.split(os.environ.get("PPOPT", "ppopt"))
+def ppopt_command() -> tuple[list[str], dict[str, str]]:
+    """The ppopt command and its environment: ``PPOPT`` if set, else ``python -m ppopt`` with
+    this working tree first on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    if "PPOPT" in os.environ:
+        return shlex.split(os.environ["PPOPT"]), env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO), env.get("PYTHONPATH"))))
+    return [sys.executable, "-m", "ppopt"], env
 
 
-def solve(case: Case, run: Run, out: Path, args: argparse.Namespace) -> tuple[Path, dict]:
-    """Solve and export one run with the CLI; the schedule file's content and the CSV path."""
+def solve(case: Case, run: Run, out: Path, args: argparse.Namespace) -> tuple[Path, dict, float]:
+    """Solve and export one run with the CLI: the CSV path, the schedule file's content and
+    ppopt's forecast of PyTorch's time (the export's warning; the plan for a torch plan)."""
     json_path, csv_path = (
         out / f"{case.name}_{run.label}.json",
         out / f"{case.name}_{run.label}.csv",
     )
     problem = list(run.problem) if run.problem is not None else case.problem_options()
-    if case.retained is not None and run.problem is None:
-        config = out / f"{case.name}_{run.label}_config.json"
-        config.write_text(json.dumps(config_of(problem, case.retained)))
-        problem = [str(config)]
+    ppopt, env = ppopt_command()
     command = [
-        *ppopt_command(), "solve", "-s", str(P), "-b", str(M), *problem,
+        *ppopt, "solve", "-s", str(P), "-b", str(M), *problem, "--runtime", run.runtime,
         "--schedule", run.schedule, *run.options, "--json", str(json_path),
         "--no-visualization", "--quiet", "--workers", str(args.workers),
         "--time-limit", str(args.time_limit),
     ]  # fmt: skip
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    export = [*ppopt_command(), "export", str(json_path), "--format", "torch", "-o",
-              str(csv_path), "--quiet"]  # fmt: skip
-    subprocess.run(export, check=True, stdout=subprocess.DEVNULL)
-    return csv_path, json.loads(json_path.read_text())
-
-
-def config_of(options: list[str], retained: float) -> dict:
-    """A config file with the problem given by CLI options and ``memory.retained``."""
-    keys = {"-f": "forward_times", "-bw": "backward_times", "-w": "weight_times",
-            "--placement": "placement", "--chunks": "num_chunks"}  # fmt: skip
-    config: dict = {"num_stages": P, "num_batches": M}
-    for flag, value in zip(options[::2], options[1::2], strict=True):
-        key = keys[flag]
-        if key.endswith("_times"):
-            config[key] = [float(v) for v in value.split()]
-        else:
-            config[key] = int(value) if key == "num_chunks" else value
-    stages = len(config["forward_times"])
-    config["memory"] = {"activation": 1.0, "retained": [retained] * stages}
-    return config
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+    export = [*ppopt, "export", str(json_path), "--format", "torch", "-o", str(csv_path),
+              "--quiet"]  # fmt: skip
+    done = subprocess.run(
+        export, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    data = json.loads(json_path.read_text())
+    match = RETIMED.search(done.stderr)
+    forecast = float(match[1]) if match else float(data["metrics"]["makespan"])
+    return csv_path, data, forecast
 
 
 def true_costs(case: Case, run: Run, unit: float) -> tuple[StageCost, ...]:
@@ -300,9 +257,9 @@ def true_costs(case: Case, run: Run, unit: float) -> tuple[StageCost, ...]:
 def peak(ops: list[dict], hold_until_w: bool) -> float:
     """Peak activation units per device of a schedule file's ops (activation 1 per F).
 
-    ``hold_until_w=False``: ppopt's model with nothing retained (F allocates at its start, the
-    micro-batch's B frees at its end). ``True``: PyTorch's measured rule (held until W ends;
-    B frees for a full backward)."""
+    ``hold_until_w=False``: ppopt's abstract model with nothing retained (F allocates at its
+    start, the micro-batch's B frees at its end). ``True``: PyTorch's measured rule (held until
+    W ends; B frees for a full backward)."""
     events: dict[int, list[tuple[float, int, int]]] = defaultdict(list)
     kinds = {op["kind"] for op in ops}
     free_kind = "W" if hold_until_w and "W" in kinds else "B"
@@ -323,16 +280,15 @@ def peak(ops: list[dict], hold_until_w: bool) -> float:
 def measure(results: list[RankResult], warmup: int, unit: float):
     """Median compute span and step wall (units) over the steps after the warm-up, each step's
     span, one measured step's ops (units from its first start), per-kind median durations."""
+    spans = [s / unit for s in step_spans(results, warmup)]
     steps = sorted({r.step for res in results for r in res.records if r.step >= warmup})
-    spans, walls = [], []
-    for step in steps:
-        recs = [r for res in results for r in res.records if r.step == step]
-        spans.append((max(r.end for r in recs) - min(r.start for r in recs)) / unit)
-        walls.append(
-            (max(res.step_walls[step][1] for res in results)
-             - min(res.step_walls[step][0] for res in results)) / unit
-        )  # fmt: skip
-    median_step = steps[len(steps) // 2]
+    walls = [
+        (max(res.step_walls[step][1] for res in results)
+         - min(res.step_walls[step][0] for res in results)) / unit
+        for step in steps
+    ]  # fmt: skip
+    # the step whose span is the median (upper median for an even count)
+    median_step = sorted(zip(spans, steps, strict=True))[len(steps) // 2][1]
     rank_of = {s: res.rank for res in results for s in res.stages}
     recs = [r for res in results for r in res.records if r.step == median_step]
     t0 = min(r.start for r in recs)
@@ -353,103 +309,170 @@ def measure(results: list[RankResult], warmup: int, unit: float):
 def run_case(case: Case, args: argparse.Namespace, out: Path) -> list[Result]:
     unit = args.unit_ms / 1000.0
     results: list[Result] = []
-    for run in case.runs:
-        csv_path, data = solve(case, run, out, args)
-        spec = EmulatedSpec(
+    solved = [solve(case, run, out, args) for run in case.runs]
+    specs = [
+        EmulatedSpec(
             str(csv_path), true_costs(case, run, unit), M, steps=args.steps, layers=args.layers
         )
-        ranks = run_emulated(spec)
+        for run, (csv_path, _, _) in zip(case.runs, solved, strict=True)
+    ]
+    # one set of rank processes runs the case's tables one after the other
+    every = run_emulated_many(specs)
+    for run, (_, data, forecast), ranks in zip(case.runs, solved, every, strict=True):
         measured, wall, spans, ops, per_kind = measure(ranks, args.warmup, unit)
         result = Result(
             case.name,
             run.label,
+            run.runtime,
             float(data["metrics"]["makespan"]),
+            forecast,
             measured,
             wall,
             spans,
             max(data["metrics"]["peak_memory"]),
             peak(data["ops"], hold_until_w=True),
+            is_optimizer=run.schedule == "optimal",
+            split=case.weight is not None,
             plan_ops=data["ops"],
             measured_ops=ops,
             per_kind=per_kind,
         )
         results.append(result)
         print(
-            f"  {case.name:13s} {run.label:11s} planned {result.planned:7.2f}  measured "
-            f"{measured:7.2f}  ratio {result.ratio:.3f}",
+            f"  {case.name:10s} {run.label:20s} planned {result.planned:6.2f}  forecast "
+            f"{forecast:6.2f}  measured {measured:6.2f}  ratio {result.ratio:.3f}  "
+            f"steps {' '.join(f'{s:.2f}' for s in spans)}",
             flush=True,
         )
-    reference = next((r for r in results if r.run == case.reference), None)
-    if reference is not None:
-        for r in results:
+    by_label = {r.run: r for r in results}
+    reference = by_label.get(case.reference)
+    zero_bubble = by_label.get(case.zero_bubble) if case.zero_bubble else None
+    for r in results:
+        if reference is not None and r is not reference:
             r.gain_planned = 1 - r.planned / reference.planned
             r.gain_measured = 1 - r.measured / reference.measured
+        if zero_bubble is not None and r is not zero_bubble and r is not reference:
+            r.gain_zero_bubble = 1 - r.measured / zero_bubble.measured
     return results
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.1f} %".replace("-", "−")
 
 
 def table(results: list[Result], unit_ms: float) -> str:
     lines = [
-        "| case | schedule | planned | measured | measured/planned | step wall | "
-        "planned gain | measured gain | peak (ppopt) | peak (PyTorch rule) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| case | schedule | planned for | planned | ppopt's forecast | measured | "
+        "measured/planned | planned gain vs 1F1B | measured gain vs 1F1B | "
+        "measured gain vs ZB | peak (plan) | peak (PyTorch rule) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        gp = "" if r.gain_planned is None else f"{100 * r.gain_planned:.1f} %"
-        gm = "" if r.gain_measured is None else f"{100 * r.gain_measured:.1f} %"
+        forecast = "" if r.runtime == "torch" else f"{r.forecast:.2f}"
         lines.append(
-            f"| {r.case} | {r.run} | {r.planned:.2f} | {r.measured:.2f} | {r.ratio:.3f} | "
-            f"{r.wall:.2f} | {gp} | {gm} | {r.planned_peak:g} | {r.torch_peak:g} |"
+            f"| {r.case} | {r.run} | {r.runtime} | {r.planned:.2f} | {forecast} | "
+            f"{r.measured:.2f} | {r.ratio:.3f} | {_pct(r.gain_planned)} | "
+            f"{_pct(r.gain_measured)} | {_pct(r.gain_zero_bubble)} | {r.planned_peak:g} | "
+            f"{r.torch_peak:g} |"
         )
-    lines.append(f"\n(times in units of {unit_ms:g} ms; peaks in activations per device)")
+    lines.append(
+        f"\n(times in units of {unit_ms:g} ms; ppopt's forecast = the export's warning, the "
+        "plan re-timed under runtime: torch, shown for abstract plans; ZB = ZB-H1, ZB-V on the "
+        "V case; peaks in activations per device)"
+    )
     return "\n".join(lines)
 
 
-def plot(result: Result, path: str, unit_ms: float) -> None:
+def targets(results: list[Result]) -> list[str]:
+    """The issue's three targets, each with its numbers and met / not met."""
+    torch_runs = [r for r in results if r.runtime == "torch"]
+    worst = max(torch_runs, key=lambda r: abs(r.ratio - 1), default=None)
+    optimizers = [r for r in torch_runs if r.is_optimizer]
+    split_opt = [r for r in optimizers if r.split and r.gain_zero_bubble is not None]
+    gained = [r for r in optimizers if r.gain_planned is not None]
+    lines = []
+    if worst is not None:
+        ok = all(abs(r.ratio - 1) <= RATIO_TARGET for r in torch_runs)
+        lines.append(
+            f"runtime torch, every schedule within {RATIO_TARGET:.0%} of its plan: "
+            f"{'met' if ok else 'NOT met'} (ratios {min(r.ratio for r in torch_runs):.3f}–"
+            f"{max(r.ratio for r in torch_runs):.3f}; worst {worst.case}/{worst.run})"
+        )
+    if split_opt:
+        ok = all(r.gain_zero_bubble >= 0 for r in split_opt)
+        cells = ", ".join(f"{r.case}/{r.run} {_pct(r.gain_zero_bubble)}" for r in split_opt)
+        lines.append(f"optimizer's measured gain over ZB-H1 >= 0: {'met' if ok else 'NOT met'} "
+                     f"({cells})")  # fmt: skip
+    if gained:
+        ok = all(abs(r.gain_measured - r.gain_planned) <= GAIN_TARGET for r in gained)
+        cells = ", ".join(
+            f"{r.case}/{r.run} {100 * (r.gain_measured - r.gain_planned):+.1f}" for r in gained
+        )
+        lines.append(
+            f"optimizer's measured gain over 1F1B within {100 * GAIN_TARGET:g} points of plan: "
+            f"{'met' if ok else 'NOT met'} (measured − planned, points: {cells})"
+        )
+    return lines
+
+
+def plot(chosen: list[Result], path: str, unit_ms: float) -> None:
+    """Planned above measured for each chosen run, all panels on one time axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    devices = 1 + max(op["device"] for op in result.plan_ops)
-    end = max(max(o["end"] for o in result.plan_ops), max(o["end"] for o in result.measured_ops))
-    fig, axes = plt.subplots(2, 1, figsize=(14, 1.0 + 0.9 * devices * 2), sharex=True)
-    titles = (
-        f"planned (ppopt, makespan {result.planned:.2f})",
-        f"measured in PyTorch 2.13 _PipelineScheduleRuntime, emulated stages "
-        f"(median step, span {result.measured:.2f}; unit {unit_ms:g} ms)",
+    devices = 1 + max(op["device"] for r in chosen for op in r.plan_ops)
+    end = max(op["end"] for r in chosen for ops in (r.plan_ops, r.measured_ops) for op in ops)
+    panels = []
+    for r in chosen:
+        who = f"{r.run} (planned with runtime: {r.runtime})"
+        panels.append((r.plan_ops, f"{who}: planned by ppopt, makespan {r.planned:.2f}", r))
+        panels.append(
+            (
+                r.measured_ops,
+                f"{who}: measured in PyTorch 2.13 (median step {r.measured:.2f}, "
+                f"{r.ratio:.3f}x the plan)",
+                r,
+            )
+        )
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(15, 0.9 + 0.62 * devices * len(panels)), sharex=True
     )
-    for ax, ops, title in zip(axes, (result.plan_ops, result.measured_ops), titles, strict=True):
+    for ax, (ops, title, r) in zip(axes, panels, strict=True):
         for op in ops:
             kind = "B" if op["kind"] in ("I", "B") else op["kind"]
             width = op["end"] - op["start"]
             ax.barh(
-                op["device"], max(width, 0.02), left=op["start"], height=0.8,
+                op["device"], max(width, 0.04), left=op["start"], height=0.8,
                 color=KIND_COLORS[kind], edgecolor="white", linewidth=0.5,
             )  # fmt: skip
             if width > 0.45:
                 ax.text(
                     op["start"] + width / 2, op["device"], str(op["microbatch"]),
-                    ha="center", va="center", fontsize=7,
+                    ha="center", va="center", fontsize=8,
                     color="white" if kind != "B" else "black",
                 )  # fmt: skip
-        ax.set_yticks(range(devices), [f"rank {d}" for d in range(devices)])
+        ax.axvline(r.planned, color="0.25", linestyle="--", linewidth=1)
+        ax.set_yticks(range(devices), [f"rank {d}" for d in range(devices)], fontsize=9)
         ax.invert_yaxis()
-        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_title(title, fontsize=11, loc="left")
         ax.grid(axis="x", color="0.85", linewidth=0.6)
         ax.set_axisbelow(True)
-    axes[1].set_xlabel("time (units)")
-    axes[1].set_xlim(0, end * 1.01)
+    axes[-1].set_xlabel(f"time (units of {unit_ms:g} ms); dashed: the planned makespan")
+    axes[-1].set_xlim(0, end * 1.01)
     handles = [
         Patch(color=KIND_COLORS["F"], label="F"),
         Patch(color=KIND_COLORS["B"], label="B (PyTorch I, or full B)"),
         Patch(color=KIND_COLORS["W"], label="W"),
     ]
-    fig.legend(handles=handles, loc="upper right", fontsize=8, ncol=3, frameon=False)
-    fig.suptitle(f"{result.case} / {result.run}: measured/planned = {result.ratio:.3f}")
+    fig.legend(handles=handles, loc="upper right", fontsize=10, ncol=3, frameon=False)
+    cases_shown = sorted({r.case for r in chosen})
+    fig.suptitle(f"{', '.join(cases_shown)}: planned above measured", x=0.01, ha="left")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
@@ -462,7 +485,7 @@ def check_emulation(args: argparse.Namespace, out: Path) -> None:
         ("full F=1 B=2", Case("chk-full", "", (1.0,) * P, (2.0,) * P, None, ())),
     ):
         run = Run("1f1b", "1f1b")
-        csv_path, _ = solve(case, run, out, args)
+        csv_path, _, _ = solve(case, run, out, args)
         spec = EmulatedSpec(str(csv_path), true_costs(case, run, unit), M, steps=args.steps,
                             layers=args.layers)  # fmt: skip
         ranks = run_emulated(spec)
@@ -478,18 +501,22 @@ def check_emulation(args: argparse.Namespace, out: Path) -> None:
             print(f"  stage {stage}: {'  '.join(cells)}")
 
 
+DEFAULT_PLOT = ("split-1.5/optimal-1x-abstract", "split-1.5/optimal-1x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--case", action="append", help="run only these cases (repeatable)")
     parser.add_argument("--unit-ms", type=float, default=50.0, help="ms per time unit")
-    parser.add_argument("--steps", type=int, default=4, help="steps per run, warm-up included")
+    parser.add_argument("--steps", type=int, default=6, help="steps per run, warm-up included")
     parser.add_argument("--warmup", type=int, default=1, help="steps not counted")
     parser.add_argument("--layers", type=int, default=2, help="emulated layers per stage")
     parser.add_argument("--time-limit", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2, choices=(1, 2))
     parser.add_argument("--json-out", help="save every run's numbers and timelines here")
     parser.add_argument("--plot", help="draw planned above measured for --plot-run (.png)")
-    parser.add_argument("--plot-run", default="split-111/optimal-1x", help="CASE/SCHEDULE")
+    parser.add_argument("--plot-run", action="append",
+                        help=f"CASE/SCHEDULE to plot (repeatable; {DEFAULT_PLOT})")  # fmt: skip
     parser.add_argument("--workdir", help="keep the schedule files here (default: temporary)")
     parser.add_argument("--check-emulation", action="store_true",
                         help="only time I, W and B per stage position")  # fmt: skip
@@ -501,7 +528,7 @@ def main() -> None:
     all_cases = cases()
     if args.list:
         for case in all_cases:
-            print(f"{case.name:13s} {case.description}: {', '.join(r.label for r in case.runs)}")
+            print(f"{case.name:10s} {case.description}: {', '.join(r.label for r in case.runs)}")
         return
     chosen = [c for c in all_cases if not args.case or c.name in args.case]
     unknown = set(args.case or ()) - {c.name for c in all_cases}
@@ -528,9 +555,12 @@ def main() -> None:
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
-    """Print the table; write --json-out and --plot."""
+    """Print the table and the targets; write --json-out and --plot."""
     print()
     print(table(results, args.unit_ms))
+    print()
+    for line in targets(results):
+        print(line)
     if args.json_out and not args.from_json:
         Path(args.json_out).write_text(
             json.dumps(
@@ -540,11 +570,14 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             )
         )  # fmt: skip
     if args.plot:
-        case_name, run_label = args.plot_run.split("/")
-        match = [r for r in results if (r.case, r.run) == (case_name, run_label)]
-        if not match:
-            raise SystemExit(f"--plot-run {args.plot_run}: not among the runs")
-        plot(match[0], args.plot, args.unit_ms)
+        chosen = []
+        for spec in args.plot_run or DEFAULT_PLOT:
+            case_name, _, run_label = spec.partition("/")
+            match = [r for r in results if (r.case, r.run) == (case_name, run_label)]
+            if not match:
+                raise SystemExit(f"--plot-run {spec}: not among the runs")
+            chosen.append(match[0])
+        plot(chosen, args.plot, args.unit_ms)
         print(f"wrote {args.plot}")
 
 
