@@ -43,6 +43,7 @@ from tests.torch_runtime.emulated import (  # noqa: E402
     RankResult,
     StageCost,
     run_emulated,
+    step_spans,
 )
 
 #: The worked example of docs/runtime_torch.md: p=2, m=2, split backward, 1F1B order.
@@ -124,14 +125,9 @@ def p2p_order_mismatches(rows: list[list[str]]) -> list[str]:
     return out
 
 
-def spans(results: list[RankResult], unit: float, warmup: int = 1) -> list[float]:
-    """Per counted step: first compute start to last compute end over all ranks, in units."""
-    steps = sorted({r.step for res in results for r in res.records if r.step >= warmup})
-    out = []
-    for step in steps:
-        recs = [r for res in results for r in res.records if r.step == step]
-        out.append((max(r.end for r in recs) - min(r.start for r in recs)) / unit)
-    return out
+def spans(results: list[RankResult], unit: float) -> list[float]:
+    """Per step after the warm-up: first compute start to last compute end, in units."""
+    return [span / unit for span in step_spans(results)]
 
 
 def grads(results: list[RankResult]) -> dict[str, list[float]]:
