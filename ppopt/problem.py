@@ -337,9 +337,19 @@ class Problem:
 
     def memory_change(self, kind: str, stage: int) -> tuple[float, float]:
         """What a task of this kind and stage takes when it starts and frees when it ends."""
-        holds = self.holds(stage)
-        taken = sum(h.amount for h in holds if h.alloc == kind)
-        return taken, sum(h.amount for h in holds if h.free == kind)
+        return self._memory_changes[kind, stage]
+
+    @cached_property
+    def _memory_changes(self) -> dict[tuple[str, int], tuple[float, float]]:
+        """:meth:`memory_change` of every ``(kind, stage)``, summed from the holds once (it is
+        asked per op by the metrics and the tabu search)."""
+        table: dict[tuple[str, int], tuple[float, float]] = {}
+        for s in range(self.num_stages):
+            holds = self.holds(s)
+            for kind in self.kinds:
+                taken = sum(h.amount for h in holds if h.alloc == kind)
+                table[kind, s] = (taken, sum(h.amount for h in holds if h.free == kind))
+        return table
 
     def release(self, kind: str, stage: int) -> float:
         """Memory a task of this kind and stage frees when it ends."""
