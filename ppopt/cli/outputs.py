@@ -4,7 +4,7 @@ renamed into place together, and the ``wrote``/progress lines on stderr.
 Outputs are written through :mod:`ppopt.atomic`: all of a run's files are first written to
 temporary names and renamed together at the end, so a failed or interrupted run leaves every
 existing output file untouched. The format follows the extension (``.trace.json`` Chrome
-trace, ``.json`` schedule file, ``.png``/``.svg``/``.pdf`` picture).
+trace, ``.json`` schedule file, ``.png``/``.svg``/``.pdf`` picture, ``.html`` interactive page).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ppopt.schedule import Schedule
 from ppopt.solver import Progress, ProgressCallback
 
 TRACE_SUFFIX = ".trace.json"
+HTML_SUFFIX = ".html"  # the interactive page (ppopt.viz.html)
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,14 @@ def checked(label: str, path: str | None) -> str | None:
 
 
 def draw_schedule(schedule: Schedule, path: Path) -> None:
-    """Draw the Gantt picture (format from the extension), with the memory panel under it
-    when memory matters: a memory limit is set or the backward is split."""
+    """Draw the Gantt picture (format from the extension; ``.html`` the interactive page),
+    with the memory panel under it when memory matters: a memory limit is set or the
+    backward is split."""
+    if path.suffix.lower() == HTML_SUFFIX:
+        from ppopt.viz.html import write_html  # imports matplotlib's colours: only when drawing
+
+        write_html([schedule], path)
+        return
     from ppopt.viz.save import render_schedule  # matplotlib: ~0.4 s, only when drawing
 
     limit = schedule.problem.memory_caps
@@ -90,7 +97,13 @@ def draw_schedule(schedule: Schedule, path: Path) -> None:
 def save_comparison(
     schedules: Sequence[Schedule], path: str, limit: Sequence[float] | None
 ) -> None:
-    """One figure of several schedules on a shared time axis (written atomically)."""
+    """One figure of several schedules on a shared time axis (written atomically); for a
+    ``.html`` path the interactive page with one tab per schedule."""
+    if Path(path).suffix.lower() == HTML_SUFFIX:
+        from ppopt.viz.html import write_html
+
+        write_html(schedules, path, limit)
+        return
     from ppopt.viz import plot_comparison, save_figure  # matplotlib: only when drawing
 
     save_figure(plot_comparison(list(schedules), limit=limit), path)

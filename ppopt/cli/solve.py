@@ -137,7 +137,8 @@ def solve(
         typer.Option(
             "-o",
             "--output",
-            help="Picture path (.png, .svg, .pdf); default pipeline_<schedule>.png.",
+            help="Picture path (.png, .svg, .pdf; .html: the interactive page); "
+            "default pipeline_<schedule>.png.",
         ),
     ] = None,
     no_visualization: Annotated[
@@ -204,7 +205,12 @@ def compare(
         ),
     ] = None,
     output: Annotated[
-        str, typer.Option("-o", "--output", help="Figure path (.png, .svg, .pdf).")
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Figure path (.png, .svg, .pdf; .html: one page, a tab per schedule).",
+        ),
     ] = "pipeline_compare.png",
     no_visualization: Annotated[
         bool, typer.Option("--no-visualization", help="Do not draw the figure.")
