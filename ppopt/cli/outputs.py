@@ -20,11 +20,12 @@ from typing import Any
 import typer
 
 from ppopt.atomic import atomic_path
+from ppopt.cli.progress import ProgressLine
 from ppopt.errors import ConfigError
 from ppopt.export.schedule_json import dumps_schedule
 from ppopt.export.trace import write_trace
 from ppopt.schedule import Schedule
-from ppopt.solver import Progress, ProgressCallback
+from ppopt.solver import SolveResult
 
 TRACE_SUFFIX = ".trace.json"
 HTML_SUFFIX = ".html"  # the interactive page (ppopt.viz.html)
@@ -109,14 +110,15 @@ def save_comparison(
     save_figure(plot_comparison(list(schedules), limit=limit), path)
 
 
-def progress_printer(quiet: bool) -> ProgressCallback | None:
-    """The optimizer's progress lines on stderr (elapsed, best, bound); none when ``quiet``."""
-    return None if quiet else _show_progress
+def progress_printer(quiet: bool) -> ProgressLine | None:
+    """The optimizer's progress on stderr (:mod:`ppopt.cli.progress`); none when ``quiet``."""
+    return None if quiet else ProgressLine()
 
 
-def _show_progress(progress: Progress) -> None:
-    best = "-" if progress.best is None else f"{progress.best:.6g}"
-    typer.echo(f"  {progress.elapsed:7.2f} s  best {best}  bound {progress.bound:.6g}", err=True)
+def finish_progress(progress: ProgressLine | None, result: SolveResult | None) -> None:
+    """End the progress display with the solve's final line (the report's own numbers)."""
+    if progress is not None:
+        progress.finish(result)
 
 
 def wrote(path: str, quiet: bool) -> None:

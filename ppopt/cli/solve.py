@@ -14,7 +14,14 @@ import typer
 
 from ppopt.cli.args import config_path, parse_numbers, parse_placement, parse_schedule_names
 from ppopt.cli.errors import EXIT_INTERRUPTED, errors_to_exit_codes, fail
-from ppopt.cli.outputs import Outputs, checked, progress_printer, save_comparison, wrote
+from ppopt.cli.outputs import (
+    Outputs,
+    checked,
+    finish_progress,
+    progress_printer,
+    save_comparison,
+    wrote,
+)
 from ppopt.config import OPTIMAL, check_picture_suffix, known_schedules, load_config
 from ppopt.report import compare_table, format_report
 from ppopt.runs import compare_schedules, run_schedule
@@ -186,7 +193,9 @@ def solve(
             json=checked("--json" if json_file else "json_file", run.json_file),
             trace=checked("--trace" if trace else "trace_file", run.trace_file),
         )
-        outcome = run_schedule(run, progress=progress_printer(quiet))
+        progress = progress_printer(quiet)
+        outcome = run_schedule(run, progress=progress)
+        finish_progress(progress, outcome.result)
         typer.echo(format_report(outcome.schedule, outcome.result, outcome.reference))
         solver = None if outcome.result is None else outcome.result.to_dict()
         outputs.write(outcome.schedule, solver, quiet)
@@ -236,9 +245,9 @@ def compare(
         run = load_config(config, overrides)
         check_picture_suffix("--output", output)
         figure = None if no_visualization else checked("--output", output)
-        comparison = compare_schedules(
-            run, names, progress_printer(quiet), skip_inapplicable=schedules is None
-        )
+        progress = progress_printer(quiet)
+        comparison = compare_schedules(run, names, progress, skip_inapplicable=schedules is None)
+        finish_progress(progress, comparison.results[0] if comparison.results else None)
         for name in comparison.left_out:
             typer.echo(f"note: {name} does not apply to this problem; left out", err=True)
         for line in compare_table(comparison.schedules):
