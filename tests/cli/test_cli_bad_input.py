@@ -306,6 +306,10 @@ CASES = [
     # a schedule file given to solve: point to the commands that read it
     ("solve-schedule-file", {"c.json": SCHEDULE}, ["solve", "c.json"], 2,
      "c.json: a schedule file, not a config: check it with 'ppopt validate'"),
+    # a flag given a value: the value lands in CONFIG
+    ("flag-with-value", {"c.yaml": GOOD},
+     ["solve", "--deterministic", "true", "-s", "2", "-b", "2"], 2,
+     "true: not a config file; flags such as --deterministic take no value"),
     # a schedule name that is a near miss
     ("schedule-near-miss", {"c.yaml": GOOD}, ["solve", "c.yaml", "--schedule", "ZB-H1"], 2,
      "unknown schedule 'ZB-H1', did you mean 'zb-h1'?"),
