@@ -21,7 +21,9 @@ from ppopt.checks import (
     as_float,
     check_count,
     check_lengths,
+    check_memory_scale,
     check_nonnegative,
+    check_time_scale,
     check_times,
     per_stage,
 )
@@ -74,8 +76,24 @@ class Problem:
         if self.weight is not None:
             check_times("weight_times", self.weight, n)
         check_nonnegative("p2p_time", self.p2p)
+        self._check_time_scale()
         check_placement(self.placement, self.num_devices, self.num_chunks)
         self._check_memory()
+
+    def _check_time_scale(self) -> None:
+        """Every time and every sum of them representable, none below the solver's resolution."""
+        named = [
+            (f"{key}[{s}]", value)
+            for key, values in (
+                ("forward_times", self.forward),
+                ("backward_times", self.backward),
+                ("weight_times", self.weight or ()),
+            )
+            for s, value in enumerate(values)
+        ]
+        named.append(("p2p_time", self.p2p))
+        per_microbatch = sum(value for _, value in named) + 2 * self.num_stages * self.p2p
+        check_time_scale(named, per_microbatch * self.num_microbatches * self.num_devices)
 
     def _apply_runtime(self) -> None:
         """Replace the durations and retained parts by what the runtime really runs
@@ -114,6 +132,7 @@ class Problem:
                 raise ProblemError(
                     f"memory.retained[{i}]: only meaningful with weight_times (split backward)"
                 )
+        check_memory_scale("memory.activation", self.activation, self.num_microbatches)
         if self.memory_limit.values is not None:
             per_device("memory.limit", self.memory_limit.values, self.num_devices)
 

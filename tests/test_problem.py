@@ -50,6 +50,16 @@ BAD_FIELDS = [
     ({"memory_limit": 0}, "memory.limit[0]"),  # zero absolute limit
     ({"memory_limit": True}, "memory.limit"),  # a bool is not a limit
     ({"memory_limit": []}, "memory.limit"),  # empty list
+    # issue 21 item 2: times whose sums overflow (makespan inf, bubble nan) or below the
+    # solver's resolution (they would round to nothing there)
+    ({"forward": 1e308}, "forward_times[0]"),  # the sum of all times overflows
+    ({"forward": [1, 1, 1e307, 1]}, "forward_times[2]"),  # one huge time: named by its index
+    ({"p2p": 1e308}, "p2p_time"),  # a huge latency, summed on every edge
+    ({"activation": 1e308}, "memory.activation"),  # the peak memory would overflow
+    ({"forward": 1e-12, "backward": 1}, "forward_times[0]"),  # below the resolution
+    ({"forward": [1, 1, 1e-300, 1]}, "forward_times[2]"),  # 1e-300: a denormal-sized time
+    ({"p2p": 1e-9}, "p2p_time"),  # a latency the solver would round to 0
+    ({"weight": [1, 1, 1, 1e-5]}, "weight_times[3]"),  # a weight pass below the resolution
 ]
 
 

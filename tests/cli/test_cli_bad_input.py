@@ -28,6 +28,23 @@ ERROR_CASES = [
     ),
     # infinite time on the command line (one value for all stages)
     ("inf-time", GOOD, ["-f", "inf"], "forward_times: must be finite, got inf"),
+    # issue 21 item 2: a time whose sum over all tasks overflows (makespan inf, bubble nan%)
+    (
+        "overflowing-time",
+        GOOD + "forward_times: 1.0e+308\n",
+        [],
+        "c.yaml: forward_times[0]: too large: 1e+308 makes the sum of all times overflow",
+    ),
+    # ... the same for the latency and the activation memory, given on the command line
+    ("overflowing-latency", GOOD, ["--p2p-time", "1e308"], "p2p_time: too large"),
+    (
+        "overflowing-activation",
+        GOOD + "memory: {activation: 1.0e+308}\n",
+        [],
+        "c.yaml: memory.activation: too large",
+    ),
+    # a time below the solver's resolution (it would round to nothing there)
+    ("tiny-time", GOOD, ["-f", "1e-300"], "forward_times[0]: 1e-300 is below the solver's"),
     # a string where a time belongs
     (
         "string-time",
