@@ -49,6 +49,34 @@ def validate(
     return violations
 
 
+def validate_declared(
+    schedule: Schedule,
+    limit: Sequence[float] | None,
+    fits_memory_limit: bool = True,
+    tol: float = TIME_TOLERANCE,
+) -> tuple[list[str], list[str]]:
+    """``(violations, declared overruns)`` of a schedule whose file says whether it meets the
+    memory limit (``metrics.fits_memory_limit``, docs/contract.md §4).
+
+    A file that declares the limit met is checked by :func:`validate`. One that declares it
+    not met (a baseline run over the limit) is checked against every other rule, and its
+    memory overruns are returned apart, as declared; a declaration that no device bears out
+    is a violation.
+    """
+    if fits_memory_limit or limit is None:
+        return validate(schedule, limit, tol), []
+    problem = schedule.problem
+    violations = validate(schedule, None, tol)
+    _, _, rows = _known_ops(schedule, [])
+    overruns = _memory_rules(problem, rows, _per_device(problem, limit), tol)
+    if not overruns:
+        violations.append(
+            "metrics.fits_memory_limit: the file says false, but every device is within "
+            "the memory limit"
+        )
+    return violations, overruns
+
+
 def check_tight(schedule: Schedule, tol: float = TIME_TOLERANCE) -> list[str]:
     """Every task that does not start exactly as early as its device order allows, in words.
 

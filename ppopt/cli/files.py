@@ -12,11 +12,11 @@ from ppopt.cli.errors import errors_to_exit_codes
 from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, checked, wrote
 from ppopt.config import check_picture_suffix
 from ppopt.errors import ConfigError
-from ppopt.export.schedule_json import read_schedule
+from ppopt.export.schedule_json import read_schedule, read_schedule_file
 from ppopt.export.torch_comms import write_torch_comms_csv
 from ppopt.export.torch_csv import check_for_torch, write_torch_csv
 from ppopt.report import summary_line
-from ppopt.validate import validate as check
+from ppopt.validate import validate_declared
 
 #: ``ppopt export`` formats: the tables PyTorch's pipelining runtime loads, and the others.
 EXPORT_FORMATS = ("torch", "torch-comms", "trace", "json")
@@ -28,14 +28,20 @@ QuietOption = Annotated[bool, typer.Option("--quiet", help="No 'wrote' line on s
 def validate(file: ScheduleFileArg) -> None:
     """Re-check a schedule file against every rule; exit 1 listing the violations."""
     with errors_to_exit_codes():
-        schedule, _ = read_schedule(file)
-        violations = check(schedule, schedule.problem.memory_caps)
+        content = read_schedule_file(file)
+        schedule = content.schedule
+        violations, overruns = validate_declared(
+            schedule, schedule.problem.memory_caps, content.fits_memory_limit
+        )
         if violations:
             typer.echo(f"invalid: {file}: {len(violations)} violations")
             for violation in violations:
                 typer.echo(f"  {violation}")
             raise typer.Exit(1)
-        typer.echo(f"valid: {summary_line(schedule)}")
+        declared = "; over the memory limit, as the file declares" if overruns else ""
+        typer.echo(f"valid: {summary_line(schedule)}{declared}")
+        for overrun in overruns:
+            typer.echo(f"  {overrun}")
 
 
 def plot(

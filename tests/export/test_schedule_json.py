@@ -59,7 +59,7 @@ def test_file_content(tmp_path: Path) -> None:
     assert data["interrupted"] is False
     assert len(data["ops"]) == problem.num_tasks == 3 * 3 * 4
     assert set(data["ops"][0]) == {"device", "stage", "microbatch", "kind", "start", "end"}
-    assert data["metrics"] == compute_metrics(schedule).to_dict()
+    assert data["metrics"] == {**compute_metrics(schedule).to_dict(), "fits_memory_limit": True}
     assert "solver" not in schedule_to_dict(schedule)  # only when a solver ran
     loaded, loaded_solver = read_schedule(path)
     assert loaded == schedule and loaded_solver == solver
