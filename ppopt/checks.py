@@ -30,9 +30,14 @@ def as_float(key: str, value: object) -> float:
     """A finite int or float as a float (``bool`` is not a number here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProblemError(f"{key}: expected a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ProblemError(f"{key}: must be finite, got {value}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range (e.g. 400 digits in a YAML file)
+        digits = len(str(value))
+        raise ProblemError(f"{key}: must be finite, got an integer of {digits} digits") from None
+    if not math.isfinite(number):
+        raise ProblemError(f"{key}: must be finite, got {number}")
+    return number
 
 
 def per_stage(key: str, value: object, n: int) -> tuple[float, ...]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ppopt.atomic import atomic_write_text
 from ppopt.config import problem_from_dict, problem_to_dict
+from ppopt.config.files import loads_json
 from ppopt.errors import ConfigError, ScheduleFileError
 from ppopt.limits import fits
 from ppopt.metrics import compute_metrics
@@ -127,11 +128,9 @@ def read_schedule_file(path: str | Path) -> ScheduleFile:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
         raise ScheduleFileError(f"{path}: cannot read: {reason or error}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ScheduleFileError(
-            f"{path}: not a schedule file (JSON error at line {error.lineno}: {error.msg})"
-        ) from None
+        data = loads_json(text)
+    except ConfigError as error:
+        raise ScheduleFileError(f"{path}: not a schedule file ({error})") from None
     try:
         return schedule_file_from_dict(data)
     except ScheduleFileError as error:

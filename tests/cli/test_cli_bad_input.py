@@ -17,6 +17,13 @@ from pathlib import Path
 import pytest
 from cli_helpers import GOOD, SENTINEL, run, run_process, write
 
+#: Nine nested anchors of nine in one flow list (433 bytes; 387 million values expanded).
+BOMB = (
+    "[&a0 [x,x,x,x,x,x,x,x,x], "
+    + ", ".join(f"&a{k} [{','.join([f'*a{k - 1}'] * 9)}]" for k in range(1, 9))
+    + "]"
+)
+
 #: (id, config file text or None, extra arguments, fragment of the one error line)
 ERROR_CASES = [
     # NaN time in a YAML list
@@ -45,6 +52,34 @@ ERROR_CASES = [
     ),
     # a time below the solver's resolution (it would round to nothing there)
     ("tiny-time", GOOD, ["-f", "1e-300"], "forward_times[0]: 1e-300 is below the solver's"),
+    # issue 21 item 1: an alias bomb (nine nested anchors of nine) as a value: one line at
+    # once, not a MemoryError after a minute
+    (
+        "alias-bomb",
+        GOOD + "solver: {seed: " + BOMB + "}\n",
+        [],
+        "c.yaml: line 4: YAML aliases (*a0) are not supported",
+    ),
+    # an integer longer than Python converts, and one beyond float range as a time
+    (
+        "huge-integer",
+        f"num_stages: {'9' * 5000}\nnum_batches: 8\n",
+        [],
+        "c.yaml: an integer has more digits than Python converts",
+    ),
+    (
+        "integer-beyond-float",
+        GOOD + f"forward_times: {'9' * 400}\n",
+        [],
+        "c.yaml: forward_times: must be finite, got an integer of 400 digits",
+    ),
+    # a 100k-deep nested list
+    (
+        "deep-nesting",
+        GOOD + "p2p_time: " + "[" * 100_000 + "]" * 100_000 + "\n",
+        [],
+        "c.yaml: nested too deeply",
+    ),
     # a string where a time belongs
     (
         "string-time",
@@ -308,6 +343,11 @@ CASES = [
     ("validate-missing", {}, ["validate", "gone.json"], 2, "gone.json"),
     # validate: a YAML config is not a schedule file
     ("validate-config", {"c.yaml": GOOD}, ["validate", "c.yaml"], 2, "not a schedule file"),
+    # issue 21 item 1: a schedule file with an over-long integer, or nested too deeply
+    ("validate-huge-integer", {"s2.json": '{"format": ' + "9" * 5000 + "}"},
+     ["validate", "s2.json"], 2, "s2.json: not a schedule file (an integer has more digits"),
+    ("validate-deep", {"s2.json": "[" * 100_000 + "]" * 100_000}, ["validate", "s2.json"], 2,
+     "s2.json: not a schedule file (nested too deeply"),
     # plot: an empty schedule file
     ("plot-empty", {"e.json": ""}, ["plot", "e.json", "-o", "e.png"], 2, "e.json"),
     # export: an unknown format

@@ -202,7 +202,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ScheduleFileError, match="s.json: file not found"):
         read_schedule(tmp_path / "s.json")
     (tmp_path / "t.json").write_text("{oops")
-    with pytest.raises(ScheduleFileError, match=r"t\.json: not a schedule file \(JSON error"):
+    with pytest.raises(ScheduleFileError, match=r"t\.json: not a schedule file \(JSON syntax"):
         read_schedule(tmp_path / "t.json")
 
 
