@@ -151,15 +151,25 @@ def _blame(message: str, overrides: Mapping[str, Any], path: str | Path | None) 
     """Prefix an error with the config file unless the command line set the culprit key."""
     if path is None or message.startswith(f"{path}:"):
         return message
-    match = re.match(r"([a-z_]+)(?:\.([a-z_]+))?", message)
-    if match:
-        top, sub = match.groups()
-        given = overrides.get(top)
-        if isinstance(given, Mapping):
-            given = given.get(sub) if sub else None
-        if given is not None:
-            return message
+    top, sub = culprit_key(message)
+    given = overrides.get(top)
+    if isinstance(given, Mapping):
+        given = given.get(sub) if sub else None
+    if given is not None:
+        return message
     return f"{path}: {message}"
+
+
+#: The config key an error message starts with: ``p2p_time``, ``forward_times[2]``,
+#: ``memory.limit[0]``, ``solver.time_limit`` (names hold digits: ``p2p_time``).
+_CULPRIT = re.compile(r"([a-z][a-z0-9_]*)(?:\[\d+\])?(?:\.([a-z][a-z0-9_]*))?")
+
+
+def culprit_key(message: str) -> tuple[str, str | None]:
+    """``(top key, key inside its section or None)`` of the key an error message names first,
+    e.g. ``("memory", "limit")`` for ``memory.limit[0]: must be > 0``; ``("", None)`` if none."""
+    match = _CULPRIT.match(message)
+    return (match.group(1), match.group(2)) if match else ("", None)
 
 
 # ----------------------------------------------------------------------------- building

@@ -14,7 +14,6 @@ import copy
 import hashlib
 import itertools
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from ppopt.config import (
     RunConfig,
     build_run_config,
     check_keys,
+    culprit_key,
     known_schedules,
     problem_to_dict,
     read_data_file,
@@ -168,9 +168,8 @@ def _run(params: Raw, schedule: str, point: Raw) -> Run:
 
 def _blame(message: str, params: Mapping[str, Any]) -> str:
     """``grid point (k=v, ...): msg`` when the culprit key is in the grid, else ``base.msg``."""
-    match = re.match(r"([a-z_]+)(?:\.([a-z_]+))?", message)
-    culprit = match.group(0) if match else ""
-    top = culprit.partition(".")[0]
+    top, sub = culprit_key(message)
+    culprit = f"{top}.{sub}" if sub else top
     if culprit in params or top in params:
         where = ", ".join(f"{k}={v}" for k, v in params.items())
         return f"grid point ({where}): {message}"
