@@ -132,6 +132,10 @@ ERROR_CASES = [
     ("vshape-one-chunk", GOOD, ["--placement", "vshape"], "placement: vshape needs num_chunks = 2"),
     # a negative time limit
     ("negative-time-limit", GOOD, ["--time-limit", "-1"], "solver.time_limit: must be > 0"),
+    # issue 21 item 6: a seed or worker count OR-Tools cannot take (was a TypeError traceback)
+    ("huge-seed", GOOD, ["--seed", "2147483648"], "error: solver.seed: must be <= 2147483647"),
+    ("huge-workers", GOOD, ["--workers", "99999999999"], "error: solver.workers: must be <= 1024"),
+    ("file-seed", GOOD + "solver: {seed: 4294967296}\n", [], "c.yaml: solver.seed: must be <="),
     # a bad solver order word
     ("bad-order", GOOD, ["--order", "sideways"], "solver.order: expected free or fixed"),
     # YAML syntax error (unclosed bracket)
