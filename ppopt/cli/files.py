@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ppopt.cli.errors import errors_to_exit_codes
-from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, checked, wrote
+from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, check_distinct, checked, wrote
 from ppopt.config import check_picture_suffix
 from ppopt.errors import ConfigError
 from ppopt.export.schedule_json import read_schedule, read_schedule_file
@@ -60,6 +60,7 @@ def plot(
     """Re-draw a schedule file; the output format follows the extension."""
     with errors_to_exit_codes():
         target = output or str(file.with_suffix(".png"))
+        check_distinct([("schedule file", file)], [("--output", target)])
         checked("--output", target)
         is_trace = target.lower().endswith(TRACE_SUFFIX)
         if not is_trace:
@@ -98,6 +99,7 @@ def export(
     with errors_to_exit_codes():
         if fmt not in EXPORT_FORMATS:
             raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        check_distinct([("schedule file", file)], [("--output", output)])
         checked("--output", output)
         schedule, solver = read_schedule(file)
         if fmt in ("torch", "torch-comms"):

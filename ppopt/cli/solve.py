@@ -14,7 +14,14 @@ import typer
 
 from ppopt.cli.args import config_path, parse_numbers, parse_placement, parse_schedule_names
 from ppopt.cli.errors import EXIT_INTERRUPTED, errors_to_exit_codes, fail
-from ppopt.cli.outputs import Outputs, checked, progress_printer, save_comparison, wrote
+from ppopt.cli.outputs import (
+    Outputs,
+    check_distinct,
+    checked,
+    progress_printer,
+    save_comparison,
+    wrote,
+)
 from ppopt.config import OPTIMAL, check_picture_suffix, known_schedules, load_config
 from ppopt.report import compare_table, format_report
 from ppopt.runs import compare_schedules, run_schedule
@@ -178,13 +185,17 @@ def solve(
             json_file=json_file,
             trace=trace,
         )
-        run = load_config(config_path(config_arg, config), overrides)
+        path = config_path(config_arg, config)
+        run = load_config(path, overrides)
         picture = None if no_visualization else run.output_file or f"pipeline_{run.schedule}.png"
-        outputs = Outputs(
-            picture=checked("--output" if output else "output_file", picture),
-            json=checked("--json" if json_file else "json_file", run.json_file),
-            trace=checked("--trace" if trace else "trace_file", run.trace_file),
-        )
+        named = [
+            ("--output" if output else "output_file", picture),
+            ("--json" if json_file else "json_file", run.json_file),
+            ("--trace" if trace else "trace_file", run.trace_file),
+        ]
+        check_distinct([("config file", path)], named)
+        picture_path, json_path, trace_path = (checked(label, value) for label, value in named)
+        outputs = Outputs(picture=picture_path, json=json_path, trace=trace_path)
         outcome = run_schedule(run, progress=progress_printer(quiet))
         typer.echo(format_report(outcome.schedule, outcome.result, outcome.reference))
         solver = None if outcome.result is None else outcome.result.to_dict()
@@ -230,6 +241,7 @@ def compare(
         run = load_config(config, overrides)
         check_picture_suffix("--output", output)
         figure = None if no_visualization else checked("--output", output)
+        check_distinct([("config file", config)], [("--output", figure)])
         comparison = compare_schedules(
             run, names, progress_printer(quiet), skip_inapplicable=schedules is None
         )

@@ -157,6 +157,26 @@ ERROR_CASES = [
     ),
     # an output path whose "directory" is a file
     ("output-under-file", GOOD, ["--json", "c.yaml/x.json"], "--json: cannot write c.yaml/x.json"),
+    # issue 21 item 7: an output that is the config itself, or two outputs on one path
+    ("json-is-the-config", GOOD, ["--json", "c.yaml"], "--json: c.yaml is also the config file"),
+    (
+        "json-is-the-config-spelt-otherwise",
+        GOOD,
+        ["--json", "./c.yaml"],
+        "--json: ./c.yaml is also the config file",
+    ),
+    (
+        "trace-is-the-json",
+        GOOD,
+        ["--json", "x.json", "--trace", "x.json"],
+        "--trace: x.json is also the --json output",
+    ),
+    (
+        "picture-is-the-trace",
+        GOOD,
+        ["--trace", "x.png", "-o", "x.png"],
+        "--trace: x.png is also the --output output",
+    ),
     # a picture extension matplotlib-only users might try
     ("picture-extension", GOOD, ["-o", "x.jpg"], "picture must end in .png, .svg or .pdf"),
     # a memory limit that is not a number, Nx or none
@@ -353,6 +373,11 @@ CASES = [
      ["validate", "s2.json"], 2, "s2.json: not a schedule file (an integer has more digits"),
     ("validate-deep", {"s2.json": "[" * 100_000 + "]" * 100_000}, ["validate", "s2.json"], 2,
      "s2.json: not a schedule file (nested too deeply"),
+    # issue 21 item 7: plot and export onto their own input
+    ("plot-onto-input", {"s2.trace.json": "{}"}, ["plot", "s2.trace.json", "-o", "s2.trace.json"],
+     2, "--output: s2.trace.json is also the schedule file"),
+    ("export-onto-input", {"s2.json": "{}"}, ["export", "s2.json", "-o", "s2.json", "--format",
+     "json"], 2, "--output: s2.json is also the schedule file"),
     # plot: an empty schedule file
     ("plot-empty", {"e.json": ""}, ["plot", "e.json", "-o", "e.png"], 2, "e.json"),
     # export: an unknown format
