@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from strategies import problems
 
 from ppopt.errors import ProblemError
 from ppopt.limits import MemoryLimit
@@ -146,3 +148,44 @@ def test_merged_chunks_sums_each_devices_stages() -> None:
     assert merged.forward == (1 + 4, 2 + 3)
     assert merged.activation == (5.0, 5.0)
     assert merged.total_work() == problem.total_work()
+
+
+@given(problems(max_devices=5, max_chunks=2))
+def test_chains_are_the_sums_of_their_definitions(problem: Problem) -> None:
+    """forward_head, round_trip and backward_chain (running sums, issue 21 item 5) against the
+    contract's chains summed here stage by stage."""
+    S = problem.num_stages
+
+    def hop(a: int, b: int) -> float:
+        return 0.0 if problem.placement[a] == problem.placement[b] else problem.p2p
+
+    for stage in range(S):
+        head = sum(problem.forward[s] + hop(s, s + 1) for s in range(stage))
+        trip = sum(
+            2 * hop(s - 1, s) + problem.forward[s] + problem.backward[s]
+            for s in range(stage + 1, S)
+        )
+        below = sum(hop(s - 1, s) + problem.backward[s - 1] for s in range(1, stage + 1))
+        assert problem.forward_head(stage) == pytest.approx(head, rel=1e-12)
+        assert problem.round_trip(stage) == pytest.approx(trip, rel=1e-12)
+        assert problem.backward_chain(stage) == pytest.approx(below, rel=1e-12)
+
+
+def test_the_lower_bound_is_linear_in_the_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21 items 4/5: the chains were summed afresh for every stage (quadratic: the bound
+    of 20,000 stages took minutes). Count the latency look-ups instead of timing."""
+    from ppopt.solver.bounds import lower_bound
+
+    calls = 0
+    hop = Problem._hop
+
+    def counted(self: Problem, a: int, b: int) -> float:
+        nonlocal calls
+        calls += 1
+        return hop(self, a, b)
+
+    monkeypatch.setattr(Problem, "_hop", counted)
+    stages = 2000
+    problem = Problem.create(stages, 1, p2p=0.5)
+    lower_bound(problem, "makespan", problem.memory_caps)
+    assert calls <= 10 * stages, calls
