@@ -119,13 +119,24 @@ def expand(data: Mapping[str, Any], path: Path) -> Sweep:
     solver = _section(data.get("solver"), "solver", SOLVER_KEYS)
     if solver:
         base["solver"] = {**(base.get("solver") or {}), **solver}
-    runs = []
+    runs: dict[str, Run] = {}
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid, values, strict=True))
         point = apply_point(base, params)
         for schedule in schedules:
-            runs.append(_run(params, schedule, point))
-    return Sweep(path, tuple(grid), schedules, tuple(runs))
+            run = _run(params, schedule, point)
+            if run.key in runs:
+                raise SweepError(
+                    f"grid points ({_point(runs[run.key].params)}) and ({_point(params)}) are "
+                    f"the same {schedule} run; list each value once"
+                )
+            runs[run.key] = run
+    return Sweep(path, tuple(grid), schedules, tuple(runs.values()))
+
+
+def _point(params: Mapping[str, Any]) -> str:
+    """A grid point as ``k=v, ...``."""
+    return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
 def apply_point(base: Mapping[str, Any], params: Mapping[str, Any]) -> Raw:
@@ -171,8 +182,7 @@ def _blame(message: str, params: Mapping[str, Any]) -> str:
     top, sub = culprit_key(message)
     culprit = f"{top}.{sub}" if sub else top
     if culprit in params or top in params:
-        where = ", ".join(f"{k}={v}" for k, v in params.items())
-        return f"grid point ({where}): {message}"
+        return f"grid point ({_point(params)}): {message}"
     if message.startswith(f"{culprit}: missing"):
         return f"base.{culprit}: missing; give it in base: or as a grid key"
     return f"base.{message}"
