@@ -113,6 +113,8 @@ def errors_to_exit_codes() -> Iterator[None]:
         fail(text)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
+    except MemoryError:  # past the size guard (--allow-large): this machine's memory ran out
+        fail("out of memory: the problem is too large for this machine")
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         fail(f"{where}{error.strerror or error}")

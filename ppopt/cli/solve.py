@@ -22,7 +22,7 @@ from ppopt.cli.outputs import (
     save_comparison,
     wrote,
 )
-from ppopt.config import OPTIMAL, check_picture_suffix, known_schedules, load_config
+from ppopt.config import MAX_TASKS, OPTIMAL, check_picture_suffix, known_schedules, load_config
 from ppopt.report import compare_table, format_report
 from ppopt.runs import compare_schedules, run_schedule
 
@@ -48,6 +48,14 @@ SeedOption = Annotated[int | None, typer.Option("--seed", help="Solver random se
 DeterministicOption = Annotated[
     bool | None,
     typer.Option("--deterministic", help="Same input, same schedule on every run and machine."),
+]
+AllowLargeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large",
+        help=f"Run a problem of more than {MAX_TASKS:,} tasks (refused by default, with the "
+        "estimated time and memory).",
+    ),
 ]
 ConfigArg = Annotated[
     Path | None,
@@ -159,6 +167,7 @@ def solve(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No progress or 'wrote' lines on stderr (report stays).")
     ] = False,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Schedule one problem (the optimizer or a baseline) and report it beside 1F1B."""
     with errors_to_exit_codes():
@@ -186,7 +195,7 @@ def solve(
             trace=trace,
         )
         path = config_path(config_arg, config)
-        run = load_config(path, overrides)
+        run = load_config(path, overrides, None if allow_large else MAX_TASKS)
         picture = None if no_visualization else run.output_file or f"pipeline_{run.schedule}.png"
         named = [
             ("--output" if output else "output_file", picture),
@@ -226,6 +235,7 @@ def compare(
     seed: SeedOption = None,
     deterministic: DeterministicOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Several schedules of one problem: one table and one figure on a shared time axis."""
     with errors_to_exit_codes():
@@ -238,7 +248,7 @@ def compare(
             seed=seed,
             deterministic=deterministic,
         )
-        run = load_config(config, overrides)
+        run = load_config(config, overrides, None if allow_large else MAX_TASKS)
         check_picture_suffix("--output", output)
         figure = None if no_visualization else checked("--output", output)
         check_distinct([("config file", config)], [("--output", figure)])

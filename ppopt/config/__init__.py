@@ -5,6 +5,7 @@ the :class:`RunConfig` (problem, schedule name, solver options, output paths).""
 from __future__ import annotations
 
 from ppopt.config.build import (
+    MAX_TASKS,
     MEMORY_KEYS,
     OPTIMAL,
     PICTURE_SUFFIXES,
@@ -31,6 +32,7 @@ from ppopt.errors import ConfigError
 
 __all__ = [
     "CONFIG_SUFFIXES",
+    "MAX_TASKS",
     "MEMORY_KEYS",
     "OPTIMAL",
     "PICTURE_SUFFIXES",

@@ -136,6 +136,28 @@ ERROR_CASES = [
     ("huge-seed", GOOD, ["--seed", "2147483648"], "error: solver.seed: must be <= 2147483647"),
     ("huge-workers", GOOD, ["--workers", "99999999999"], "error: solver.workers: must be <= 1024"),
     ("file-seed", GOOD + "solver: {seed: 4294967296}\n", [], "c.yaml: solver.seed: must be <="),
+    # issue 21 item 4 and the size guard: huge counts are refused at once with the estimate
+    # (a MemoryError after 6-38 s before)
+    (
+        "huge-batches",
+        GOOD,
+        ["-b", "1000000000"],
+        "error: num_batches: too large: 4 devices x 1 chunks x 1,000,000,000 micro-batches = "
+        "8,000,000,000 tasks, above the size guard of 200,000 (estimated 2.4e+05 s and 9.6e+03 GB "
+        "before the search starts); pass --allow-large to run it anyway",
+    ),
+    (
+        "huge-chunks",
+        "num_stages: 4\nnum_batches: 8\nschedule: gpipe\n",
+        ["--chunks", "1000000000000000000"],
+        "error: num_chunks: too large: 4 devices x about 1e18 chunks x 8 micro-batches",
+    ),
+    (
+        "huge-count-in-file",
+        f"num_stages: 4\nnum_batches: {'9' * 4000}\n",
+        [],
+        "c.yaml: num_batches: too large: 4 devices x 1 chunks x about 1e4000 micro-batches",
+    ),
     # a bad solver order word
     ("bad-order", GOOD, ["--order", "sideways"], "solver.order: expected free or fixed"),
     # YAML syntax error (unclosed bracket)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import threading
 from pathlib import Path
 
@@ -69,3 +70,32 @@ def test_json_onto_the_config_is_refused_and_the_config_kept(
         "error: --json: c.json is also the config file; give each output its own path\n"
     )
     assert (tmp_path / "c.json").read_text() == config
+
+
+def test_allow_large_lifts_the_size_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard (200,000 tasks) lowered to 10 here: 64 tasks are refused with the estimate,
+    and run with --allow-large."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "c.yaml", GOOD)
+    monkeypatch.setattr(sys.modules["ppopt.cli.solve"], "MAX_TASKS", 10)
+    refused = run(*SOLVE)
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: c.yaml: num_batches: too large: 4 devices x 1 ")
+    assert "64 tasks, above the size guard of 10 (estimated 0.00192 s and 7.68e-05 GB" in (
+        refused.stderr
+    )
+    assert run(*SOLVE, "--allow-large").exit_code == 0
+
+
+def test_running_out_of_memory_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the guard (--allow-large) a MemoryError is one line, exit 2, not a traceback."""
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "c.yaml", GOOD)
+    monkeypatch.setattr(sys.modules["ppopt.cli.solve"], "run_schedule", exhausted)
+    result = run(*SOLVE, "--allow-large")
+    assert result.exit_code == 2
+    assert result.stderr == "error: out of memory: the problem is too large for this machine\n"
