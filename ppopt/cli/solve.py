@@ -18,6 +18,7 @@ from ppopt.cli.outputs import (
     Outputs,
     check_distinct,
     checked,
+    finish_progress,
     progress_printer,
     save_comparison,
     wrote,
@@ -152,7 +153,8 @@ def solve(
         typer.Option(
             "-o",
             "--output",
-            help="Picture path (.png, .svg, .pdf); default pipeline_<schedule>.png.",
+            help="Picture path (.png, .svg, .pdf; .html: the interactive page); "
+            "default pipeline_<schedule>.png.",
         ),
     ] = None,
     no_visualization: Annotated[
@@ -205,7 +207,9 @@ def solve(
         check_distinct([("config file", path)], named)
         picture_path, json_path, trace_path = (checked(label, value) for label, value in named)
         outputs = Outputs(picture=picture_path, json=json_path, trace=trace_path)
-        outcome = run_schedule(run, progress=progress_printer(quiet))
+        progress = progress_printer(quiet)
+        outcome = run_schedule(run, progress=progress)
+        finish_progress(progress, outcome.result)
         typer.echo(format_report(outcome.schedule, outcome.result, outcome.reference))
         solver = None if outcome.result is None else outcome.result.to_dict()
         outputs.write(outcome.schedule, solver, quiet)
@@ -224,7 +228,12 @@ def compare(
         ),
     ] = None,
     output: Annotated[
-        str, typer.Option("-o", "--output", help="Figure path (.png, .svg, .pdf).")
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Figure path (.png, .svg, .pdf; .html: one page, a tab per schedule).",
+        ),
     ] = "pipeline_compare.png",
     no_visualization: Annotated[
         bool, typer.Option("--no-visualization", help="Do not draw the figure.")
@@ -252,9 +261,9 @@ def compare(
         check_picture_suffix("--output", output)
         figure = None if no_visualization else checked("--output", output)
         check_distinct([("config file", config)], [("--output", figure)])
-        comparison = compare_schedules(
-            run, names, progress_printer(quiet), skip_inapplicable=schedules is None
-        )
+        progress = progress_printer(quiet)
+        comparison = compare_schedules(run, names, progress, skip_inapplicable=schedules is None)
+        finish_progress(progress, comparison.results[0] if comparison.results else None)
         for name in comparison.left_out:
             typer.echo(f"note: {name} does not apply to this problem; left out", err=True)
         for line in compare_table(comparison.schedules):
