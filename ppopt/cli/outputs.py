@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from ppopt.solver import SolveResult
 
 TRACE_SUFFIX = ".trace.json"
 HTML_SUFFIX = ".html"  # the interactive page (ppopt.viz.html)
+DRAWING_NOTICE_S = 1.0  # a drawing that takes longer says so
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,9 @@ class Outputs:
             if self.trace is not None:
                 write_trace(schedule, stack.enter_context(atomic_path(self.trace)))
             if self.picture is not None:
-                draw_schedule(schedule, stack.enter_context(atomic_path(self.picture)))
+                target = stack.enter_context(atomic_path(self.picture))
+                with drawing_notice(self.picture, quiet):
+                    draw_schedule(schedule, target)
         for path in (self.json, self.trace, self.picture):
             if path is not None:
                 wrote(path, quiet)
@@ -148,6 +153,24 @@ def save_comparison(
     from ppopt.viz import plot_comparison, save_figure  # matplotlib: only when drawing
 
     save_figure(plot_comparison(list(schedules), limit=limit), path)
+
+
+@contextlib.contextmanager
+def drawing_notice(path: str, quiet: bool) -> Iterator[None]:
+    """Say on stderr that ``path`` is being drawn once drawing has taken a second (large
+    schedules), and how long it took; nothing for a quick drawing or when ``quiet``."""
+    start = time.monotonic()
+    timer = threading.Timer(DRAWING_NOTICE_S, typer.echo, (f"drawing {path} ...",), {"err": True})
+    if not quiet:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        elapsed = time.monotonic() - start
+        if not quiet and elapsed >= DRAWING_NOTICE_S:
+            typer.echo(f"drew {path} in {elapsed:.1f} s", err=True)
 
 
 def progress_printer(quiet: bool) -> ProgressLine | None:
