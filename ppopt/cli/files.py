@@ -77,15 +77,16 @@ def export(
         str, typer.Option("-o", "--output", help="Where to write the export.", show_default=False)
     ],
     fmt: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--format",
             help="torch (PyTorch pipelining compute-only CSV, one row per rank), "
             "torch-comms (the compute_comms CSV: the same with sends and receives placed "
             "from the plan), trace (Chrome/Perfetto trace) or json (the schedule file, "
-            "normalised).",
+            "normalised). Default: from the output's extension (.csv torch, .trace.json "
+            "trace, .json json).",
         ),
-    ] = "torch",
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option(
@@ -98,8 +99,7 @@ def export(
 ) -> None:
     """Write a schedule file in a format other tools read (PyTorch, Perfetto)."""
     with errors_to_exit_codes():
-        if fmt not in EXPORT_FORMATS:
-            raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        fmt = export_format(fmt, output)
         check_distinct([("schedule file", file)], [("--output", output)])
         checked("--output", output)
         schedule, solver = read_schedule(file)
@@ -115,3 +115,26 @@ def export(
             Outputs(trace=output).write(schedule, solver, quiet)
         else:
             Outputs(json=output).write(schedule, solver, quiet)
+
+
+#: The export format each output extension means (longest suffix first).
+FORMAT_OF_SUFFIX = {".trace.json": "trace", ".json": "json", ".csv": "torch"}
+
+
+def export_format(fmt: str | None, output: str) -> str:
+    """The export format: ``--format`` when given (checked against the output's extension
+    when that names another format), else the one the extension names."""
+    name = output.lower()
+    implied = next((f for s, f in FORMAT_OF_SUFFIX.items() if name.endswith(s)), None)
+    if fmt is None:
+        if implied is None:
+            raise ConfigError(
+                f"--output: cannot tell the format from {output!r} (end it in .csv, "
+                f".trace.json or .json, or give --format; pictures: ppopt plot)"
+            )
+        return implied
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if implied is not None and implied != fmt and not (implied == "torch" and fmt == "torch-comms"):
+        raise ConfigError(f"--output: {output!r} names a {implied} file, not --format {fmt}")
+    return fmt

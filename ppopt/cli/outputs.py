@@ -126,8 +126,8 @@ def _identity(path: Path) -> tuple[object, ...]:
 
 def draw_schedule(schedule: Schedule, path: Path) -> None:
     """Draw the Gantt picture (format from the extension; ``.html`` the interactive page),
-    with the memory panel under it when memory matters: a memory limit is set or the
-    backward is split."""
+    with the memory panel under it (every schedule holds activations, baselines without a
+    limit too)."""
     if path.suffix.lower() == HTML_SUFFIX:
         from ppopt.viz.html import write_html  # imports matplotlib's colours: only when drawing
 
@@ -135,9 +135,7 @@ def draw_schedule(schedule: Schedule, path: Path) -> None:
         return
     from ppopt.viz.save import render_schedule  # matplotlib: ~0.4 s, only when drawing
 
-    limit = schedule.problem.memory_caps
-    show_memory = limit is not None or schedule.problem.is_split
-    render_schedule(schedule, path, limit=limit, show_memory=show_memory)
+    render_schedule(schedule, path, limit=schedule.problem.memory_caps, show_memory=True)
 
 
 def save_comparison(
