@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +18,9 @@ from ppopt.export.torch_comms import write_torch_comms_csv
 from ppopt.export.torch_csv import check_for_torch, write_torch_csv
 from ppopt.report import summary_line
 from ppopt.validate import validate_declared
+
+if TYPE_CHECKING:
+    from ppopt.viz.compare import View  # matplotlib: only when drawing
 
 #: ``ppopt export`` formats: the tables PyTorch's pipelining runtime loads, and the others.
 EXPORT_FORMATS = ("torch", "torch-comms", "trace", "json")
@@ -56,10 +60,24 @@ def plot(
             "default: FILE with .png.",
         ),
     ] = None,
+    start: Annotated[
+        float | None, typer.Option("--from", help="Picture: show the schedule from this time.")
+    ] = None,
+    end: Annotated[
+        float | None, typer.Option("--to", help="Picture: show it up to this time.")
+    ] = None,
+    devices: Annotated[
+        str | None,
+        typer.Option("--devices", help="Picture: show these devices only, A-B (from 1) or one."),
+    ] = None,
+    no_memory: Annotated[
+        bool, typer.Option("--no-memory", help="Picture: no memory panel.")
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Re-draw a schedule file; the output format follows the extension."""
     with errors_to_exit_codes():
+        view = picture_view(start, end, devices)
         target = output or str(file.with_suffix(".png"))
         check_distinct([("schedule file", file)], [("--output", target)])
         checked("--output", target)
@@ -67,7 +85,10 @@ def plot(
         if not is_trace:
             check_picture_suffix("--output", target)
         schedule, _ = read_schedule(file)
-        outputs = Outputs(trace=target) if is_trace else Outputs(picture=target)
+        if is_trace:
+            outputs = Outputs(trace=target)
+        else:
+            outputs = Outputs(picture=target, view=view, memory=not no_memory)
         outputs.write(schedule, None, quiet)
 
 
@@ -138,3 +159,21 @@ def export_format(fmt: str | None, output: str) -> str:
     if implied is not None and implied != fmt and not (implied == "torch" and fmt == "torch-comms"):
         raise ConfigError(f"--output: {output!r} names a {implied} file, not --format {fmt}")
     return fmt
+
+
+def picture_view(start: float | None, end: float | None, devices: str | None) -> View | None:
+    """``plot``'s --from/--to/--devices as a :class:`ppopt.viz.compare.View` (None: all)."""
+    if start is None and end is None and devices is None:
+        return None
+    from ppopt.viz.compare import View  # matplotlib: only when drawing
+
+    first = last = None
+    if devices is not None:
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", devices)
+        if match is None or int(match[1]) < 1:
+            raise ConfigError(f"--devices: expected A-B or one device, from 1, got {devices!r}")
+        first, last = int(match[1]) - 1, int(match[2] or match[1]) - 1
+    try:
+        return View(start, end, first, last)
+    except ValueError as error:
+        raise ConfigError(f"--from/--to/--devices: {error}") from None

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -28,6 +28,9 @@ from ppopt.export.schedule_json import dumps_schedule
 from ppopt.export.trace import write_trace
 from ppopt.schedule import Schedule
 from ppopt.solver import SolveResult
+
+if TYPE_CHECKING:
+    from ppopt.viz.compare import View  # matplotlib: only when drawing
 
 TRACE_SUFFIX = ".trace.json"
 HTML_SUFFIX = ".html"  # the interactive page (ppopt.viz.html)
@@ -42,6 +45,8 @@ class Outputs:
     picture: str | None = None
     json: str | None = None
     trace: str | None = None
+    view: View | None = None  # the picture's time window and devices (ppopt plot)
+    memory: bool = True  # the picture's memory panel
 
     def write(self, schedule: Schedule, solver: Mapping[str, Any] | None, quiet: bool) -> None:
         """Write every requested output (``solver``: the schedule file's ``solver`` object);
@@ -55,7 +60,7 @@ class Outputs:
             if self.picture is not None:
                 target = stack.enter_context(atomic_path(self.picture))
                 with drawing_notice(self.picture, quiet):
-                    draw_schedule(schedule, target)
+                    draw_schedule(schedule, target, self.view, self.memory)
         for path in (self.json, self.trace, self.picture):
             if path is not None:
                 wrote(path, quiet)
@@ -124,10 +129,13 @@ def _identity(path: Path) -> tuple[object, ...]:
     return ("inode", info.st_dev, info.st_ino)
 
 
-def draw_schedule(schedule: Schedule, path: Path) -> None:
+def draw_schedule(
+    schedule: Schedule, path: Path, view: View | None = None, memory: bool = True
+) -> None:
     """Draw the Gantt picture (format from the extension; ``.html`` the interactive page),
     with the memory panel under it (every schedule holds activations, baselines without a
-    limit too)."""
+    limit too) unless ``memory`` is false; ``view`` zooms the picture (not the page, which
+    zooms itself)."""
     if path.suffix.lower() == HTML_SUFFIX:
         from ppopt.viz.html import write_html  # imports matplotlib's colours: only when drawing
 
@@ -135,7 +143,8 @@ def draw_schedule(schedule: Schedule, path: Path) -> None:
         return
     from ppopt.viz.save import render_schedule  # matplotlib: ~0.4 s, only when drawing
 
-    render_schedule(schedule, path, limit=schedule.problem.memory_caps, show_memory=True)
+    limit = schedule.problem.memory_caps
+    render_schedule(schedule, path, limit=limit, show_memory=memory, view=view)
 
 
 def save_comparison(

@@ -424,6 +424,13 @@ CASES = [
      "unknown schedule 'ZB-H1', did you mean 'zb-h1'?"),
     ("schedule-near-miss-v", {"c.yaml": GOOD}, ["solve", "c.yaml", "--schedule", "zbv"], 2,
      "did you mean 'zb-v'?"),
+    # plot: a device range that is not one, or backwards; a window that ends before it starts
+    ("plot-devices-word", {"f.json": SCHEDULE}, ["plot", "f.json", "--devices", "first"], 2,
+     "--devices: expected A-B or one device, from 1, got 'first'"),
+    ("plot-devices-backwards", {"f.json": SCHEDULE}, ["plot", "f.json", "--devices", "2-1"], 2,
+     "devices: 1 is before 2"),
+    ("plot-window-backwards", {"f.json": SCHEDULE}, ["plot", "f.json", "--from", "5", "--to", "2"],
+     2, "time window: 2 is not after 5"),
     # export: the format follows the extension; one that names none, or another format
     ("export-picture-extension", {"f.json": SCHEDULE}, ["export", "f.json", "-o", "x.png"], 2,
      "--output: cannot tell the format from 'x.png'"),
