@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ppopt.cli.errors import errors_to_exit_codes
-from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, checked, wrote
+from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, check_distinct, checked, wrote
 from ppopt.config import check_picture_suffix
 from ppopt.errors import ConfigError
-from ppopt.export.schedule_json import read_schedule
+from ppopt.export.schedule_json import read_schedule, read_schedule_file
 from ppopt.export.torch_comms import write_torch_comms_csv
 from ppopt.export.torch_csv import check_for_torch, write_torch_csv
 from ppopt.report import summary_line
-from ppopt.validate import validate as check
+from ppopt.validate import validate_declared
 
 if TYPE_CHECKING:
     from ppopt.viz.compare import View  # matplotlib: only when drawing
@@ -32,14 +32,20 @@ QuietOption = Annotated[bool, typer.Option("--quiet", help="No 'wrote' line on s
 def validate(file: ScheduleFileArg) -> None:
     """Re-check a schedule file against every rule; exit 1 listing the violations."""
     with errors_to_exit_codes():
-        schedule, _ = read_schedule(file)
-        violations = check(schedule, schedule.problem.memory_caps)
+        content = read_schedule_file(file)
+        schedule = content.schedule
+        violations, overruns = validate_declared(
+            schedule, schedule.problem.memory_caps, content.fits_memory_limit
+        )
         if violations:
             typer.echo(f"invalid: {file}: {len(violations)} violations")
             for violation in violations:
                 typer.echo(f"  {violation}")
             raise typer.Exit(1)
-        typer.echo(f"valid: {summary_line(schedule)}")
+        declared = "; over the memory limit, as the file declares" if overruns else ""
+        typer.echo(f"valid: {summary_line(schedule)}{declared}")
+        for overrun in overruns:
+            typer.echo(f"  {overrun}")
 
 
 def plot(
@@ -73,6 +79,7 @@ def plot(
     with errors_to_exit_codes():
         view = picture_view(start, end, devices)
         target = output or str(file.with_suffix(".png"))
+        check_distinct([("schedule file", file)], [("--output", target)])
         checked("--output", target)
         is_trace = target.lower().endswith(TRACE_SUFFIX)
         if not is_trace:
@@ -114,6 +121,7 @@ def export(
     """Write a schedule file in a format other tools read (PyTorch, Perfetto)."""
     with errors_to_exit_codes():
         fmt = export_format(fmt, output)
+        check_distinct([("schedule file", file)], [("--output", output)])
         checked("--output", output)
         schedule, solver = read_schedule(file)
         if fmt in ("torch", "torch-comms"):

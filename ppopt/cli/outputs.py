@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ppopt.atomic import atomic_path
+from ppopt.atomic import atomic_path, is_special, write_target
 from ppopt.cli.progress import ProgressLine
 from ppopt.errors import ConfigError
 from ppopt.export.schedule_json import dumps_schedule
@@ -67,10 +67,16 @@ class Outputs:
 
 
 def checked(label: str, path: str | None) -> str | None:
-    """``path`` if it can be written (its directory exists); else a :class:`ConfigError`."""
+    """``path`` if it can be written (its directory exists); else a :class:`ConfigError`.
+    A symbolic link is checked as the file it names; a FIFO or device node (written in place)
+    only for write permission."""
     if path is None:
         return None
-    target = Path(path)
+    target = write_target(path)
+    if is_special(target):
+        if not os.access(target, os.W_OK):
+            raise ConfigError(f"{label}: cannot write {path}: not writable")
+        return path
     if target.is_dir():
         raise ConfigError(f"{label}: {path} is a directory")
     parent = target.parent
@@ -87,6 +93,40 @@ def checked(label: str, path: str | None) -> str | None:
         reason = error.strerror or str(error)
         raise ConfigError(f"{label}: cannot write {path}: {reason}") from None
     return path
+
+
+def check_distinct(
+    inputs: Sequence[tuple[str, str | os.PathLike[str] | None]],
+    outputs: Sequence[tuple[str, str | None]],
+) -> None:
+    """No output is an input or another output, by any spelling or link: ``inputs`` are
+    ``(noun, path)`` (``config file``), ``outputs`` ``(label, path)`` (``--json``); the later
+    of two that are one file is named (``--json: c.json is also the config file``). Streams
+    (``/dev/null``) may repeat."""
+    seen: dict[tuple[object, ...], str] = {}
+    named = [(noun, path, noun) for noun, path in inputs]
+    named += [(label, path, f"{label} output") for label, path in outputs]
+    for label, path, noun in named:
+        if path is None:
+            continue
+        target = write_target(path)
+        if is_special(target):
+            continue
+        identity = _identity(target)
+        if identity in seen:
+            raise ConfigError(
+                f"{label}: {path} is also the {seen[identity]}; give each output its own path"
+            )
+        seen[identity] = noun
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    """What makes two paths one file: device and inode when it exists, else the full path."""
+    try:
+        info = path.stat()
+    except OSError:
+        return ("path", os.path.abspath(path))
+    return ("inode", info.st_dev, info.st_ino)
 
 
 def draw_schedule(
