@@ -57,7 +57,7 @@ def format_report(
     if not same:
         columns.append((reference_label(problem), compute_metrics(reference)))
     show_span = problem.is_split or (result is not None and result.objective == Objective.SPAN)
-    lines = [problem_line(problem), limit_line(problem)]
+    lines = [problem_line(problem), *partition_lines(problem), limit_line(problem)]
     lines += metrics_table(columns, show_span)
     lines.append("peak memory per device:")
     width = max(len(name) for name, _ in columns)
@@ -94,6 +94,16 @@ def problem_line(problem: Problem) -> str:
             memory += f", retained {_values(problem.retained)}"
         parts.append(memory)
     return "problem: " + "; ".join(parts)
+
+
+def partition_lines(problem: Problem) -> list[str]:
+    """The layers of each virtual stage, when the stages were cut from a layer profile."""
+    partition = problem.partition
+    if partition is None:
+        return []
+    ranges = " | ".join(partition.range_label(s) for s in range(problem.num_stages))
+    sizes = ", ".join(str(size) for size in partition.sizes)
+    return [f"partition: layers per virtual stage [{sizes}]: {ranges}"]
 
 
 def limit_line(problem: Problem) -> str:
