@@ -60,7 +60,7 @@ class LayeredProblem:
                 f"{self.num_stages} virtual stages (num_stages x num_chunks); every stage "
                 "needs at least one layer"
             )
-        self.even  # noqa: B018 - builds, and so checks, every setting but the partition
+        self.device_memory  # noqa: B018 - builds, so checks, every setting but the partition
 
     @property
     def num_stages(self) -> int:
@@ -76,7 +76,13 @@ class LayeredProblem:
     @cached_property
     def device_memory(self) -> tuple[float, ...] | None:
         """Each device's memory limit in absolute units, the same for every partition."""
-        return self.even.memory_caps
+        caps = self.even.memory_caps
+        if caps is not None and min(caps) <= 0:
+            raise ProblemError(
+                f"memory.limit: {self.memory_limit.to_config()} of the even split's 1F1B peak "
+                "is 0 (no layer gives activation memory); give an absolute limit or none"
+            )
+        return caps
 
     @property
     def has_parameters(self) -> bool:

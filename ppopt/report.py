@@ -17,6 +17,7 @@ from ppopt.metrics import Metrics, Objective, compute_metrics, improvement
 from ppopt.problem import Problem
 from ppopt.runtime import Runtime
 from ppopt.schedule import Schedule
+from ppopt.solver.partition import PartitionResult
 from ppopt.solver.result import SolveResult, Status
 
 RATE = "bubble rate (idle share)"
@@ -104,6 +105,26 @@ def partition_lines(problem: Problem) -> list[str]:
     ranges = " | ".join(partition.range_label(s) for s in range(problem.num_stages))
     sizes = ", ".join(str(size) for size in partition.sizes)
     return [f"partition: layers per virtual stage [{sizes}]: {ranges}"]
+
+
+def partition_search_lines(search: PartitionResult) -> list[str]:
+    """How ``partition: auto`` chose: the candidates looked at closely (their lower bound,
+    best baseline schedule and optimizer makespan), and the bound over every partition."""
+    lines = [
+        f"partition search: {search.evaluated} partitions bounded, "
+        f"{sum(c.floor is not None for c in search.candidates)} timed with the baselines, "
+        f"{sum(c.solved is not None for c in search.candidates)} solved, "
+        f"{search.wall_time:.2f} s; chosen [{', '.join(map(str, search.sizes))}]",
+        f"  lower bound over every partition {_num(search.lower_bound)}, "
+        f"gap {_percent(search.gap)}",
+    ]
+    for c in search.candidates:
+        sizes = ", ".join(map(str, c.sizes))
+        lines.append(
+            f"  {c.label:<24} [{sizes}]  bound {_num(c.bound)}, baselines {_num(c.floor)}, "
+            f"optimal {_num(c.solved)}"
+        )
+    return lines
 
 
 def limit_line(problem: Problem) -> str:

@@ -16,7 +16,7 @@ from ppopt.cli.args import config_path, parse_numbers, parse_placement, parse_sc
 from ppopt.cli.errors import EXIT_INTERRUPTED, errors_to_exit_codes, fail
 from ppopt.cli.outputs import Outputs, checked, progress_printer, save_comparison, wrote
 from ppopt.config import OPTIMAL, check_picture_suffix, known_schedules, load_config
-from ppopt.report import compare_table, format_report
+from ppopt.report import compare_table, format_report, partition_search_lines
 from ppopt.runs import compare_schedules, run_schedule
 
 DEFAULT_COMPARE = "1f1b,gpipe,optimal"
@@ -187,6 +187,8 @@ def solve(
         )
         outcome = run_schedule(run, progress=progress_printer(quiet))
         typer.echo(format_report(outcome.schedule, outcome.result, outcome.reference))
+        if outcome.partition is not None:
+            typer.echo("\n".join(partition_search_lines(outcome.partition)))
         solver = None if outcome.result is None else outcome.result.to_dict()
         outputs.write(outcome.schedule, solver, quiet)
         if outcome.schedule.interrupted:
