@@ -161,6 +161,16 @@ def _ranges(sizes: Sequence[int]) -> Iterator[tuple[int, int]]:
         start += size
 
 
+def stage_partition(problem: Problem) -> Partition:
+    """The problem's partition; refused (one line) when its stages were not cut from layers."""
+    if problem.partition is None:
+        raise ProblemError(
+            "this schedule has no partition: its stages were not cut from layers (give "
+            "layers: in the config)"
+        )
+    return problem.partition
+
+
 # ------------------------------------------------------------------- baseline partitions
 
 

@@ -12,14 +12,18 @@ from ppopt.cli.errors import errors_to_exit_codes
 from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, checked, wrote
 from ppopt.config import check_picture_suffix
 from ppopt.errors import ConfigError
+from ppopt.export.megatron import write_megatron_layout
 from ppopt.export.schedule_json import read_schedule
 from ppopt.export.torch_comms import write_torch_comms_csv
 from ppopt.export.torch_csv import check_for_torch, write_torch_csv
+from ppopt.export.torchtitan import write_torchtitan_parts
 from ppopt.report import summary_line
 from ppopt.validate import validate as check
 
 #: ``ppopt export`` formats: the tables PyTorch's pipelining runtime loads, and the others.
-EXPORT_FORMATS = ("torch", "torch-comms", "trace", "json")
+EXPORT_FORMATS = ("torch", "torch-comms", "trace", "json", "megatron", "torchtitan")
+#: Formats of the partition alone (a schedule whose stages were cut from layers).
+PARTITION_WRITERS = {"megatron": write_megatron_layout, "torchtitan": write_torchtitan_parts}
 
 ScheduleFileArg = Annotated[Path, typer.Argument(help="Schedule file written by --json.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", help="No 'wrote' line on stderr.")]
@@ -74,8 +78,9 @@ def export(
             "--format",
             help="torch (PyTorch pipelining compute-only CSV, one row per rank), "
             "torch-comms (the compute_comms CSV: the same with sends and receives placed "
-            "from the plan), trace (Chrome/Perfetto trace) or json (the schedule file, "
-            "normalised).",
+            "from the plan), trace (Chrome/Perfetto trace), json (the schedule file, "
+            "normalised), megatron (the partition as --pipeline-model-parallel-layout) or "
+            "torchtitan (the partition as module_fqns_per_model_part, JSON).",
         ),
     ] = "torch",
     strict: Annotated[
@@ -101,6 +106,9 @@ def export(
             (write_torch_csv if fmt == "torch" else write_torch_comms_csv)(output, schedule)
             if warning is not None:
                 typer.echo(f"warning: {warning}", err=True)
+            wrote(output, quiet)
+        elif fmt in PARTITION_WRITERS:
+            PARTITION_WRITERS[fmt](output, schedule)
             wrote(output, quiet)
         elif fmt == "trace":
             Outputs(trace=output).write(schedule, solver, quiet)

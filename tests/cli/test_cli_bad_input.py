@@ -312,7 +312,8 @@ CASES = [
      ["solve", "c.yaml"], 2, "c.yaml: layers[0].forward: must be > 0, got -1"),
     # export: an unknown format
     ("export-format", {"c.yaml": GOOD}, ["export", "c.yaml", "-o", "x.csv", "--format", "xls"],
-     2, "--format: expected one of torch, torch-comms, trace, json, got 'xls'"),
+     2, "--format: expected one of torch, torch-comms, trace, json, megatron, torchtitan, "
+        "got 'xls'"),
 ]  # fmt: skip
 
 
