@@ -86,8 +86,11 @@ class LayeredProblem:
 
     @property
     def has_parameters(self) -> bool:
-        """True when some layer gives its parameter memory."""
-        return any(layer.parameters is not None for layer in self.profile.layers)
+        """True when parameters count against the limit: some layer gives its parameter
+        memory and the limit is absolute (an ``Nx`` limit is in activation units)."""
+        return self.memory_limit.values is not None and any(
+            layer.parameters is not None for layer in self.profile.layers
+        )
 
     def problem(self, sizes: Sequence[int]) -> Problem:
         """The problem of one partition (``sizes[s]`` layers for virtual stage ``s``).
