@@ -56,6 +56,9 @@ OFFSETS_TIMED = 3
 DESCENT_SHARE = 0.1
 TIMING_SHARE = 0.1
 MAX_EVALUATIONS = 20_000
+#: Time kept back at the end of the search (seconds, and at most this share of the limit).
+RESERVE_SECONDS = 0.5
+RESERVE_SHARE = 0.05
 #: Cut-point moves of the descent, in layers.
 MOVES = (1, 2)
 
@@ -224,6 +227,11 @@ class _Search:
             self.scores[sizes] = (bound, tuple(devices))
         return self.scores[sizes]
 
+    def _reserve(self) -> float:
+        """Seconds kept back from the last solves for what follows them (reading back a
+        solve, the bound over every partition), so the search ends inside its limit."""
+        return min(RESERVE_SECONDS, RESERVE_SHARE * self.options.time_limit)
+
     @property
     def objective(self) -> Objective:
         return self.options.objective
@@ -292,7 +300,7 @@ class _Search:
                 break
             if best is not None and best[0].objective_value <= candidate.bound:
                 continue  # its bound says it cannot be shorter
-            left = self.options.time_limit - self.elapsed()
+            left = self.options.time_limit - self.elapsed() - self._reserve()
             if self.options.deterministic:
                 share = self.options.time_limit / SOLVED
             elif best is not None and left < MIN_SOLVE_SECONDS:
