@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from ppopt.atomic import atomic_write_text, read_input_text
 from ppopt.checks import as_float, check_count, check_nonnegative, check_positive
 from ppopt.errors import ProblemError
 
@@ -269,13 +270,7 @@ def read_profile_csv(path: str | Path) -> Profile:
     """Read a profile CSV (columns in the module docstring); every error is one line naming
     the file, the row and the column."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProblemError(f"{path}: profile file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise ProblemError(f"{path}: cannot read the profile: {reason or error}") from None
+    text = read_input_text(path, ProblemError, "profile")
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     rows = list(csv.reader(lines))
     if not rows:
@@ -299,8 +294,6 @@ def read_profile_csv(path: str | Path) -> Profile:
 
 def write_profile_csv(path: str | Path, layers: Sequence[Layer]) -> str:
     """The CSV text of ``layers`` (written atomically to ``path``); returns the text."""
-    from ppopt.atomic import atomic_write_text
-
     split = any(layer.weight is not None for layer in layers)
     params = any(layer.parameters is not None for layer in layers)
     columns = [

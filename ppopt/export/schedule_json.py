@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ppopt.atomic import atomic_write_text
+from ppopt.atomic import atomic_write_text, read_input_text
 from ppopt.config import problem_from_dict, problem_to_dict
 from ppopt.errors import ConfigError, ScheduleFileError
 from ppopt.metrics import compute_metrics
@@ -92,13 +92,7 @@ def read_schedule(path: str | Path) -> tuple[Schedule, dict[str, Any] | None]:
     ppopt schedule, another format version, or ops/metrics inconsistent with the file's problem.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScheduleFileError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise ScheduleFileError(f"{path}: cannot read: {reason or error}") from None
+    text = read_input_text(path, ScheduleFileError)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:

@@ -57,7 +57,7 @@ DESCENT_SHARE = 0.1
 TIMING_SHARE = 0.1
 MAX_EVALUATIONS = 20_000
 #: Time kept back at the end of the search (seconds, and at most this share of the limit).
-RESERVE_SECONDS = 0.5
+RESERVE_SECONDS = 1.0
 RESERVE_SHARE = 0.05
 #: Cut-point moves of the descent, in layers.
 MOVES = (1, 2)
@@ -290,14 +290,15 @@ class _Search:
         return out
 
     def _solve_best(self, timed: list[Candidate]) -> PartitionResult:
-        """Solve up to :data:`SOLVED` candidates, best floor first, skipping those whose
-        bound cannot beat the best so far; keep the shortest."""
+        """Solve up to :data:`SOLVED` candidates, best floor first, leaving out those whose
+        bound cannot beat the best floor (that schedule is already there) or the best solve
+        so far, the time left shared among those still planned; keep the shortest."""
         order = sorted(timed, key=lambda c: (math.inf if c.floor is None else c.floor, c.bound))
+        best_floor_value = order[0].floor if order[0].floor is not None else math.inf
+        planned = [order[0], *[c for c in order[1:] if c.bound < best_floor_value]][:SOLVED]
         best: tuple[SolveResult, Sizes] | None = None
         solved: dict[Sizes, float] = {}
-        for candidate in order:
-            if len(solved) == SOLVED:
-                break
+        for k, candidate in enumerate(planned):
             if best is not None and best[0].objective_value <= candidate.bound:
                 continue  # its bound says it cannot be shorter
             left = self.options.time_limit - self.elapsed() - self._reserve()
@@ -306,7 +307,7 @@ class _Search:
             elif best is not None and left < MIN_SOLVE_SECONDS:
                 break
             else:
-                share = left / (SOLVED - len(solved))
+                share = left / (len(planned) - k)
             options = replace(self.options, time_limit=max(share, MIN_SOLVE_SECONDS))
             try:
                 result = solve(self.problem(candidate.sizes), options, self.progress)
