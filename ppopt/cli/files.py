@@ -49,7 +49,8 @@ def plot(
         typer.Option(
             "-o",
             "--output",
-            help="Picture (.png, .svg, .pdf) or Chrome trace (.trace.json); "
+            help="Picture (.png, .svg, .pdf), interactive page (.html) or Chrome trace "
+            "(.trace.json); "
             "default: FILE with .png.",
         ),
     ] = None,

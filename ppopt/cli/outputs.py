@@ -4,7 +4,7 @@ renamed into place together, and the ``wrote``/progress lines on stderr.
 Outputs are written through :mod:`ppopt.atomic`: all of a run's files are first written to
 temporary names and renamed together at the end, so a failed or interrupted run leaves every
 existing output file untouched. The format follows the extension (``.trace.json`` Chrome
-trace, ``.json`` schedule file, ``.png``/``.svg``/``.pdf`` picture).
+trace, ``.json`` schedule file, ``.png``/``.svg``/``.pdf`` picture, ``.html`` interactive page).
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from typing import Any
 import typer
 
 from ppopt.atomic import atomic_path
+from ppopt.cli.progress import ProgressLine
 from ppopt.errors import ConfigError
 from ppopt.export.schedule_json import dumps_schedule
 from ppopt.export.trace import write_trace
 from ppopt.schedule import Schedule
-from ppopt.solver import Progress, ProgressCallback
+from ppopt.solver import SolveResult
 
 TRACE_SUFFIX = ".trace.json"
+HTML_SUFFIX = ".html"  # the interactive page (ppopt.viz.html)
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,14 @@ def checked(label: str, path: str | None) -> str | None:
 
 
 def draw_schedule(schedule: Schedule, path: Path) -> None:
-    """Draw the Gantt picture (format from the extension), with the memory panel under it
-    when memory matters: a memory limit is set or the backward is split."""
+    """Draw the Gantt picture (format from the extension; ``.html`` the interactive page),
+    with the memory panel under it when memory matters: a memory limit is set or the
+    backward is split."""
+    if path.suffix.lower() == HTML_SUFFIX:
+        from ppopt.viz.html import write_html  # imports matplotlib's colours: only when drawing
+
+        write_html([schedule], path)
+        return
     from ppopt.viz.save import render_schedule  # matplotlib: ~0.4 s, only when drawing
 
     limit = schedule.problem.memory_caps
@@ -90,20 +98,27 @@ def draw_schedule(schedule: Schedule, path: Path) -> None:
 def save_comparison(
     schedules: Sequence[Schedule], path: str, limit: Sequence[float] | None
 ) -> None:
-    """One figure of several schedules on a shared time axis (written atomically)."""
+    """One figure of several schedules on a shared time axis (written atomically); for a
+    ``.html`` path the interactive page with one tab per schedule."""
+    if Path(path).suffix.lower() == HTML_SUFFIX:
+        from ppopt.viz.html import write_html
+
+        write_html(schedules, path, limit)
+        return
     from ppopt.viz import plot_comparison, save_figure  # matplotlib: only when drawing
 
     save_figure(plot_comparison(list(schedules), limit=limit), path)
 
 
-def progress_printer(quiet: bool) -> ProgressCallback | None:
-    """The optimizer's progress lines on stderr (elapsed, best, bound); none when ``quiet``."""
-    return None if quiet else _show_progress
+def progress_printer(quiet: bool) -> ProgressLine | None:
+    """The optimizer's progress on stderr (:mod:`ppopt.cli.progress`); none when ``quiet``."""
+    return None if quiet else ProgressLine()
 
 
-def _show_progress(progress: Progress) -> None:
-    best = "-" if progress.best is None else f"{progress.best:.6g}"
-    typer.echo(f"  {progress.elapsed:7.2f} s  best {best}  bound {progress.bound:.6g}", err=True)
+def finish_progress(progress: ProgressLine | None, result: SolveResult | None) -> None:
+    """End the progress display with the solve's final line (the report's own numbers)."""
+    if progress is not None:
+        progress.finish(result)
 
 
 def wrote(path: str, quiet: bool) -> None:

@@ -14,7 +14,14 @@ import typer
 
 from ppopt.cli.args import config_path, parse_numbers, parse_placement, parse_schedule_names
 from ppopt.cli.errors import EXIT_INTERRUPTED, errors_to_exit_codes, fail
-from ppopt.cli.outputs import Outputs, checked, progress_printer, save_comparison, wrote
+from ppopt.cli.outputs import (
+    Outputs,
+    checked,
+    finish_progress,
+    progress_printer,
+    save_comparison,
+    wrote,
+)
 from ppopt.config import OPTIMAL, check_picture_suffix, known_schedules, load_config
 from ppopt.report import compare_table, format_report, partition_search_lines
 from ppopt.runs import compare_schedules, run_schedule
@@ -137,7 +144,8 @@ def solve(
         typer.Option(
             "-o",
             "--output",
-            help="Picture path (.png, .svg, .pdf); default pipeline_<schedule>.png.",
+            help="Picture path (.png, .svg, .pdf; .html: the interactive page); "
+            "default pipeline_<schedule>.png.",
         ),
     ] = None,
     no_visualization: Annotated[
@@ -185,7 +193,9 @@ def solve(
             json=checked("--json" if json_file else "json_file", run.json_file),
             trace=checked("--trace" if trace else "trace_file", run.trace_file),
         )
-        outcome = run_schedule(run, progress=progress_printer(quiet))
+        progress = progress_printer(quiet)
+        outcome = run_schedule(run, progress=progress)
+        finish_progress(progress, outcome.result)
         typer.echo(format_report(outcome.schedule, outcome.result, outcome.reference))
         if outcome.partition is not None:
             typer.echo("\n".join(partition_search_lines(outcome.partition)))
@@ -206,7 +216,12 @@ def compare(
         ),
     ] = None,
     output: Annotated[
-        str, typer.Option("-o", "--output", help="Figure path (.png, .svg, .pdf).")
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Figure path (.png, .svg, .pdf; .html: one page, a tab per schedule).",
+        ),
     ] = "pipeline_compare.png",
     no_visualization: Annotated[
         bool, typer.Option("--no-visualization", help="Do not draw the figure.")
@@ -232,9 +247,9 @@ def compare(
         run = load_config(config, overrides)
         check_picture_suffix("--output", output)
         figure = None if no_visualization else checked("--output", output)
-        comparison = compare_schedules(
-            run, names, progress_printer(quiet), skip_inapplicable=schedules is None
-        )
+        progress = progress_printer(quiet)
+        comparison = compare_schedules(run, names, progress, skip_inapplicable=schedules is None)
+        finish_progress(progress, comparison.results[0] if comparison.results else None)
         for name in comparison.left_out:
             typer.echo(f"note: {name} does not apply to this problem; left out", err=True)
         for line in compare_table(comparison.schedules):

@@ -58,7 +58,7 @@ TOP_KEYS = (
 MEMORY_KEYS = ("activation", "retained", "limit")
 SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic", "method")
 SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
-PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
+PICTURE_SUFFIXES = (".png", ".svg", ".pdf", ".html")  # .html: the interactive page
 OPTIMAL = "optimal"
 
 Raw = dict[str, Any]
@@ -334,12 +334,12 @@ def _path_value(raw: Mapping[str, Any], key: str) -> str | None:
 
 
 def check_picture_suffix(key: str, path: str) -> None:
-    """A picture path must end in .png, .svg or .pdf (the format follows the extension)."""
+    """A picture path must end in .png, .svg, .pdf or .html (the format follows the
+    extension; .html is the interactive page)."""
     suffix = Path(path).suffix.lower()
     if suffix not in PICTURE_SUFFIXES:
-        raise ConfigError(
-            f"{key}: picture must end in .png, .svg or .pdf, got {suffix or 'no extension'!r}"
-        )
+        known = ", ".join(PICTURE_SUFFIXES[:-1]) + " or " + PICTURE_SUFFIXES[-1]
+        raise ConfigError(f"{key}: picture must end in {known}, got {suffix or 'no extension'!r}")
 
 
 def _word(raw: Mapping[str, Any], key: str, default: str) -> str:

@@ -101,7 +101,7 @@ ERROR_CASES = [
     # an output path whose "directory" is a file
     ("output-under-file", GOOD, ["--json", "c.yaml/x.json"], "--json: cannot write c.yaml/x.json"),
     # a picture extension matplotlib-only users might try
-    ("picture-extension", GOOD, ["-o", "x.jpg"], "picture must end in .png, .svg or .pdf"),
+    ("picture-extension", GOOD, ["-o", "x.jpg"], "picture must end in .png, .svg, .pdf or .html"),
     # a memory limit that is not a number, Nx or none
     ("bad-memory-limit", GOOD, ["--memory-limit", "lots"], "memory.limit: expected a number"),
     # retained memory without a split backward
