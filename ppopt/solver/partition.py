@@ -272,10 +272,12 @@ class _Search:
         labels = {sizes: label for label, sizes in reversed(list(seeds.items()))}
         ranked = sorted(self.scores, key=self.score)
         chosen = list(dict.fromkeys([*seeds.values(), *ranked[:TIMED]]))
-        budget = self.elapsed() + TIMING_SHARE * self.options.time_limit
+        budget = math.inf  # the baseline partitions are always timed, then the phase's share
         out = []
         for k, sizes in enumerate(chosen):
-            if k >= len(seeds) and not self.options.deterministic and self.elapsed() > budget:
+            if k == len(seeds):
+                budget = self.elapsed() + TIMING_SHARE * self.options.time_limit
+            if not self.options.deterministic and self.elapsed() > budget:
                 break
             problem = self.problem(sizes)
             floor = best_floor(problem, problem.memory_caps, self.objective)
