@@ -9,10 +9,12 @@ The search, under the time limit of the whole run:
    that lowers the problem's lower bound (:func:`ppopt.solver.bounds.lower_bound`, memory
    idle included), ties broken by the other devices' bounds, largest first (so a plateau of
    the largest still moves the rest down).
-3. **Exact**: the best few partitions by bound are timed with the baselines (the optimizer's
-   floor, :func:`ppopt.solver.floor.best_floor`); the best :data:`SOLVED` by that makespan
-   are solved by :func:`ppopt.solver.solve` with the time left, and the shortest wins: the
-   final choice is the optimizer's.
+3. **Exact**: the baseline partitions and the best few by bound are timed with the
+   baselines (the optimizer's floor, :func:`ppopt.solver.floor.best_floor`); up to
+   :data:`SOLVED` of them, best floor first, are solved by :func:`ppopt.solver.solve` with
+   the time left shared among them (one whose bound is not below the best floor or the best
+   solve so far cannot win and is left out), and the shortest wins: the final choice is the
+   optimizer's.
 4. **Bound over every partition**: a makespan no partition can beat, for the reported gap: the
    largest of one micro-batch's critical path (the same for every partition with the fewest
    layers on stage 0), the total work over the devices, and the exact min over cut points
