@@ -39,6 +39,7 @@ micro-batch size 1:
 
     python benchmarks/bench_partition.py --workers 1                 # every case, 10 s each
     python benchmarks/bench_partition.py --profile gpt-128k --p 8 --time-limit 20
+    python benchmarks/bench_partition.py --out run2.jsonl --table run1.jsonl   # medians
 
 The machine may be shared: say so with the figures (they are wall-clock-limited solves).
 """
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -150,6 +152,13 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=10.0, help="seconds per solve")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "partition.jsonl")
+    parser.add_argument(
+        "--table",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="more result files (other runs): the table gives medians",
+    )
     args = parser.parse_args()
     options = SolverOptions(time_limit=args.time_limit, workers=args.workers)
     done = set()
@@ -166,7 +175,7 @@ def main() -> None:
                 with args.out.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(format_row(row), flush=True)
-    print_table(args.out)
+    print_table([args.out, *args.table])
 
 
 def format_row(row: dict) -> str:
@@ -179,19 +188,51 @@ def format_row(row: dict) -> str:
     )
 
 
-def print_table(path: Path) -> None:
-    """The markdown table of every case in ``path``."""
+NUMBERS = (
+    *BASELINES,
+    "auto",
+    "vs_even",
+    "vs_best_baseline",
+    "partition_bound",
+    "partition_gap",
+    "search_time",
+)
+
+
+def median_rows(paths: list[Path]) -> list[dict]:
+    """One row per case over the result files (each a run of the benchmark): every number is
+    the median over the runs that have the case, ``runs`` how many."""
+    cases: dict[tuple, list[dict]] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            cases.setdefault((r["profile"], r["p"], r["placement"]), []).append(r)
+    out = []
+    for rows in cases.values():
+        row = dict(rows[0], runs=len(rows))
+        for key in NUMBERS:
+            values = [r[key] for r in rows if key in r]
+            if values:
+                row[key] = statistics.median(values)
+        row["auto_at_or_below_best"] = sum(r["vs_best_baseline"] >= -1e-9 for r in rows)
+        out.append(row)
+    return out
+
+
+def print_table(paths: list[Path]) -> None:
+    """The markdown table of every case, medians over ``paths``."""
     print(
         "\n| profile | p | placement | even | fewer-first-last | balanced | auto | auto vs even "
-        "| auto vs best baseline | bound over all partitions (gap) | search s |"
+        "| auto vs best baseline | runs with auto <= best | bound over all partitions (gap) "
+        "| search s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for line in path.read_text().splitlines():
-        r = json.loads(line)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in median_rows(paths):
         print(
             f"| {r['profile']} | {r['p']} | {r['placement']} | {r['even']:.4g} | "
             f"{r.get('fewer-first-last', float('nan')):.4g} | {r['balanced']:.4g} | "
             f"{r['auto']:.4g} | {r['vs_even']:+.1%} | {r['vs_best_baseline']:+.1%} | "
+            f"{r['auto_at_or_below_best']}/{r['runs']} | "
             f"{r['partition_bound']:.4g} ({r['partition_gap']:.1%}) | {r['search_time']:.1f} |"
         )
 
