@@ -38,7 +38,7 @@ the tree's ppopt is measured whatever is installed; ``PPOPT`` overrides the comm
 
 Colours of ``--plot`` are ppopt's own (``ppopt.viz.gantt.KIND_COLORS``): F blue ``#3b75af``,
 B orange ``#e1812c`` (ppopt's B: PyTorch's ``I`` of a split backward or its full ``B``),
-W green ``#3a923a``.
+W teal ``#44aa99``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from tests.torch_runtime.emulated import (  # noqa: E402
     step_spans,
 )
 
-KIND_COLORS = {"F": "#3b75af", "B": "#e1812c", "W": "#3a923a"}
+KIND_COLORS = {"F": "#3b75af", "B": "#e1812c", "W": "#44aa99"}  # ppopt.viz.gantt's
 P, M = 4, 8
 #: the issue's targets
 RATIO_TARGET = 0.05  # --runtime torch plans: |measured / planned - 1| <= 5 %

@@ -70,3 +70,18 @@ def check_nonnegative(key: str, value: float) -> None:
     as_float(key, value)
     if value < 0:
         raise ProblemError(f"{key}: must be >= 0, got {value:g}")
+
+
+def did_you_mean(value: str, known: Sequence[str]) -> str:
+    """``", did you mean 'zb-v'?"`` for a near miss of one of ``known`` (case, ``_``/``-``
+    and spacing ignored: ``ZB-H1``, ``zbv``, ``zb_h1``), else ``""``."""
+    import difflib
+
+    def plain(text: str) -> str:
+        return "".join(ch for ch in text.lower() if ch.isalnum())
+
+    by_plain = {plain(name): name for name in known}
+    if plain(value) in by_plain:
+        return f", did you mean {by_plain[plain(value)]!r}?"
+    close = difflib.get_close_matches(plain(value), list(by_plain), n=1)
+    return f", did you mean {by_plain[close[0]]!r}?" if close else ""

@@ -14,6 +14,7 @@ from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
+from ppopt.checks import did_you_mean
 from ppopt.errors import NoScheduleError, NotApplicableError, UnknownScheduleError
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
@@ -46,7 +47,8 @@ def baseline(name: str, problem: Problem) -> Schedule:
     except KeyError:
         known = ", ".join(BASELINES)
         raise UnknownScheduleError(
-            f"schedule: unknown baseline {name!r} (known: {known})"
+            f"schedule: unknown baseline {name!r}{did_you_mean(name, tuple(BASELINES))} "
+            f"(known: {known})"
         ) from None
     return compute_timeline(problem, make(problem), name)
 

@@ -74,16 +74,18 @@ def export(
         str, typer.Option("-o", "--output", help="Where to write the export.", show_default=False)
     ],
     fmt: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--format",
             help="torch (PyTorch pipelining compute-only CSV, one row per rank), "
             "torch-comms (the compute_comms CSV: the same with sends and receives placed "
             "from the plan), trace (Chrome/Perfetto trace), json (the schedule file, "
             "normalised), megatron (the partition as --pipeline-model-parallel-layout) or "
-            "torchtitan (the partition as module_fqns_per_model_part, JSON).",
+            "torchtitan (the partition as module_fqns_per_model_part, JSON). Default: from "
+            "the output's extension (.csv torch, .trace.json "
+            "trace, .json json).",
         ),
-    ] = "torch",
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option(
@@ -96,8 +98,7 @@ def export(
 ) -> None:
     """Write a schedule file in a format other tools read (PyTorch, Perfetto)."""
     with errors_to_exit_codes():
-        if fmt not in EXPORT_FORMATS:
-            raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        fmt = export_format(fmt, output)
         checked("--output", output)
         schedule, solver = read_schedule(file)
         if fmt in ("torch", "torch-comms"):
@@ -115,3 +116,28 @@ def export(
             Outputs(trace=output).write(schedule, solver, quiet)
         else:
             Outputs(json=output).write(schedule, solver, quiet)
+
+
+#: The export format each output extension means (longest suffix first).
+FORMAT_OF_SUFFIX = {".trace.json": "trace", ".json": "json", ".csv": "torch"}
+#: (format an extension names, another format writing that kind of file too).
+SAME_FILE_KIND = {("torch", "torch-comms"), ("json", "torchtitan")}
+
+
+def export_format(fmt: str | None, output: str) -> str:
+    """The export format: ``--format`` when given (checked against the output's extension
+    when that names another format), else the one the extension names."""
+    name = output.lower()
+    implied = next((f for s, f in FORMAT_OF_SUFFIX.items() if name.endswith(s)), None)
+    if fmt is None:
+        if implied is None:
+            raise ConfigError(
+                f"--output: cannot tell the format from {output!r} (end it in .csv, "
+                f".trace.json or .json, or give --format; pictures: ppopt plot)"
+            )
+        return implied
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if implied is not None and implied != fmt and (implied, fmt) not in SAME_FILE_KIND:
+        raise ConfigError(f"--output: {output!r} names a {implied} file, not --format {fmt}")
+    return fmt

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from ppopt.solver import SolveResult
 
 TRACE_SUFFIX = ".trace.json"
 HTML_SUFFIX = ".html"  # the interactive page (ppopt.viz.html)
+DRAWING_NOTICE_S = 1.0  # a drawing that takes longer says so
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,9 @@ class Outputs:
             if self.trace is not None:
                 write_trace(schedule, stack.enter_context(atomic_path(self.trace)))
             if self.picture is not None:
-                draw_schedule(schedule, stack.enter_context(atomic_path(self.picture)))
+                target = stack.enter_context(atomic_path(self.picture))
+                with drawing_notice(self.picture, quiet):
+                    draw_schedule(schedule, target)
         for path in (self.json, self.trace, self.picture):
             if path is not None:
                 wrote(path, quiet)
@@ -81,8 +86,8 @@ def checked(label: str, path: str | None) -> str | None:
 
 def draw_schedule(schedule: Schedule, path: Path) -> None:
     """Draw the Gantt picture (format from the extension; ``.html`` the interactive page),
-    with the memory panel under it when memory matters: a memory limit is set or the
-    backward is split."""
+    with the memory panel under it (every schedule holds activations, baselines without a
+    limit too)."""
     if path.suffix.lower() == HTML_SUFFIX:
         from ppopt.viz.html import write_html  # imports matplotlib's colours: only when drawing
 
@@ -90,9 +95,7 @@ def draw_schedule(schedule: Schedule, path: Path) -> None:
         return
     from ppopt.viz.save import render_schedule  # matplotlib: ~0.4 s, only when drawing
 
-    limit = schedule.problem.memory_caps
-    show_memory = limit is not None or schedule.problem.is_split
-    render_schedule(schedule, path, limit=limit, show_memory=show_memory)
+    render_schedule(schedule, path, limit=schedule.problem.memory_caps, show_memory=True)
 
 
 def save_comparison(
@@ -108,6 +111,24 @@ def save_comparison(
     from ppopt.viz import plot_comparison, save_figure  # matplotlib: only when drawing
 
     save_figure(plot_comparison(list(schedules), limit=limit), path)
+
+
+@contextlib.contextmanager
+def drawing_notice(path: str, quiet: bool) -> Iterator[None]:
+    """Say on stderr that ``path`` is being drawn once drawing has taken a second (large
+    schedules), and how long it took; nothing for a quick drawing or when ``quiet``."""
+    start = time.monotonic()
+    timer = threading.Timer(DRAWING_NOTICE_S, typer.echo, (f"drawing {path} ...",), {"err": True})
+    if not quiet:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        elapsed = time.monotonic() - start
+        if not quiet and elapsed >= DRAWING_NOTICE_S:
+            typer.echo(f"drew {path} in {elapsed:.1f} s", err=True)
 
 
 def progress_printer(quiet: bool) -> ProgressLine | None:

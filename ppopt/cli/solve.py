@@ -23,6 +23,7 @@ from ppopt.cli.outputs import (
     wrote,
 )
 from ppopt.config import OPTIMAL, check_picture_suffix, known_schedules, load_config
+from ppopt.export.comparison_json import write_comparison
 from ppopt.report import compare_table, format_report, partition_search_lines
 from ppopt.runs import compare_schedules, run_schedule
 
@@ -49,6 +50,46 @@ DeterministicOption = Annotated[
     bool | None,
     typer.Option("--deterministic", help="Same input, same schedule on every run and machine."),
 ]
+NumStagesOption = Annotated[
+    int | None, typer.Option("-s", "--num-stages", help="Number of devices (pipeline stages).")
+]
+NumBatchesOption = Annotated[
+    int | None, typer.Option("-b", "--num-batches", help="Number of micro-batches.")
+]
+ForwardTimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "-f",
+        "--forward-times",
+        help="Forward time per virtual stage, space- or comma-separated; one value = all.",
+    ),
+]
+BackwardTimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "-bw",
+        "--backward-times",
+        help="Backward time per virtual stage (B only when --weight-times is given).",
+    ),
+]
+WeightTimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "-w",
+        "--weight-times",
+        help="Weight-gradient (W) time per virtual stage; splits the backward into B and W.",
+    ),
+]
+P2pTimeOption = Annotated[
+    float | None, typer.Option("--p2p-time", help="Latency of every edge between two devices.")
+]
+ChunksOption = Annotated[
+    int | None, typer.Option("--chunks", help="Model chunks per device (num_chunks).")
+]
+PlacementOption = Annotated[
+    str | None,
+    typer.Option("--placement", help="interleaved, vshape, or one device index per virtual stage."),
+]
 ConfigArg = Annotated[
     Path | None,
     typer.Argument(
@@ -68,48 +109,14 @@ def solve(
     config: Annotated[
         Path | None, typer.Option("-c", "--config", help="Config file (same as CONFIG).")
     ] = None,
-    num_stages: Annotated[
-        int | None, typer.Option("-s", "--num-stages", help="Number of devices (pipeline stages).")
-    ] = None,
-    num_batches: Annotated[
-        int | None, typer.Option("-b", "--num-batches", help="Number of micro-batches.")
-    ] = None,
-    forward_times: Annotated[
-        str | None,
-        typer.Option(
-            "-f",
-            "--forward-times",
-            help="Forward time per virtual stage, space- or comma-separated; one value = all.",
-        ),
-    ] = None,
-    backward_times: Annotated[
-        str | None,
-        typer.Option(
-            "-bw",
-            "--backward-times",
-            help="Backward time per virtual stage (B only when --weight-times is given).",
-        ),
-    ] = None,
-    weight_times: Annotated[
-        str | None,
-        typer.Option(
-            "-w",
-            "--weight-times",
-            help="Weight-gradient (W) time per virtual stage; splits the backward into B and W.",
-        ),
-    ] = None,
-    p2p_time: Annotated[
-        float | None, typer.Option("--p2p-time", help="Latency of every edge between two devices.")
-    ] = None,
-    chunks: Annotated[
-        int | None, typer.Option("--chunks", help="Model chunks per device (num_chunks).")
-    ] = None,
-    placement: Annotated[
-        str | None,
-        typer.Option(
-            "--placement", help="interleaved, vshape, or one device index per virtual stage."
-        ),
-    ] = None,
+    num_stages: NumStagesOption = None,
+    num_batches: NumBatchesOption = None,
+    forward_times: ForwardTimesOption = None,
+    backward_times: BackwardTimesOption = None,
+    weight_times: WeightTimesOption = None,
+    p2p_time: P2pTimeOption = None,
+    chunks: ChunksOption = None,
+    placement: PlacementOption = None,
     schedule: Annotated[
         str | None,
         typer.Option(
@@ -206,7 +213,18 @@ def solve(
 
 
 def compare(
-    config: Annotated[Path, typer.Argument(help="Config file (.yaml, .yml or .json).")],
+    config_arg: ConfigArg = None,
+    config: Annotated[
+        Path | None, typer.Option("-c", "--config", help="Config file (same as CONFIG).")
+    ] = None,
+    num_stages: NumStagesOption = None,
+    num_batches: NumBatchesOption = None,
+    forward_times: ForwardTimesOption = None,
+    backward_times: BackwardTimesOption = None,
+    weight_times: WeightTimesOption = None,
+    p2p_time: P2pTimeOption = None,
+    chunks: ChunksOption = None,
+    placement: PlacementOption = None,
     schedules: Annotated[
         str | None,
         typer.Option(
@@ -231,12 +249,24 @@ def compare(
     workers: WorkersOption = None,
     seed: SeedOption = None,
     deterministic: DeterministicOption = None,
+    json_file: Annotated[
+        str | None,
+        typer.Option("--json", help="Write the comparison (each schedule's metrics) as JSON."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
 ) -> None:
     """Several schedules of one problem: one table and one figure on a shared time axis."""
     with errors_to_exit_codes():
         names = parse_schedule_names(schedules or DEFAULT_COMPARE)
         overrides = config_overrides(
+            num_stages=num_stages,
+            num_batches=num_batches,
+            forward_times=forward_times,
+            backward_times=backward_times,
+            weight_times=weight_times,
+            p2p_time=p2p_time,
+            chunks=chunks,
+            placement=placement,
             schedule=OPTIMAL if OPTIMAL in names else names[0],
             memory_limit=memory_limit,
             time_limit=time_limit,
@@ -244,9 +274,10 @@ def compare(
             seed=seed,
             deterministic=deterministic,
         )
-        run = load_config(config, overrides)
+        run = load_config(config_path(config_arg, config), overrides)
         check_picture_suffix("--output", output)
         figure = None if no_visualization else checked("--output", output)
+        summary = checked("--json", json_file)
         progress = progress_printer(quiet)
         comparison = compare_schedules(run, names, progress, skip_inapplicable=schedules is None)
         finish_progress(progress, comparison.results[0] if comparison.results else None)
@@ -259,6 +290,9 @@ def compare(
                 f"optimal: {result.status}, lower bound {result.lower_bound:.6g}, "
                 f"gap {result.gap * 100:.2f}%, solve time {result.wall_time:.2f} s"
             )
+        if summary is not None:
+            write_comparison(summary, comparison)
+            wrote(summary, quiet)
         if figure is not None:
             save_comparison(comparison.schedules, figure, run.problem.memory_caps)
             wrote(figure, quiet)

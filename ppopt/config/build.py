@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ppopt.baselines import BASELINES
+from ppopt.checks import did_you_mean
 from ppopt.config.files import one_line, read_data_file
 from ppopt.config.layers import AUTO, cut_problem, layered_problem, named_stages, partition_choice
 from ppopt.errors import ConfigError, ProblemError, SolverOptionError
@@ -121,6 +122,11 @@ def check_keys(data: object) -> Mapping[str, Any]:
     """Reject anything but a mapping of known keys (also inside ``memory:`` and ``solver:``)."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"expected a mapping of config keys, got {_kind(data)}")
+    if "format" in data and "ops" in data:
+        raise ConfigError(
+            "a schedule file, not a config: check it with 'ppopt validate', draw it with "
+            "'ppopt plot', convert it with 'ppopt export'"
+        )
     _check_known(data, TOP_KEYS, "")
     for section, known in SECTIONS.items():
         value = data.get(section)
@@ -137,15 +143,8 @@ def check_keys(data: object) -> Mapping[str, Any]:
 def _check_known(data: Mapping[Any, Any], known: tuple[str, ...], prefix: str) -> None:
     for key in data:
         if key not in known:
-            hint = _suggest(str(key), known)
+            hint = did_you_mean(str(key), known)
             raise ConfigError(f"{prefix}{key}: unknown key{hint} (known: {', '.join(known)})")
-
-
-def _suggest(key: str, known: tuple[str, ...]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, known, n=1)
-    return f", did you mean {close[0]!r}?" if close else ""
 
 
 # ------------------------------------------------------------------------------ merging
@@ -317,7 +316,8 @@ def known_schedules() -> tuple[str, ...]:
 def _schedule_name(value: object) -> str:
     if not isinstance(value, str) or value not in known_schedules():
         raise ConfigError(
-            f"schedule: unknown schedule {value!r} (known: {', '.join(known_schedules())})"
+            f"schedule: unknown schedule {value!r}"
+            f"{did_you_mean(str(value), known_schedules())} (known: {', '.join(known_schedules())})"
         )
     return value
 

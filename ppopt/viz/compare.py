@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ppopt.schedule import Schedule
 from ppopt.viz.gantt import gantt_height, gantt_size, plot_gantt, style_time_axis
-from ppopt.viz.memory import MEMORY_PANEL_HEIGHT, plot_memory
+from ppopt.viz.memory import memory_panel_height, plot_memory
 
 MAX_HEIGHT = 40.0  # inches; taller stacks are scaled down to this
 
@@ -30,7 +31,7 @@ def plot_comparison(
     for schedule in schedules:
         heights.append(gantt_height(schedule.problem.num_devices))
         if show_memory:
-            heights.append(MEMORY_PANEL_HEIGHT)
+            heights.append(memory_panel_height(schedule.problem.num_devices))
     width = max(gantt_size(schedule)[0] for schedule in schedules)
     total = sum(heights) + 0.3
     fig = Figure(figsize=(width, min(total, MAX_HEIGHT)), layout="constrained")
@@ -41,6 +42,7 @@ def plot_comparison(
         plot_gantt(schedule, ax=next(panels), time_unit=time_unit)
         if show_memory:
             plot_memory(schedule, ax=next(panels), limit=limit, time_unit=time_unit)
+    _share_legends(list(axes))
     end = max(schedule.makespan for schedule in schedules)
     for ax in axes:
         style_time_axis(ax, end, time_unit)  # the longest makespan sets the shared axis
@@ -48,3 +50,18 @@ def plot_comparison(
         if ax is not axes[-1]:
             ax.set_xlabel("")
     return fig
+
+
+def _share_legends(axes: Sequence[Axes]) -> None:
+    """Keep a legend only where it says something new: a Gantt block whose kinds and chunks
+    are those of the block above shows none (memory panels keep theirs: their peaks differ)."""
+    seen: list[list[str]] = []
+    for ax in axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        entries = [text.get_text() for text in legend.get_texts()]
+        if entries and not entries[0].startswith("device") and entries in seen:
+            legend.remove()
+        else:
+            seen.append(entries)

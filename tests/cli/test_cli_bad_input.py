@@ -17,6 +17,13 @@ from pathlib import Path
 import pytest
 from cli_helpers import GOOD, SENTINEL, run, run_process, write
 
+from ppopt.baselines import baseline
+from ppopt.export.schedule_json import dumps_schedule
+from ppopt.problem import Problem
+
+#: A valid schedule file's text (1F1B, p=2, m=2).
+SCHEDULE = dumps_schedule(baseline("1f1b", Problem.create(2, 2)), None)
+
 #: (id, config file text or None, extra arguments, fragment of the one error line)
 ERROR_CASES = [
     # NaN time in a YAML list
@@ -319,6 +326,24 @@ CASES = [
     ("export-format", {"c.yaml": GOOD}, ["export", "c.yaml", "-o", "x.csv", "--format", "xls"],
      2, "--format: expected one of torch, torch-comms, trace, json, megatron, torchtitan, "
         "got 'xls'"),
+    # a schedule file given to solve: point to the commands that read it
+    ("solve-schedule-file", {"c.json": SCHEDULE}, ["solve", "c.json"], 2,
+     "c.json: a schedule file, not a config: check it with 'ppopt validate'"),
+    # a flag given a value: the value lands in CONFIG
+    ("flag-with-value", {"c.yaml": GOOD},
+     ["solve", "--deterministic", "true", "-s", "2", "-b", "2"], 2,
+     "true: not a config file; flags such as --deterministic take no value"),
+    # a schedule name that is a near miss
+    ("schedule-near-miss", {"c.yaml": GOOD}, ["solve", "c.yaml", "--schedule", "ZB-H1"], 2,
+     "unknown schedule 'ZB-H1', did you mean 'zb-h1'?"),
+    ("schedule-near-miss-v", {"c.yaml": GOOD}, ["solve", "c.yaml", "--schedule", "zbv"], 2,
+     "did you mean 'zb-v'?"),
+    # export: the format follows the extension; one that names none, or another format
+    ("export-picture-extension", {"f.json": SCHEDULE}, ["export", "f.json", "-o", "x.png"], 2,
+     "--output: cannot tell the format from 'x.png'"),
+    ("export-format-vs-extension", {"f.json": SCHEDULE},
+     ["export", "f.json", "-o", "x.csv", "--format", "trace"], 2,
+     "--output: 'x.csv' names a torch file, not --format trace"),
 ]  # fmt: skip
 
 

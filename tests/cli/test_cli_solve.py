@@ -232,3 +232,12 @@ def test_trace_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                  "--trace", "t.trace.json")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert json.loads((tmp_path / "t.trace.json").read_text())
+
+
+def test_baseline_picture_has_its_memory_panel(tmp_path: Path) -> None:
+    """A one-chunk baseline without a memory limit still shows what it holds (SVG keeps the
+    panel's axis label as text)."""
+    picture = tmp_path / "b.svg"
+    result = run("solve", "-s", "3", "-b", "4", "--schedule", "gpipe", "-o", str(picture))
+    assert result.exit_code == 0, result.stderr
+    assert ">activation memory</text>" in picture.read_text()
