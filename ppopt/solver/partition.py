@@ -59,8 +59,8 @@ DESCENT_SHARE = 0.1
 TIMING_SHARE = 0.1
 MAX_EVALUATIONS = 20_000
 #: Time kept back at the end of the search (seconds, and at most this share of the limit).
-RESERVE_SECONDS = 1.0
-RESERVE_SHARE = 0.05
+RESERVE_SECONDS = 2.0
+RESERVE_SHARE = 0.1
 #: Cut-point moves of the descent, in layers.
 MOVES = (1, 2)
 
