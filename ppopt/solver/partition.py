@@ -58,6 +58,9 @@ OFFSETS_TIMED = 3
 DESCENT_SHARE = 0.1
 TIMING_SHARE = 0.1
 MAX_EVALUATIONS = 20_000
+#: Timing stops past this share of the limit, baseline partitions or not (one is always
+#: timed): the solves need the rest.
+PRESOLVE_SHARE = 0.4
 #: Time kept back at the end of the search (seconds, and at most this share of the limit).
 RESERVE_SECONDS = 2.0
 RESERVE_SHARE = 0.1
@@ -279,7 +282,10 @@ class _Search:
         for k, sizes in enumerate(chosen):
             if k == len(seeds):
                 budget = self.elapsed() + TIMING_SHARE * self.options.time_limit
-            if not self.options.deterministic and self.elapsed() > budget:
+            over = (
+                self.elapsed() > budget or self.elapsed() > PRESOLVE_SHARE * self.options.time_limit
+            )
+            if k >= 1 and not self.options.deterministic and over:
                 break
             problem = self.problem(sizes)
             floor = best_floor(problem, problem.memory_caps, self.objective)
