@@ -45,9 +45,9 @@ def main() -> None:
     print("|---|---|---|---|")
     for p, m in CASES:
         schedule = baseline("zb-h1", Problem.create(p, m, 1, 1, weight=1))
-        png = [timed(lambda: draw_schedule(schedule, out / f"p{p}m{m}.png"))
+        png = [timed(lambda: draw_schedule(schedule, out / f"p{p}m{m}.png"))  # noqa: B023
                for _ in range(args.repeat)]  # fmt: skip
-        html = [timed(lambda: draw_schedule(schedule, out / f"p{p}m{m}.html"))
+        html = [timed(lambda: draw_schedule(schedule, out / f"p{p}m{m}.html"))  # noqa: B023
                 for _ in range(args.repeat)]  # fmt: skip
         tasks = sum(len(row) for row in schedule.device_ops)
         print(f"| p={p} m={m} | {tasks} | {statistics.median(png):.2f} "

@@ -61,10 +61,10 @@ class Layer:
                 continue
             where = field_key(self.key, field_name)
             as_float(where, value)
-            if field_name in ("activation", "parameters"):
-                check_nonnegative(where, value)
-            else:
+            if field_name == "forward":
                 check_positive(where, value)
+            else:  # a layer may have no input gradient (token ids) or no weights (Tanh)
+                check_nonnegative(where, value)
 
     @classmethod
     def from_mapping(cls, raw: object, key: str) -> Layer:

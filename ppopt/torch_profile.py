@@ -13,9 +13,9 @@ built that way). For each layer, on the output of the layers before it:
 
 Times are medians over ``repeats`` runs after ``warmup`` runs, in milliseconds, with the
 device synchronised around each timed call. A gradient that does not exist (no parameters;
-an input of token ids) is written as :data:`MIN_TIME` so that every time stays > 0 as a
-profile needs. PyTorch is an optional dependency: the command line imports this module only
-when ``ppopt profile`` runs.
+an input of token ids) takes 0; a stage's sums must still be > 0, so a partition that puts
+only such layers on a stage is refused (or skipped by ``partition: auto``). PyTorch is an
+optional dependency: the command line imports this module only when ``ppopt profile`` runs.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ import torch
 from ppopt.errors import ConfigError
 from ppopt.layers import Layer
 
-#: The time written for a gradient that does not exist, in ms.
-MIN_TIME = 1e-6
 MIB = 2.0**20
 
 
@@ -84,9 +82,9 @@ def _profile_layer(name: str, layer: Any, x: Any, repeats: int, warmup: int) -> 
             weight.append(weight_time)
     return Layer(
         name=name,
-        forward=max(statistics.median(forward), MIN_TIME),
-        backward=max(statistics.median(backward), MIN_TIME),
-        weight=max(statistics.median(weight), MIN_TIME),
+        forward=statistics.median(forward),
+        backward=statistics.median(backward),
+        weight=statistics.median(weight),
         activation=saved / MIB,
         parameters=sum(p.numel() * p.element_size() for p in params) / MIB,
     )

@@ -119,7 +119,7 @@ def test_csv_count_column_expands(tmp_path: Path) -> None:
         # a required column missing
         ("name,forward,activation\na,1,1\n", "p.csv: missing column backward"),
         # a negative time
-        ("name,forward,backward,activation\na,1,-2,1\n", "p.csv: row 2, backward: must be > 0"),
+        ("name,forward,backward,activation\na,1,-2,1\n", "p.csv: row 2, backward: must be >= 0"),
         # not a number
         ("name,forward,backward,activation\na,1,x,1\n",
          "p.csv: row 2, backward: expected a number, got 'x'"),

@@ -17,17 +17,20 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ppopt.atomic import atomic_path
+from ppopt.atomic import atomic_path, is_special, write_target
 from ppopt.cli.progress import ProgressLine
 from ppopt.errors import ConfigError
 from ppopt.export.schedule_json import dumps_schedule
 from ppopt.export.trace import write_trace
 from ppopt.schedule import Schedule
 from ppopt.solver import SolveResult
+
+if TYPE_CHECKING:
+    from ppopt.viz.compare import View  # matplotlib: only when drawing
 
 TRACE_SUFFIX = ".trace.json"
 HTML_SUFFIX = ".html"  # the interactive page (ppopt.viz.html)
@@ -42,6 +45,8 @@ class Outputs:
     picture: str | None = None
     json: str | None = None
     trace: str | None = None
+    view: View | None = None  # the picture's time window and devices (ppopt plot)
+    memory: bool = True  # the picture's memory panel
 
     def write(self, schedule: Schedule, solver: Mapping[str, Any] | None, quiet: bool) -> None:
         """Write every requested output (``solver``: the schedule file's ``solver`` object);
@@ -55,17 +60,23 @@ class Outputs:
             if self.picture is not None:
                 target = stack.enter_context(atomic_path(self.picture))
                 with drawing_notice(self.picture, quiet):
-                    draw_schedule(schedule, target)
+                    draw_schedule(schedule, target, self.view, self.memory)
         for path in (self.json, self.trace, self.picture):
             if path is not None:
                 wrote(path, quiet)
 
 
 def checked(label: str, path: str | None) -> str | None:
-    """``path`` if it can be written (its directory exists); else a :class:`ConfigError`."""
+    """``path`` if it can be written (its directory exists); else a :class:`ConfigError`.
+    A symbolic link is checked as the file it names; a FIFO or device node (written in place)
+    only for write permission."""
     if path is None:
         return None
-    target = Path(path)
+    target = write_target(path)
+    if is_special(target):
+        if not os.access(target, os.W_OK):
+            raise ConfigError(f"{label}: cannot write {path}: not writable")
+        return path
     if target.is_dir():
         raise ConfigError(f"{label}: {path} is a directory")
     parent = target.parent
@@ -84,10 +95,47 @@ def checked(label: str, path: str | None) -> str | None:
     return path
 
 
-def draw_schedule(schedule: Schedule, path: Path) -> None:
+def check_distinct(
+    inputs: Sequence[tuple[str, str | os.PathLike[str] | None]],
+    outputs: Sequence[tuple[str, str | None]],
+) -> None:
+    """No output is an input or another output, by any spelling or link: ``inputs`` are
+    ``(noun, path)`` (``config file``), ``outputs`` ``(label, path)`` (``--json``); the later
+    of two that are one file is named (``--json: c.json is also the config file``). Streams
+    (``/dev/null``) may repeat."""
+    seen: dict[tuple[object, ...], str] = {}
+    named = [(noun, path, noun) for noun, path in inputs]
+    named += [(label, path, f"{label} output") for label, path in outputs]
+    for label, path, noun in named:
+        if path is None:
+            continue
+        target = write_target(path)
+        if is_special(target):
+            continue
+        identity = _identity(target)
+        if identity in seen:
+            raise ConfigError(
+                f"{label}: {path} is also the {seen[identity]}; give each output its own path"
+            )
+        seen[identity] = noun
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    """What makes two paths one file: device and inode when it exists, else the full path."""
+    try:
+        info = path.stat()
+    except OSError:
+        return ("path", os.path.abspath(path))
+    return ("inode", info.st_dev, info.st_ino)
+
+
+def draw_schedule(
+    schedule: Schedule, path: Path, view: View | None = None, memory: bool = True
+) -> None:
     """Draw the Gantt picture (format from the extension; ``.html`` the interactive page),
     with the memory panel under it (every schedule holds activations, baselines without a
-    limit too)."""
+    limit too) unless ``memory`` is false; ``view`` zooms the picture (not the page, which
+    zooms itself)."""
     if path.suffix.lower() == HTML_SUFFIX:
         from ppopt.viz.html import write_html  # imports matplotlib's colours: only when drawing
 
@@ -95,7 +143,8 @@ def draw_schedule(schedule: Schedule, path: Path) -> None:
         return
     from ppopt.viz.save import render_schedule  # matplotlib: ~0.4 s, only when drawing
 
-    render_schedule(schedule, path, limit=schedule.problem.memory_caps, show_memory=True)
+    limit = schedule.problem.memory_caps
+    render_schedule(schedule, path, limit=limit, show_memory=memory, view=view)
 
 
 def save_comparison(

@@ -16,13 +16,14 @@ from ppopt.cli.args import config_path, parse_numbers, parse_placement, parse_sc
 from ppopt.cli.errors import EXIT_INTERRUPTED, errors_to_exit_codes, fail
 from ppopt.cli.outputs import (
     Outputs,
+    check_distinct,
     checked,
     finish_progress,
     progress_printer,
     save_comparison,
     wrote,
 )
-from ppopt.config import OPTIMAL, check_picture_suffix, known_schedules, load_config
+from ppopt.config import MAX_TASKS, OPTIMAL, check_picture_suffix, known_schedules, load_config
 from ppopt.export.comparison_json import write_comparison
 from ppopt.report import compare_table, format_report, partition_search_lines
 from ppopt.runs import compare_schedules, run_schedule
@@ -49,6 +50,14 @@ SeedOption = Annotated[int | None, typer.Option("--seed", help="Solver random se
 DeterministicOption = Annotated[
     bool | None,
     typer.Option("--deterministic", help="Same input, same schedule on every run and machine."),
+]
+AllowLargeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large",
+        help=f"Run a problem of more than {MAX_TASKS:,} tasks (refused by default, with the "
+        "estimated time and memory).",
+    ),
 ]
 NumStagesOption = Annotated[
     int | None, typer.Option("-s", "--num-stages", help="Number of devices (pipeline stages).")
@@ -167,6 +176,7 @@ def solve(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No progress or 'wrote' lines on stderr (report stays).")
     ] = False,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Schedule one problem (the optimizer or a baseline) and report it beside 1F1B."""
     with errors_to_exit_codes():
@@ -193,13 +203,17 @@ def solve(
             json_file=json_file,
             trace=trace,
         )
-        run = load_config(config_path(config_arg, config), overrides)
+        path = config_path(config_arg, config)
+        run = load_config(path, overrides, None if allow_large else MAX_TASKS)
         picture = None if no_visualization else run.output_file or f"pipeline_{run.schedule}.png"
-        outputs = Outputs(
-            picture=checked("--output" if output else "output_file", picture),
-            json=checked("--json" if json_file else "json_file", run.json_file),
-            trace=checked("--trace" if trace else "trace_file", run.trace_file),
-        )
+        named = [
+            ("--output" if output else "output_file", picture),
+            ("--json" if json_file else "json_file", run.json_file),
+            ("--trace" if trace else "trace_file", run.trace_file),
+        ]
+        check_distinct([("config file", path)], named)
+        picture_path, json_path, trace_path = (checked(label, value) for label, value in named)
+        outputs = Outputs(picture=picture_path, json=json_path, trace=trace_path)
         progress = progress_printer(quiet)
         outcome = run_schedule(run, progress=progress)
         finish_progress(progress, outcome.result)
@@ -254,6 +268,7 @@ def compare(
         typer.Option("--json", help="Write the comparison (each schedule's metrics) as JSON."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Several schedules of one problem: one table and one figure on a shared time axis."""
     with errors_to_exit_codes():
@@ -274,8 +289,11 @@ def compare(
             seed=seed,
             deterministic=deterministic,
         )
-        run = load_config(config_path(config_arg, config), overrides)
+        path = config_path(config_arg, config)
+        run = load_config(path, overrides, None if allow_large else MAX_TASKS)
         check_picture_suffix("--output", output)
+        drawn = None if no_visualization else output
+        check_distinct([("config file", path)], [("--output", drawn), ("--json", json_file)])
         figure = None if no_visualization else checked("--output", output)
         summary = checked("--json", json_file)
         progress = progress_printer(quiet)

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from ppopt.errors import NoScheduleError
+from ppopt.errors import NoScheduleError, ProblemError
 from ppopt.limits import MemoryLimit
 from ppopt.partition import (
     LayeredProblem,
@@ -129,6 +129,7 @@ def baseline_partitions(
         sizes = fewer_first_last_sizes(n, stages, first, last)
         if sizes is not None and (first, last) != (0, 0) and layered.fits(sizes):
             offsets[sizes] = f"fewer-first-last({first},{last})"
+    offsets = {sizes: label for sizes, label in offsets.items() if _buildable(layered, sizes)}
     if offsets:
         ranked = sorted(offsets, key=lambda sizes: _bound(layered.problem(sizes), objective))
         best = min(
@@ -136,7 +137,19 @@ def baseline_partitions(
         )
         out[offsets[best]] = best
     out["balanced"] = balanced_sizes(layered.profile, stages)
-    return {label: sizes for label, sizes in out.items() if layered.fits(sizes)}
+    return {label: sizes for label, sizes in out.items() if _buildable(layered, sizes)}
+
+
+def _buildable(layered: LayeredProblem, sizes: Sizes) -> bool:
+    """Whether a partition fits the memory and gives a valid problem (every stage's sums
+    > 0: a stage of layers without weights has no W)."""
+    if not layered.fits(sizes):
+        return False
+    try:
+        layered.problem(sizes)
+    except ProblemError:
+        return False
+    return True
 
 
 def _bound(problem: Problem, objective: str) -> float:
@@ -222,7 +235,11 @@ class _Search:
     def score(self, sizes: Sizes) -> Score:
         """The partition's lower bound, then its devices' bounds largest first (ties)."""
         if sizes not in self.scores:
-            problem = self.problem(sizes)
+            try:
+                problem = self.problem(sizes)
+            except ProblemError:  # e.g. a stage of layers without weights: W sums to 0
+                self.scores[sizes] = (math.inf, ())
+                return self.scores[sizes]
             caps = problem.memory_caps or (None,) * problem.num_devices
             per_device = device_span_bound if self.objective == Objective.SPAN else device_bound
             devices = sorted(
@@ -275,12 +292,17 @@ class _Search:
         """Every baseline partition, then the best by bound, timed with the floor (the
         latter while the phase's time lasts)."""
         labels = {sizes: label for label, sizes in reversed(list(seeds.items()))}
-        ranked = sorted(self.scores, key=self.score)
-        chosen = list(dict.fromkeys([*seeds.values(), *ranked[:TIMED]]))
+        ranked = [
+            sizes
+            for sizes in sorted(self.scores, key=self.score)
+            if self.score(sizes)[0] < math.inf
+        ]
+        usable = [sizes for sizes in seeds.values() if self.score(sizes)[0] < math.inf]
+        chosen = list(dict.fromkeys([*usable, *ranked[:TIMED]]))
         budget = math.inf  # the baseline partitions are always timed, then the phase's share
         out = []
         for k, sizes in enumerate(chosen):
-            if k == len(seeds):
+            if k == len(usable):
                 budget = self.elapsed() + TIMING_SHARE * self.options.time_limit
             over = (
                 self.elapsed() > budget or self.elapsed() > PRESOLVE_SHARE * self.options.time_limit

@@ -38,6 +38,8 @@ CHUNK_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
 
 ROW_HEIGHT = 0.8  # share of a device row a box fills
 TIME_MARGIN = 0.01  # share of the makespan shown after it
+STRIP_DEVICES = 8  # charts of more devices get an idle-share strip beside the rows
+STRIP_WIDTH = 0.05  # its width, as a share of the chart's
 
 
 def plot_gantt(
@@ -75,14 +77,32 @@ def plot_gantt(
     _style_rows(ax, problem)
     style_time_axis(ax, schedule.makespan, time_unit)
     ax.set_title(title if title is not None else schedule_title(schedule, time_unit), fontsize=10)
+    strip = problem.num_devices > STRIP_DEVICES
+    if strip:
+        _idle_strip(ax, schedule)
     ax.legend(
         handles=legend_handles(problem),
         loc="upper left",
-        bbox_to_anchor=(1.005, 1.0),
+        bbox_to_anchor=(1.005 + (STRIP_WIDTH + 0.01 if strip else 0.0), 1.0),
         fontsize=8,
         frameon=False,
     )
     return ax
+
+
+def _idle_strip(ax: Axes, schedule: Schedule) -> None:
+    """Beside the rows of a large chart, each device's idle share of the makespan as a bar
+    (the bubble per device at a glance; the number for the most idle one)."""
+    idle = compute_metrics(schedule).idle
+    makespan = schedule.makespan or 1.0
+    shares = [value / makespan for value in idle]
+    strip = ax.inset_axes((1.005, 0.0, STRIP_WIDTH, 1.0), sharey=ax)
+    strip.barh(range(len(shares)), shares, height=ROW_HEIGHT, color="0.6")
+    strip.set_xlim(0.0, max(max(shares), 1e-9) * 1.15)
+    strip.set_title(f"idle\n(max {max(shares):.0%})", fontsize=7)
+    strip.tick_params(axis="both", length=0, labelleft=False, labelbottom=False)
+    for side in ("top", "right", "bottom"):
+        strip.spines[side].set_visible(False)
 
 
 # ------------------------------------------------------------------------ shared helpers

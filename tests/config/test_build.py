@@ -296,3 +296,12 @@ def test_normalised_problem_keeps_the_partition(tmp_path: Path) -> None:
     assert raw["partition"] == {"layers": list(run.layered.profile.names), "sizes": [4] * 8}
     again = problem_from_dict(json.loads(json.dumps(raw)))
     assert again == replace(run.problem, placement_name=again.placement_name)
+
+
+def test_yaml_and_json_read_1e_minus_3_alike(tmp_path: Path) -> None:
+    """Issue 21 item 13: YAML 1.1 made ``1e-3`` a string ("not a number"); JSON and the
+    command line read it as 0.001, and so does YAML now."""
+    (tmp_path / "c.yaml").write_text("num_stages: 2\nnum_batches: 2\np2p_time: 1e-3\n")
+    (tmp_path / "c.json").write_text('{"num_stages": 2, "num_batches": 2, "p2p_time": 1e-3}')
+    from_yaml, from_json = load_config(tmp_path / "c.yaml"), load_config(tmp_path / "c.json")
+    assert from_yaml.problem.p2p == from_json.problem.p2p == 0.001

@@ -150,3 +150,18 @@ def test_no_partition_fits_is_no_schedule() -> None:
 
     with pytest.raises(NoScheduleError, match="no partition of the layers fits"):
         solve_partition(layered, FAST)
+
+
+def test_a_stage_of_weightless_layers_is_skipped() -> None:
+    """A layer without weights (Tanh) has W = 0; alone on a stage it would give W 0 there,
+    which no problem accepts: auto leaves such partitions out instead of failing."""
+    profile = Profile((
+        Layer("a", 1, 1, 1, weight=1),
+        Layer("act", 0.5, 0.5, 1, weight=0.0),
+        Layer("b", 1, 1, 1, weight=1),
+        Layer("c", 1, 1, 1, weight=1),
+    ))  # fmt: skip
+    layered = LayeredProblem(profile, num_devices=3, num_microbatches=3)
+    search = solve_partition(layered, FAST)
+    assert search.sizes in ((1, 2, 1), (2, 1, 1))
+    assert all(c.sizes != (1, 1, 2) for c in search.candidates)

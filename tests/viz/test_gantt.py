@@ -210,3 +210,14 @@ def test_given_axes_no_new_figure_is_made(monkeypatch, split: Schedule) -> None:
     assert made == [] and fig.axes == [gantt_ax, memory_ax]
     plot_gantt(split)
     assert len(made) == 1  # the counter does see figures being made
+
+
+def test_large_chart_has_an_idle_strip_with_each_devices_share() -> None:
+    """p=12 1F1B (F=1, B=2, m=24): device d idles (p-1)(f+b) = 33 of the makespan
+    (m+p-1)(f+b) = 105, the same on every device; a p=4 chart has no strip."""
+    schedule = baseline("1f1b", Problem.create(12, 24))
+    ax = plot_gantt(schedule)
+    (strip,) = ax.child_axes
+    widths = [patch.get_width() for patch in strip.patches]
+    assert widths == pytest.approx([33 / 105] * 12)
+    assert plot_gantt(baseline("1f1b", Problem.create(4, 8))).child_axes == []
