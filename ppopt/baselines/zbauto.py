@@ -39,11 +39,9 @@ from dataclasses import dataclass
 from ppopt.baselines.vshape import _require_vshape
 from ppopt.baselines.zerobubble import _check_applies
 from ppopt.errors import NotApplicableError
-from ppopt.limits import fits
-from ppopt.metrics import compute_metrics, peak_memory
+from ppopt.limits import MEMORY_TOLERANCE
 from ppopt.problem import Problem
 from ppopt.tasks import Kind, Task
-from ppopt.timeline import compute_timeline
 
 Orders = list[list[Task]]
 
@@ -54,14 +52,14 @@ MAX_BUDGET_ROUNDS = 20
 def zb_auto_orders(problem: Problem) -> Orders:
     """Per-device orders of the one-chunk adaptive heuristic, best over its knob grid."""
     _check_applies(problem, "zb-auto")
-    candidates = []
+    candidates: list[_Builder] = []
     for warmup_overrun, prioritize_b, fill_approved in itertools.product((True, False), repeat=3):
         builder = _Builder(problem)
         try:
             _one_chunk(builder, warmup_overrun, prioritize_b, fill_approved)
         except _Stuck:
             continue
-        candidates.append(builder.orders)
+        candidates.append(builder)
     return _best(problem, candidates, "zb-auto")
 
 
@@ -73,7 +71,7 @@ def zbv_auto_orders(problem: Problem) -> Orders:
             "weight_times: zbv-auto holds W passes back and needs a split backward "
             "(give weight_times)"
         )
-    candidates = []
+    candidates: list[_Builder] = []
     for fill_b, fill_f in itertools.product((True, False), repeat=2):
         best: _Builder | None = None
         approved: list[float] | None = None
@@ -83,8 +81,8 @@ def zbv_auto_orders(problem: Problem) -> Orders:
                 _vshape(builder, fill_f, fill_b)
             except _Stuck:
                 break
-            candidates.append(builder.orders)
-            if best is not None and max(builder.bubble) >= max(best.bubble):
+            candidates.append(builder)
+            if best is not None and builder.worst >= best.worst:
                 break
             best, approved = builder, list(builder.bubble)
     return _best(problem, candidates, "zbv-auto")
@@ -98,20 +96,13 @@ class _Stuck(Exception):
     memory that no pending ``W`` can free); the setting is skipped."""
 
 
-def _best(problem: Problem, candidates: list[Orders], name: str) -> Orders:
-    """The candidate with the smallest largest per-device span that fits the limit."""
-    caps = problem.memory_caps
-    best, value = None, math.inf
-    for orders in candidates:
-        schedule = compute_timeline(problem, orders, name)
-        if caps is not None and not fits(peak_memory(schedule), caps):
-            continue
-        span = compute_metrics(schedule).span
-        if span < value:
-            best, value = orders, span
-    if best is None:
+def _best(problem: Problem, candidates: list[_Builder], name: str) -> Orders:
+    """The candidate with the smallest largest per-device span that fits the limit (the
+    construction's times are the engine's, so they are read from the builder)."""
+    fitting = [b for b in candidates if b.fits_limit()]
+    if not fitting:
         raise NotApplicableError(f"schedule: {name} finds no order within the memory limit")
-    return best
+    return min(fitting, key=lambda b: b.span()).orders
 
 
 @dataclass
@@ -130,9 +121,11 @@ class _Builder:
         self.cap = list(caps) if caps is not None else [math.inf] * p
         self.clock = [0.0] * p
         self.level = [0.0] * p
+        self.peak = [0.0] * p
         self.bubble = [0.0] * p
-        self.started = [False] * p  # bubbles count from a device's first task on
-        self.ends: dict[Task, float] = {}
+        self.worst = 0.0  # the largest bubble so far (bubbles only grow)
+        self.first: list[float | None] = [None] * p  # a device's first start; bubbles count after
+        self.ends: dict[tuple[Kind, int, int], float] = {}
         self.orders: Orders = [[] for _ in range(p)]
         self.pending: list[deque[Task]] = [deque() for _ in range(p)]
         self.count: dict[tuple[Kind, int], int] = {}
@@ -144,23 +137,40 @@ class _Builder:
     def put(self, task: Task) -> None:
         """Append ``task`` to its device's order, timed as early as the rules allow."""
         problem = self.problem
-        d = problem.device_of(task.stage)
+        kind, stage, i = task
+        d = problem.placement[stage]
         ready = self.clock[d]
-        for before in problem.dependencies(task):
-            if before not in self.ends:
-                raise _Stuck(f"{task} before {before}")
-            ready = max(ready, self.ends[before] + problem.latency(before, task))
-        if self.started[d]:
+        for edge in problem.edges[kind, stage]:
+            end = self.ends.get((edge.kind, edge.stage, i))
+            if end is None:
+                raise _Stuck(f"{task} before {edge.kind}{edge.stage}")
+            ready = max(ready, end + edge.latency)
+        if self.first[d] is None:
+            self.first[d] = ready
+        else:
             self.bubble[d] += ready - self.clock[d]
-        self.started[d] = True
-        end = ready + problem.duration(task.kind, task.stage)
+            self.worst = max(self.worst, self.bubble[d])
+        end = ready + problem.duration(kind, stage)
         self.ends[task] = self.clock[d] = end
-        taken, freed = problem.memory_change(task.kind, task.stage)
+        taken, freed = problem.memory_change(kind, stage)
+        self.peak[d] = max(self.peak[d], self.level[d] + taken)
         self.level[d] += taken - freed
         self.orders[d].append(task)
-        self.count[task.kind, task.stage] = task.microbatch + 1
-        if task.kind == Kind.B and problem.is_split:
-            self.pending[d].append(Task(Kind.W, task.stage, task.microbatch))
+        self.count[kind, stage] = i + 1
+        if kind == Kind.B and problem.is_split:
+            self.pending[d].append(Task(Kind.W, stage, i))
+
+    def fits_limit(self) -> bool:
+        """Whether the order stays within the memory limit (a device's memory follows its
+        own order: every earlier task has ended when the next one starts)."""
+        return all(
+            peak <= cap * (1 + MEMORY_TOLERANCE)
+            for peak, cap in zip(self.peak, self.cap, strict=True)
+        )
+
+    def span(self) -> float:
+        """The largest per-device span of the order as timed."""
+        return max(end - (first or 0.0) for end, first in zip(self.clock, self.first, strict=True))
 
     def put_next(self, kind: Kind, stage: int) -> None:
         """Place the next micro-batch of this kind and stage."""
@@ -174,22 +184,19 @@ class _Builder:
 
     def fits(self, d: int, stage: int, extra: int = 1) -> bool:
         """Whether ``extra`` more forwards of ``stage`` fit in ``d``'s memory now."""
-        return self.level[d] + extra * self.problem.allocation(stage) <= self.cap[d] * (1 + 1e-9)
+        return self.level[d] + extra * self.problem.allocation(stage) <= self.cap[d] * (
+            1 + MEMORY_TOLERANCE
+        )
 
     def free_for_forward(self, d: int, stage: int) -> None:
         """Run held-back W passes until the next forward of ``stage`` fits."""
         while not self.fits(d, stage):
             self.put_w(d)
 
-    def arrival(self, before: Task, after: Task) -> float | None:
-        """When ``before``'s result reaches ``after``'s device, if ``before`` is placed."""
-        end = self.ends.get(before)
-        return None if end is None else end + self.problem.latency(before, after)
-
     def allowance(self, d: int) -> float:
         """The bubble device ``d`` may still add: the worst device's bubble so far (or the
         worst approved budget less ``d``'s own budget, if larger) less ``d``'s bubble."""
-        worst = max(self.bubble)
+        worst = self.worst
         if self.approved is not None:
             worst = max(worst, max(self.approved) - self.approved[d])
         return worst - self.bubble[d]
@@ -210,10 +217,11 @@ class _Builder:
     def cross_input(self, task: Task) -> float | None:
         """When the input of ``task`` from another device arrives (``None``: it has no such
         input, or it is not placed yet)."""
-        d = self.problem.device_of(task.stage)
-        for before in self.problem.dependencies(task):
-            if self.problem.device_of(before.stage) != d:
-                return self.arrival(before, task)
+        placement = self.problem.placement
+        for edge in self.problem.edges[task.kind, task.stage]:
+            if placement[edge.stage] != placement[task.stage]:
+                end = self.ends.get((edge.kind, edge.stage, task.microbatch))
+                return None if end is None else end + edge.latency
         return None
 
     def _w_time(self, task: Task) -> float:
@@ -262,7 +270,7 @@ def _warm_up(builder: _Builder, overrun: bool) -> None:
     for s in range(S - 2, -1, -1):
         clock, level = builder.clock[s], builder.level[s]
         f, act = problem.forward[s], problem.allocation(s)
-        while 1 + extra[s] < m and level + act <= builder.cap[s] * (1 + 1e-9):
+        while 1 + extra[s] < m and level + act <= builder.cap[s] * (1 + MEMORY_TOLERANCE):
             if (clock + f > arrives + hop) if overrun else (clock >= arrives + hop):
                 break
             level += act
@@ -296,7 +304,7 @@ def _wants_forward(builder: _Builder, s: int, prioritize_b: bool) -> bool:
         return False
     level = builder.level[s] + problem.allocation(s)
     w_time, pending = 0.0, list(builder.pending[s])
-    while level > builder.cap[s] * (1 + 1e-9) and pending:
+    while level > builder.cap[s] * (1 + MEMORY_TOLERANCE) and pending:
         w = pending.pop(0)
         w_time += problem.duration(Kind.W, s)
         level -= problem.release(Kind.W, w.stage)
