@@ -151,23 +151,25 @@ class _Run:
                 raise KeyboardInterrupt
 
     def _tabu_rounds(self, floor: Schedule) -> Iterator[Schedule]:
-        """The large path's tabu search with part of the time left; yields each improvement
-        (Ctrl-C propagates, and the caller keeps the best so far)."""
-        if self.options.objective != Objective.MAKESPAN or self.method != Method.LARGE:
+        """The large path's tabu search (either objective) with part of the time left; yields
+        each improvement (Ctrl-C propagates, and the caller keeps the best so far)."""
+        if self.method != Method.LARGE:
             return
+        objective = self.options.objective
         share = self.share(TABU_SHARE)
-        search = tabu_search(floor, self.caps, share, self.options.deterministic, TABU_PATIENCE)
+        search = tabu_search(
+            floor, self.caps, share, self.options.deterministic, TABU_PATIENCE, objective
+        )
         for improved in search:
             yield improved
-            if meets_bound(improved.makespan, self.bound):
+            if meets_bound(objective_value(improved, objective), self.bound):
                 return
 
     def _window_rounds(self, floor: Schedule) -> Iterator[tuple[Schedule, bool]]:
         """Sweep exact window re-solves over the best schedule with part of the time left
-        (:mod:`ppopt.solver.window`); yields each improvement and whether Ctrl-C came. For the
-        direct model this only sharpens its hint, on problems larger than one window."""
-        if self.options.objective != Objective.MAKESPAN:
-            return
+        (:mod:`ppopt.solver.window`, either objective); yields each improvement and whether
+        Ctrl-C came. For the direct model this only sharpens its hint, on problems larger than
+        one window."""
         if self.method == Method.LARGE:
             fraction = WINDOW_SHARE
         elif self.problem.num_tasks > WINDOW_TASKS:
