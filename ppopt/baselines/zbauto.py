@@ -34,14 +34,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ppopt.baselines.vshape import _require_vshape
 from ppopt.baselines.zerobubble import _check_applies
 from ppopt.errors import NotApplicableError
 from ppopt.limits import MEMORY_TOLERANCE
+from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
 from ppopt.tasks import Kind, Task
+from ppopt.timeline import compute_timeline
 
 Orders = list[list[Task]]
 
@@ -50,21 +52,24 @@ MAX_BUDGET_ROUNDS = 20
 
 
 def zb_auto_orders(problem: Problem) -> Orders:
-    """Per-device orders of the one-chunk adaptive heuristic, best over its knob grid."""
+    """Per-device orders of the one-chunk adaptive heuristic, best over its knob grid (built
+    on the true stage times and, as the authors' runtime does, on their medians)."""
     _check_applies(problem, "zb-auto")
     candidates: list[_Builder] = []
-    for warmup_overrun, prioritize_b, fill_approved in itertools.product((True, False), repeat=3):
-        builder = _Builder(problem)
-        try:
-            _one_chunk(builder, warmup_overrun, prioritize_b, fill_approved)
-        except _Stuck:
-            continue
-        candidates.append(builder)
+    for times in _time_models(problem):
+        for overrun, prioritize_b, fill_approved in itertools.product((True, False), repeat=3):
+            builder = _Builder(times)
+            try:
+                _one_chunk(builder, overrun, prioritize_b, fill_approved)
+            except _Stuck:
+                continue
+            candidates.append(builder)
     return _best(problem, candidates, "zb-auto")
 
 
 def zbv_auto_orders(problem: Problem) -> Orders:
-    """Per-device orders of the V greedy, best over its knob grid and bubble-budget reruns."""
+    """Per-device orders of the V greedy, best over its knob grid and bubble-budget reruns
+    (built on the true stage times and on their medians, see :func:`zb_auto_orders`)."""
     _require_vshape(problem, "zbv-auto")
     if not problem.is_split:
         raise NotApplicableError(
@@ -72,19 +77,20 @@ def zbv_auto_orders(problem: Problem) -> Orders:
             "(give weight_times)"
         )
     candidates: list[_Builder] = []
-    for fill_b, fill_f in itertools.product((True, False), repeat=2):
-        best: _Builder | None = None
-        approved: list[float] | None = None
-        for _ in range(MAX_BUDGET_ROUNDS):
-            builder = _Builder(problem, approved)
-            try:
-                _vshape(builder, fill_f, fill_b)
-            except _Stuck:
-                break
-            candidates.append(builder)
-            if best is not None and builder.worst >= best.worst:
-                break
-            best, approved = builder, list(builder.bubble)
+    for times in _time_models(problem):
+        for fill_b, fill_f in itertools.product((True, False), repeat=2):
+            best: _Builder | None = None
+            approved: list[float] | None = None
+            for _ in range(MAX_BUDGET_ROUNDS):
+                builder = _Builder(times, approved)
+                try:
+                    _vshape(builder, fill_f, fill_b)
+                except _Stuck:
+                    break
+                candidates.append(builder)
+                if best is not None and builder.worst >= best.worst:
+                    break
+                best, approved = builder, list(builder.bubble)
     return _best(problem, candidates, "zbv-auto")
 
 
@@ -96,13 +102,42 @@ class _Stuck(Exception):
     memory that no pending ``W`` can free); the setting is skipped."""
 
 
+def _time_models(problem: Problem) -> list[Problem]:
+    """The problem, and when its stages differ the same problem with every stage at the
+    median times (as the authors' runtime builds its schedules: their greedy assumes equal
+    stages and can stall on unequal ones); memory is unchanged, so an order's peaks are the
+    same in both."""
+
+    def median(values: tuple[float, ...]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    weight = problem.weight
+    uniform = replace(
+        problem,
+        forward=(median(problem.forward),) * problem.num_stages,
+        backward=(median(problem.backward),) * problem.num_stages,
+        weight=None if weight is None else (median(weight),) * problem.num_stages,
+    )
+    return [problem] if uniform == problem else [problem, uniform]
+
+
 def _best(problem: Problem, candidates: list[_Builder], name: str) -> Orders:
-    """The candidate with the smallest largest per-device span that fits the limit (the
-    construction's times are the engine's, so they are read from the builder)."""
-    fitting = [b for b in candidates if b.fits_limit()]
-    if not fitting:
+    """The candidate with the smallest largest per-device span on the true times that fits
+    the limit (a construction on the true times is the engine's timeline, so it is read from
+    the builder; one on the median times is timed by the engine)."""
+    best, value = None, math.inf
+    for builder in candidates:
+        if not builder.fits_limit():
+            continue
+        if builder.problem is problem:
+            span = builder.span()
+        else:
+            span = compute_metrics(compute_timeline(problem, builder.orders, name)).span
+        if span < value:
+            best, value = builder.orders, span
+    if best is None:
         raise NotApplicableError(f"schedule: {name} finds no order within the memory limit")
-    return min(fitting, key=lambda b: b.span()).orders
+    return best
 
 
 @dataclass
@@ -356,8 +391,8 @@ def _v_warm_up(builder: _Builder) -> None:
                 and builder.clock[d] + problem.forward[d] <= due
                 and builder.next_index(Kind.F, d) < m
             ):
-                for j in range(d + 1):
-                    if builder.next_index(Kind.F, j) < m:
+                for j in range(d + 1):  # devices above d only while their memory allows
+                    if builder.next_index(Kind.F, j) < m and builder.fits(j, j):
                         builder.put_next(Kind.F, j)
         builder.put_next(Kind.F, up[d])
 
@@ -408,12 +443,11 @@ def _forward_stage(builder: _Builder, d: int) -> int | None:
     p, m = problem.num_devices, problem.num_microbatches
     down, up = d, 2 * p - 1 - d
     n_down, n_up = builder.next_index(Kind.F, down), builder.next_index(Kind.F, up)
+    down_ready = n_down < m and (d == 0 or Task(Kind.F, d - 1, n_down) in builder.ends)
     if n_up >= m:
         return None
     if n_up >= n_down:
-        return down
+        return down if down_ready else None  # (unequal stages: the input may be late)
     if d == p - 1 or Task(Kind.F, up - 1, n_up) in builder.ends:
         return up
-    if n_down < m and (d == 0 or Task(Kind.F, d - 1, n_down) in builder.ends):
-        return down
-    return None
+    return down if down_ready else None

@@ -143,10 +143,10 @@ class _Run:
         """The tabu search, then the window sweep, each on the best schedule so far (kept in
         :attr:`best` as they go, so Ctrl-C loses nothing)."""
         for better in self._tabu_rounds(floor):
-            self.report(better)
+            self.report(better.renamed("tabu"))
         assert self.best is not None
         for improved, interrupted in self._window_rounds(self.best):
-            self.report(improved)
+            self.report(improved.renamed("window"))
             if interrupted:
                 raise KeyboardInterrupt
 
