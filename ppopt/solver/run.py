@@ -128,6 +128,9 @@ class _Run:
                     self.report(min(pool, key=by_objective(self.options.objective)))
             if self.best is not None and not self._proven(self.best):
                 self._improve(self.best)
+            if self.best is not None and self._proven(self.best):
+                # the bound is met: nothing CP-SAT can add (its time is not spent)
+                return self._result(self.best, self.best.name, False, self.valid_bound())
             return self._cp_sat(self.best, None)
         except KeyboardInterrupt:  # outside CP-SAT (heuristics, model build): keep the best
             if self.best is None:
