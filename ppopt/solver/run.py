@@ -117,6 +117,9 @@ class _Run:
 
     def solve(self) -> SolveResult:
         self.problem.check_one_microbatch_fits()
+        if self.options.params:
+            make_solver(self.options)  # a misspelt CP-SAT parameter is an error even when
+            # the floor is proven optimal and CP-SAT never starts
         if self.options.order == Order.FIXED:
             if self.problem.num_chunks != 1:
                 raise SolverOptionError("solver.order: fixed needs num_chunks = 1 (the 1F1B order)")
