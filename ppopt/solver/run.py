@@ -203,6 +203,10 @@ class _Run:
         had to be rounded (the model is then stricter). With ``order: fixed`` it bounds
         the fixed order's problem, which is what that mode reports."""
         problem, options = self.problem, self.options
+        left = options.time_limit - self.elapsed()
+        if floor is not None and left < MIN_SOLVE_SECONDS and not options.deterministic:
+            # no time left for CP-SAT: do not build a model it would not solve
+            return self._result(floor, floor.name, False, self.valid_bound())
         scale = time_scale(problem)
         solver, model, budget = self._model(scale, floor, fixed)
         ratio = bound_ratio(problem, scale, memory_data(problem, self.caps))
