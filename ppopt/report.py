@@ -166,12 +166,17 @@ def metrics_table(
     return out
 
 
+def _bound_note(result: SolveResult) -> str:
+    """Say when the bound is CP-SAT's: it depends on how long the search ran."""
+    return " (cp-sat's, depends on the search time)" if result.bound_source == "cp-sat" else ""
+
+
 def solver_lines(result: SolveResult, chosen: Metrics, reference: Metrics) -> list[str]:
     """Status, bound, gap, time and the improvement over the 1F1B reference."""
     proven = " (proven)" if result.status == Status.OPTIMAL else ""
     lines = [
         f"solver: {result.status}{proven}, objective {result.objective}, "
-        f"lower bound {_num(result.lower_bound)}, gap {_percent(result.gap)}, "
+        f"lower bound {_num(result.lower_bound)}{_bound_note(result)}, gap {_percent(result.gap)}, "
         f"solve time {result.wall_time:.2f} s, schedule from {result.source}"
     ]
     key = str(result.objective)

@@ -13,6 +13,7 @@ from ppopt.baselines.greedy import greedy_baseline_orders
 from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
+from ppopt.baselines.zbauto import zb_auto_orders, zbv_auto_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
 from ppopt.checks import did_you_mean
 from ppopt.errors import NoScheduleError, NotApplicableError, UnknownScheduleError
@@ -33,6 +34,8 @@ BASELINES: dict[str, OrderMaker] = {
     "dualpipev": dualpipev_orders,
     "zb-h1": zb_h1_orders,
     "zb-h2": zb_h2_orders,
+    "zb-auto": zb_auto_orders,
+    "zbv-auto": zbv_auto_orders,
     "greedy": greedy_baseline_orders,
 }
 

@@ -4,7 +4,9 @@ The makespan of a schedule timed from its orders is the length of a *critical pa
 of tasks, each starting the moment its dependency (plus latency) or its device predecessor
 ends. Only changing the order on that path can shorten it, and (as in Nowicki and Smutnicki's
 job-shop search) only at the ends of its *blocks*, the runs of tasks back to back on one
-device: each move swaps the first two or the last two tasks of a block. Every candidate is
+device: each move swaps the first two or the last two tasks of a block. For the span
+objective the path is the one that ends the device with the largest span, and the key its
+span. Every candidate is
 timed exactly by the engine (:class:`ppopt.timeline.TaskTable`), the best one is taken even
 when it is worse (the way out of local optima), and swapping the pair back is forbidden for
 :data:`TENURE` iterations unless that gives a new best. Ties on the makespan go to the
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ppopt.limits import within
+from ppopt.metrics import Objective
 from ppopt.schedule import Schedule
 from ppopt.timeline import TaskTable, compute_timeline
 
@@ -51,16 +54,36 @@ class _Timed:
     def makespan(self) -> float:
         return max(self.end)
 
-    def key(self) -> tuple[float, float]:
-        """Makespan first (rounded off float noise), then the sum of end times."""
-        return round(self.makespan, 9), sum(self.end)
+    def widest(self) -> int:
+        """The device with the largest span (first start to last end)."""
+        return max(
+            (d for d, row in enumerate(self.orders) if row),
+            key=lambda d: self.end[self.orders[d][-1]] - self.start[self.orders[d][0]],
+        )
+
+    def value(self, objective: str) -> float:
+        """The makespan, or the largest per-device span."""
+        if objective == Objective.SPAN:
+            row = self.orders[self.widest()]
+            return self.end[row[-1]] - self.start[row[0]]
+        return self.makespan
+
+    def key(self, objective: str = Objective.MAKESPAN) -> tuple[float, float]:
+        """The objective first (rounded off float noise), then the sum of end times."""
+        return round(self.value(objective), 9), sum(self.end)
 
 
 class TabuSearch:
     """The search state for one problem: the timing table, memory changes and the limit."""
 
-    def __init__(self, schedule: Schedule, limit: tuple[float, ...] | None) -> None:
+    def __init__(
+        self,
+        schedule: Schedule,
+        limit: tuple[float, ...] | None,
+        objective: str = Objective.MAKESPAN,
+    ) -> None:
         self.problem = schedule.problem
+        self.objective = objective
         self.name = schedule.name
         self.table = TaskTable(self.problem)
         self.limit = limit
@@ -84,8 +107,8 @@ class TabuSearch:
         """Search for ``seconds`` (wall clock, or a fixed amount of work when
         ``deterministic``), or until ``patience`` iterations in a row shorten nothing;
         yield every schedule shorter than all before it."""
-        best = self.current.key()
-        shortest = best[0]  # the makespan of the last schedule yielded
+        best = self.current.key(self.objective)
+        shortest = best[0]  # the objective of the last schedule yielded
         tabu: dict[tuple[int, int], int] = {}
         budget = seconds * TASKS_PER_SECOND
         clock, iteration, last_best = time.perf_counter(), 0, 0
@@ -128,7 +151,7 @@ class TabuSearch:
                 continue
             trial = self._swapped(device, k)
             timed += 1
-            key = trial.key()
+            key = trial.key(self.objective)
             if (not banned or key < best) and (chosen is None or key < chosen[0]):
                 chosen = (key, device, k, trial)
         return chosen
@@ -194,10 +217,15 @@ class TabuSearch:
         return moves
 
     def _blocks(self) -> list[tuple[int, int, int]]:
-        """The critical path's blocks as ``(device, first, last)`` positions, last > first."""
+        """The critical path's blocks as ``(device, first, last)`` positions, last > first:
+        the path that ends the schedule, or for ``span`` the one that ends the widest device
+        (its first start is where its input arrives; only its end can come earlier)."""
         cur, deps = self.current, self.table.deps
         where = self.where
-        tid = max(range(len(cur.end)), key=cur.end.__getitem__)
+        if self.objective == Objective.SPAN:
+            tid = cur.orders[cur.widest()][-1]
+        else:
+            tid = max(range(len(cur.end)), key=cur.end.__getitem__)
         blocks: list[tuple[int, int, int]] = []
         run_end: int | None = None  # position where the current block ends
         while True:
@@ -249,7 +277,9 @@ def tabu_search(
     seconds: float,
     deterministic: bool = False,
     patience: int | None = None,
+    objective: str = Objective.MAKESPAN,
 ) -> Iterator[Schedule]:
-    """Improve ``schedule``'s makespan for ``seconds`` (or until ``patience`` iterations in
-    a row shorten nothing); yields each schedule shorter than all before it."""
-    yield from TabuSearch(schedule, limit).run(seconds, deterministic, patience)
+    """Improve ``schedule``'s makespan (or largest per-device span) for ``seconds`` (or until
+    ``patience`` iterations in a row shorten nothing); yields each schedule better than all
+    before it."""
+    yield from TabuSearch(schedule, limit, objective).run(seconds, deterministic, patience)

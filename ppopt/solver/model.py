@@ -11,10 +11,14 @@ x_j >= y_j for all j then the k-th smallest x >= the k-th smallest y), durations
 (kind, stage) are equal, and memory only counts how many tasks of each (kind, stage) have
 started or ended. The problem model has no per-micro-batch data, so micro-batches are
 identical by construction; the tests check the claim against an exhaustive search without the
-symmetry break. For the *span* objective it is not lossless: reported times are the tight
-timeline of the order (docs/contract.md §1), and a span optimum can need an out-of-order first task
-that makes a device start later (tests/solver pins such a case); span results are therefore
-called OPTIMAL only when they meet the lower bound.
+symmetry break. For the *span* objective the model measures each device from its actual
+first start, which may come later than the tight timeline's: the model is then a relaxation
+of the tight problem (every tight schedule is a schedule; reassigning slots to micro-batches
+keeps every start, so the symmetry break loses nothing among all schedules), so CP-SAT's bound
+is a bound of the reported span. Its solutions are timed tight by the engine before they are
+kept (the tight span can be longer than the model's value); a span optimum can need an
+out-of-order first task that makes a device start later (tests/solver pins such a case), so
+span results are called OPTIMAL only when they meet the lower bound.
 """
 
 from __future__ import annotations
@@ -62,8 +66,6 @@ class PipelineModel:
         self._memory_precedences()
         if fixed_orders is not None:
             self._fixed_orders(fixed_orders)
-        if data.objective == Objective.SPAN:
-            self._first_tasks_start_early()
         self.objective = self._objective()
 
     # -------------------------------------------------------------------------- variables
@@ -165,23 +167,6 @@ class PipelineModel:
                     earlier = Task(Kind.W, s, i - 1 - fit_w)
                     self.model.add(self.start[Task(Kind.F, s, i)] >= self.end(earlier))
 
-    def _first_tasks_start_early(self) -> None:
-        """For the span objective: each device's first task F(lowest stage, 0) starts as early
-        as its forward chain allows, as it does in the tight timeline that is reported; without
-        this the model could shorten a span by starting a device late, which the reported
-        timeline undoes. (This restricts the model below the relaxation, so its bound is not
-        used for the span objective.)"""
-        problem = self.problem
-        head = 0
-        earliest = [0] * problem.num_stages
-        for s in range(1, problem.num_stages):
-            before, task = Task(Kind.F, s - 1, 0), Task(Kind.F, s, 0)
-            head += self._dur(before) + self._latency(before, task)
-            earliest[s] = head
-        for d in range(problem.num_devices):
-            first = min(problem.stages_on(d))
-            self.model.add(self.start[Task(Kind.F, first, 0)] == earliest[first])
-
     def _fixed_orders(self, orders: Sequence[Sequence[Task]]) -> None:
         """Impose each device's task order."""
         for order in orders:
@@ -230,7 +215,9 @@ class PipelineModel:
 
     # ---------------------------------------------------------------------------- reading
 
-    def orders(self, solver: cp_model.CpSolver) -> list[list[Task]]:
+    def orders(
+        self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback
+    ) -> list[list[Task]]:
         """Per-device task orders of the solver's current solution."""
         rows: list[list[tuple[int, Task]]] = [[] for _ in range(self.problem.num_devices)]
         for task, var in self.start.items():

@@ -24,7 +24,9 @@ class SolveResult:
     ``schedule`` is timed by the float timeline engine from the solver's orders (and says
     whether the solve was interrupted); ``lower_bound`` bounds the chosen objective from
     below; ``source`` names where the schedule came from: ``cp-sat`` or the baseline kept as
-    the floor (e.g. ``greedy-fill``).
+    the floor (e.g. ``greedy-fill``); ``bound_source`` where the bound came from: ``ppopt``
+    (its own bound, the same on every run) or ``cp-sat`` (CP-SAT's search, which depends on
+    the time it had: a loaded machine can report a weaker one).
     """
 
     schedule: Schedule
@@ -34,6 +36,7 @@ class SolveResult:
     lower_bound: float
     wall_time: float
     source: str
+    bound_source: str = "ppopt"
 
     @property
     def interrupted(self) -> bool:
@@ -56,5 +59,6 @@ class SolveResult:
             "gap": self.gap,
             "wall_time": self.wall_time,
             "source": self.source,
+            "bound_source": self.bound_source,
             "interrupted": self.interrupted,
         }

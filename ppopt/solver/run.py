@@ -31,7 +31,14 @@ from ppopt.solver.local import tabu_search
 from ppopt.solver.model import IntProblem, PipelineModel
 from ppopt.solver.options import Method, Objective, Order, Progress, ProgressCallback, SolverOptions
 from ppopt.solver.result import SolveResult, Status
-from ppopt.solver.scaling import Scale, integer_problem, memory_data, scaled_durations, time_scale
+from ppopt.solver.scaling import (
+    Scale,
+    bound_ratio,
+    integer_problem,
+    memory_data,
+    scaled_durations,
+    time_scale,
+)
 from ppopt.solver.window import sweep_windows
 from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
@@ -59,6 +66,9 @@ DIRECT_TASK_LIMIT = 1500
 #: Seconds per task to build and hint the CP-SAT model (measured: 7.3 s for 65,536 tasks on
 #: the shared 2-core machine): with less time left, the time limit ends the solve before it.
 MODEL_SECONDS_PER_TASK = 1.1e-4
+#: Above that size, a solver solution is timed by the engine (to keep it and show its value)
+#: at most this often; the last one is always timed.
+RETIME_SECONDS = 1.0
 
 
 def solve(
@@ -71,7 +81,10 @@ def solve(
     Infeasible or timed-out solves are a status; :class:`NoScheduleError` means the problem
     has no schedule at all (a memory limit below what one micro-batch needs) or none was found.
     """
-    return _Run(problem, options or SolverOptions(), progress).solve()
+    run = _Run(problem, options or SolverOptions(), progress)
+    result = run.solve()
+    run.say()  # the last progress line is the result's value and bound
+    return result
 
 
 @dataclass
@@ -87,7 +100,9 @@ class _Run:
         self.caps = self.problem.memory_caps
         self.method = _method(self.problem, self.options)
         self.bound = lower_bound(self.problem, self.options.objective, self.caps)
-        self.best: Schedule | None = None  # the best heuristic schedule so far
+        self.best: Schedule | None = None  # the best schedule so far
+        self.cp_bound = -math.inf  # CP-SAT's bound, converted to a bound of the problem
+        self.last_said: tuple[float | None, float] | None = None  # the last progress line
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -101,12 +116,13 @@ class _Run:
     def report(self, schedule: Schedule) -> None:
         """Keep a new best schedule and say so to the progress callback."""
         self.best = schedule
-        if self.progress is not None:
-            value = objective_value(schedule, self.options.objective)
-            self.progress(Progress(self.elapsed(), value, self.bound))
+        self.say()
 
     def solve(self) -> SolveResult:
         self.problem.check_one_microbatch_fits()
+        if self.options.params:
+            make_solver(self.options)  # a misspelt CP-SAT parameter is an error even when
+            # the floor is proven optimal and CP-SAT never starts
         if self.options.order == Order.FIXED:
             if self.problem.num_chunks != 1:
                 raise SolverOptionError("solver.order: fixed needs num_chunks = 1 (the 1F1B order)")
@@ -115,13 +131,18 @@ class _Run:
             self._floor()
             if self.best is not None and not self._proven(self.best) and self._left() > 0:
                 self._improve(self.best)
+            if self.best is not None and self._proven(self.best):
+                # the bound is met: nothing CP-SAT can add (its time is not spent)
+                return self._result(self.best, self.best.name, False, self.valid_bound())
             if self.best is not None and self._no_time_for(self._model_seconds()):
-                return self._result(self.best, self.best.name, False, self.bound)
+                return self._result(self.best, self.best.name, False, self.valid_bound())
             return self._cp_sat(self.best, None)
         except KeyboardInterrupt:  # outside CP-SAT (heuristics, model build): keep the best
             if self.best is None:
                 raise
-            return self._result(self.best, self.best.name, interrupted=True, bound=self.bound)
+            return self._result(
+                self.best, self.best.name, interrupted=True, bound=self.valid_bound()
+            )
 
     def _floor(self) -> None:
         """The baselines under the limit, best kept in :attr:`best`. Once one is found, the
@@ -162,31 +183,33 @@ class _Run:
         """The tabu search, then the window sweep, each on the best schedule so far (kept in
         :attr:`best` as they go, so Ctrl-C loses nothing)."""
         for better in self._tabu_rounds(floor):
-            self.report(better)
+            self.report(better.renamed("tabu"))
         assert self.best is not None
         for improved, interrupted in self._window_rounds(self.best):
-            self.report(improved)
+            self.report(improved.renamed("window"))
             if interrupted:
                 raise KeyboardInterrupt
 
     def _tabu_rounds(self, floor: Schedule) -> Iterator[Schedule]:
-        """The large path's tabu search with part of the time left; yields each improvement
-        (Ctrl-C propagates, and the caller keeps the best so far)."""
-        if self.options.objective != Objective.MAKESPAN or self.method != Method.LARGE:
+        """The large path's tabu search (either objective) with part of the time left; yields
+        each improvement (Ctrl-C propagates, and the caller keeps the best so far)."""
+        if self.method != Method.LARGE:
             return
+        objective = self.options.objective
         share = self.share(TABU_SHARE)
-        search = tabu_search(floor, self.caps, share, self.options.deterministic, TABU_PATIENCE)
+        search = tabu_search(
+            floor, self.caps, share, self.options.deterministic, TABU_PATIENCE, objective
+        )
         for improved in search:
             yield improved
-            if meets_bound(improved.makespan, self.bound):
+            if meets_bound(objective_value(improved, objective), self.bound):
                 return
 
     def _window_rounds(self, floor: Schedule) -> Iterator[tuple[Schedule, bool]]:
         """Sweep exact window re-solves over the best schedule with part of the time left
-        (:mod:`ppopt.solver.window`); yields each improvement and whether Ctrl-C came. For the
-        direct model this only sharpens its hint, on problems larger than one window."""
-        if self.options.objective != Objective.MAKESPAN:
-            return
+        (:mod:`ppopt.solver.window`, either objective); yields each improvement and whether
+        Ctrl-C came. For the direct model this only sharpens its hint, on problems larger than
+        one window."""
         if self.method == Method.LARGE:
             fraction = WINDOW_SHARE
         elif self.problem.num_tasks > WINDOW_TASKS:
@@ -205,32 +228,62 @@ class _Run:
             yield floor, step.interrupted
 
     def _cp_sat(self, floor: Schedule | None, fixed: list[list[Task]] | None) -> SolveResult:
-        """Build, hint and run the model; return the better of its answer and the floor."""
+        """Build, hint and run the model; return the best of its solutions and the floor.
+
+        CP-SAT's bound is used for both objectives, converted conservatively when the times
+        did not scale exactly (:func:`bound_ratio`); it is a bound of the problem because the
+        model is a relaxation of it (for ``span`` the model measures each device from its
+        actual first start, see :mod:`ppopt.solver.model`); it is not used when memory amounts
+        had to be rounded (the model is then stricter). With ``order: fixed`` it bounds
+        the fixed order's problem, which is what that mode reports."""
         problem, options = self.problem, self.options
+        left = options.time_limit - self.elapsed()
+        if floor is not None and left < MIN_SOLVE_SECONDS and not options.deterministic:
+            # no time left for CP-SAT: do not build a model it would not solve
+            return self._result(floor, floor.name, False, self.valid_bound())
         scale = time_scale(problem)
         solver, model, budget = self._model(scale, floor, fixed)
+        ratio = bound_ratio(problem, scale, memory_data(problem, self.caps))
         status, interrupted = cp_model.UNKNOWN, False
         if budget >= MIN_SOLVE_SECONDS or floor is None:
-            callback = _Reporter(self.progress, scale, self.started) if self.progress else None
+            callback = _Reporter(self, model, scale, ratio)
             status, interrupted = interruptible_solve(solver, model.model, callback)
-        best, source = floor, floor.name if floor is not None else "none"
         solved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         if solved:
-            found = compute_timeline(problem, model.orders(solver), "optimal")
-            if best is None or objective_value(found, options.objective) <= objective_value(
-                best, options.objective
-            ):
-                best, source = found, "cp-sat"
+            self.offer(compute_timeline(problem, model.orders(solver), "cp-sat"))
+            self.cp_bound = max(self.cp_bound, scale.to_float(solver.best_objective_bound) * ratio)
+        best = self.best
         if best is None:
             name = solver.status_name(status)
             raise NoScheduleError(f"no schedule found within {options.time_limit:g} s ({name})")
-        bound = self.bound
-        if scale.exact and options.objective == Objective.MAKESPAN and solved:
-            # For ``span`` the model pins each device's first task (see
-            # PipelineModel._first_tasks_start_early), so its bound is not a bound of the problem.
-            bound = max(bound, scale.to_float(solver.best_objective_bound))
         name = "1f1b-fixed" if fixed is not None else "optimal"
-        return self._result(best, source, interrupted, bound, name)
+        return self._result(best, best.name, interrupted, self.valid_bound(), name)
+
+    def offer(self, schedule: Schedule) -> bool:
+        """Keep ``schedule`` if it is better than the best so far (a solver solution, timed
+        by the engine); whether it was kept."""
+        objective = self.options.objective
+        if self.best is not None and objective_value(schedule, objective) > objective_value(
+            self.best, objective
+        ):
+            return False
+        self.best = schedule
+        return True
+
+    def valid_bound(self) -> float:
+        """The best lower bound known: ppopt's own, or CP-SAT's once it is stronger."""
+        return max(self.bound, self.cp_bound)
+
+    def say(self) -> None:
+        """A progress line with the best value and bound so far, unless it says nothing new
+        (so the last line always agrees with the result)."""
+        if self.progress is None:
+            return
+        best = None if self.best is None else objective_value(self.best, self.options.objective)
+        news = (best, self.valid_bound())
+        if news != self.last_said:
+            self.last_said = news
+            self.progress(Progress(self.elapsed(), *news))
 
     def _model(
         self, scale: Scale, floor: Schedule | None, fixed: list[list[Task]] | None
@@ -285,6 +338,7 @@ class _Run:
             lower_bound=bound,
             wall_time=self.elapsed(),
             source=source,
+            bound_source="cp-sat" if bound > self.bound else "ppopt",
         )
 
 
@@ -296,20 +350,26 @@ def _method(problem: Problem, options: SolverOptions) -> Method:
 
 
 class _Reporter(cp_model.CpSolverSolutionCallback):
-    """Forwards each improving solution to the progress callback, in the user's units."""
+    """On each improving solution: CP-SAT's bound (converted to a bound of the problem) and,
+    at most every :data:`RETIME_SECONDS` on large models, the solution's orders timed by the
+    engine (kept when best); then a progress line in the user's units. The line shows only
+    values the result can stand by: the engine's value of a kept schedule and a valid bound."""
 
-    def __init__(self, progress: ProgressCallback, scale: Scale, started: float) -> None:
+    def __init__(self, run: _Run, model: PipelineModel, scale: Scale, ratio: float) -> None:
         super().__init__()
-        self._progress, self._scale, self._started = progress, scale, started
+        self._run, self._model, self._scale, self._ratio = run, model, scale, ratio
+        self._timed_at = -math.inf
 
     def on_solution_callback(self) -> None:
-        self._progress(
-            Progress(
-                elapsed=time.perf_counter() - self._started,
-                best=self._scale.to_float(self.objective_value),
-                bound=self._scale.to_float(self.best_objective_bound),
-            )
-        )
+        run = self._run
+        bound = self._scale.to_float(self.best_objective_bound) * self._ratio
+        run.cp_bound = max(run.cp_bound, bound)
+        now = time.perf_counter()
+        if run.problem.num_tasks <= DIRECT_TASK_LIMIT or now - self._timed_at >= RETIME_SECONDS:
+            self._timed_at = now
+            orders = self._model.orders(self)
+            run.offer(compute_timeline(run.problem, orders, "cp-sat"))
+        run.say()
 
 
 def _horizon(int_problem: Problem, hint: Schedule | None, objective: str) -> int:
@@ -321,5 +381,5 @@ def _horizon(int_problem: Problem, hint: Schedule | None, objective: str) -> int
     if hint is None:
         return math.ceil(sequential)
     if objective == Objective.SPAN:
-        return math.ceil(min(sequential, 2 * hint.makespan))
+        return math.ceil(sequential)  # any tight schedule ends by then: the bound stays valid
     return math.ceil(hint.makespan)

@@ -110,6 +110,9 @@ class IntMemory:
 
     holds: tuple[tuple[Hold, ...], ...]
     capacity: tuple[int, ...]
+    #: False when amounts were rounded up and capacities down: the integer model is then
+    #: stricter than the problem, and its bound no bound of the problem.
+    exact: bool = True
 
     def held(self, stage: int, alloc: str | None = None, free: str | None = None) -> int:
         """Total amount of a stage's holds taken by ``alloc`` and/or freed by ``free``."""
@@ -127,16 +130,52 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
         return None
     amounts = [h.amount for s in range(problem.num_stages) for h in problem.holds(s)]
     scale = memory_scale([*problem.activation, *amounts, *limit])
+    # exact only if every scaled value is whole up to float noise: the decimal search's
+    # relative tolerance passes e.g. 3.7123089870894113 at 1e8 units (0.3 units off)
+    exact = scale.exact and all(
+        abs(x * scale.factor - round(x * scale.factor)) <= 1e-6 for x in [*amounts, *limit]
+    )
 
     def up(x: float) -> int:
-        return round(x * scale.factor) if scale.exact else math.ceil(x * scale.factor)
+        return round(x * scale.factor) if exact else math.ceil(x * scale.factor)
 
     holds = tuple(
         tuple(h._replace(amount=up(h.amount)) for h in problem.holds(s))
         for s in range(problem.num_stages)
     )
-    if scale.exact:
+    if exact:
         capacity = tuple(round(c * scale.factor) for c in limit)
     else:
         capacity = tuple(math.floor(c * scale.factor) for c in limit)
-    return IntMemory(holds, capacity)
+    return IntMemory(holds, capacity, exact)
+
+
+def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> float:
+    """How far the integer problem's times may exceed the float problem's, as the factor
+    ``r <= 1`` that turns a lower bound of the integer problem into one of the float problem:
+    ``bound_int * r / factor``.
+
+    Every true duration and latency ``t`` is at least ``r * int(t) / factor``. Stretch a float
+    schedule by ``factor / r``: each task then lasts at least its integer duration and each wait
+    at least its integer latency, so shrinking the tasks back to their integer durations (same
+    starts) gives a schedule of the integer problem (memory is held no longer than before).
+    Hence ``T * factor / r >= OPT_int >= bound_int``. ``r = 1`` when every time scaled exactly
+    (a rounded-up tiny time, e.g. ``1e-12`` -> 1 unit, makes ``r`` tiny and the bound weak but
+    true). ``r = 0`` (no bound) when memory was rounded (``memory.exact`` false): the integer
+    model then forbids schedules the problem allows."""
+    if memory is not None and not memory.exact:
+        return 0.0
+    pairs = [
+        (problem.duration(kind, s), whole)
+        for (kind, s), whole in scaled_durations(problem, scale).items()
+    ]
+    pairs.append((problem.p2p, scale.to_int(problem.p2p)))
+    ratio = 1.0
+    for value, whole in pairs:
+        if whole <= 0:
+            continue  # a zero integer time is never longer than the true one
+        scaled = value * scale.factor
+        if abs(scaled - whole) <= 1e-9 * whole:
+            continue
+        ratio = min(ratio, scaled / whole)
+    return ratio

@@ -165,3 +165,43 @@ def test_ctrl_c_during_the_search_keeps_its_best(monkeypatch: pytest.MonkeyPatch
     assert result.interrupted
     assert result.objective_value == first.makespan
     assert_valid(result.schedule, limit=limit)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    problem=problems(max_devices=4, max_microbatches=8, split=True),
+    factor=st.sampled_from([None, 1.0, 2.0]),
+)
+def test_span_search_yields_valid_narrower_schedules(problem: Problem, factor) -> None:
+    """Issue 17: the tabu search for ``span``: every schedule it yields is valid within the
+    limit, has a strictly smaller largest per-device span than the one before, and never
+    goes below the span lower bound."""
+    from ppopt.metrics import compute_metrics
+    from ppopt.solver.bounds import lower_bound
+
+    if factor is not None:
+        problem = problem.with_limit(MemoryLimit(factor=factor))
+    limit = problem.memory_caps
+    floor = best_floor(problem, limit, "span")
+    assume(floor is not None)
+    assert floor is not None
+    previous = compute_metrics(floor).span
+    bound = lower_bound(problem, "span", limit)
+    for schedule in tabu_search(floor, limit, 0.05, deterministic=True, objective="span"):
+        assert_valid(schedule, limit=limit)
+        span = compute_metrics(schedule).span
+        assert bound - 1e-9 <= span < previous
+        previous = span
+
+
+def test_span_search_improves_the_static_zb_v_order() -> None:
+    """Unequal V instance (the issue's p=8 m=32 F=10 B=14 W=10, p2p 0.5, at p=4 m=8): the
+    span search shortens ZB-V's static order, whose final backwards wait behind W passes."""
+    from ppopt.metrics import compute_metrics
+
+    problem = Problem.create(
+        4, 8, 10.0, 14.0, weight=10.0, p2p=0.5, num_chunks=2, placement="vshape"
+    )
+    start = baseline("zb-v", problem)
+    found = list(tabu_search(start, problem.memory_caps, 1.0, True, objective="span"))
+    assert found and compute_metrics(found[-1]).span < compute_metrics(start).span

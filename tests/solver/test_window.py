@@ -172,3 +172,28 @@ def test_large_method_on_small_problems_matches_the_rules(seed: int) -> None:
     direct = solve(problem, SolverOptions(workers=1, deterministic=True, time_limit=10.0))
     if direct.status == "OPTIMAL":
         assert large.objective_value >= direct.objective_value - 1e-9
+
+
+def test_span_sweep_keeps_only_narrower_schedules() -> None:
+    """Issue 17: the sweep for ``span`` keeps a window's result only when the largest
+    per-device span drops (or stays and the makespan drops): on ZB-V's static order of an
+    unequal V instance every kept step is valid and no wider, and the sweep shortens it."""
+    from ppopt.metrics import compute_metrics
+
+    problem = Problem.create(
+        4, 8, 10.0, 14.0, weight=10.0, p2p=0.5, num_chunks=2, placement="vshape"
+    )
+    start = baseline("zb-v", problem)
+    span_options = SolverOptions(workers=1, deterministic=True, time_limit=2.0, objective="span")
+    best = (compute_metrics(start).span, start.makespan)
+    steps = sweep_windows(
+        start, time_scale(problem), memory_of(problem), span_options, 4.0, 60, 0.5
+    )
+    kept = 0
+    for step in steps:
+        assert step.schedule is not None
+        assert_valid(step.schedule, limit=problem.memory_caps)
+        now = (compute_metrics(step.schedule).span, step.schedule.makespan)
+        assert now < best
+        best, kept = now, kept + 1
+    assert kept and best[0] < compute_metrics(start).span
