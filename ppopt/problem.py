@@ -387,9 +387,11 @@ class Problem:
         for d in range(self.num_devices):
             need = self.microbatch_memory(d)
             if not within(need, caps[d]):
+                factor = self.memory_limit.factor
+                unit = "" if factor is None else f" ({factor:g}x of the 1F1B peak {caps[d] / factor:g})"
                 raise NoScheduleError(
                     f"no schedule: device {d} needs {need:g} memory for one micro-batch, "
-                    f"the limit is {caps[d]:g}"
+                    f"the limit is {caps[d]:g}{unit}"
                 )
 
     # ------------------------------------------------------------------------------- sums

@@ -103,8 +103,8 @@ def limit_line(problem: Problem) -> str:
         return "memory limit: none"
     absolute = problem.memory_caps
     assert absolute is not None  # only a 'none' limit resolves to None
-    written = limit.to_config()
     if limit.factor is not None:
+        written = f"{limit.factor:.4g}x"
         return f"memory limit: {written} the 1F1B peak = {_values(absolute)} per device"
     return f"memory limit: {_values(absolute)} per device"
 
