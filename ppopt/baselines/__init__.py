@@ -12,6 +12,7 @@ from ppopt.baselines.gpipe import gpipe_orders
 from ppopt.baselines.greedy import greedy_baseline_orders
 from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
+from ppopt.baselines.vmemory import vhalf_orders, vmin_orders
 from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
 from ppopt.errors import NoScheduleError, NotApplicableError, UnknownScheduleError
@@ -30,6 +31,8 @@ BASELINES: dict[str, OrderMaker] = {
     "zb-v": zbv_orders,
     "v-1f1b": v1f1b_orders,
     "dualpipev": dualpipev_orders,
+    "v-half": vhalf_orders,
+    "v-min": vmin_orders,
     "zb-h1": zb_h1_orders,
     "zb-h2": zb_h2_orders,
     "greedy": greedy_baseline_orders,
