@@ -12,6 +12,7 @@ from ppopt.baselines.gpipe import gpipe_orders
 from ppopt.baselines.greedy import greedy_baseline_orders
 from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
+from ppopt.baselines.recompute import insert_recomputes
 from ppopt.baselines.vmemory import vhalf_orders, vmin_orders
 from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
@@ -42,7 +43,9 @@ BASELINES: dict[str, OrderMaker] = {
 def baseline(name: str, problem: Problem) -> Schedule:
     """The named baseline schedule of a problem, timed by the engine.
 
-    Raises :class:`UnknownScheduleError` for a name not in :data:`BASELINES` and
+    A problem that recomputes gets the baseline's order with each recomputed micro-batch's
+    R right before its backward (``recompute: all``: the full-recompute variant). Raises
+    :class:`UnknownScheduleError` for a name not in :data:`BASELINES` and
     :class:`NotApplicableError` when the baseline is not defined for the problem."""
     try:
         make = BASELINES[name]
@@ -51,7 +54,8 @@ def baseline(name: str, problem: Problem) -> Schedule:
         raise UnknownScheduleError(
             f"schedule: unknown baseline {name!r} (known: {known})"
         ) from None
-    return compute_timeline(problem, make(problem), name)
+    orders = make(problem.without_recompute())
+    return compute_timeline(problem, insert_recomputes(problem, orders), name)
 
 
 def applicable_baselines(problem: Problem) -> dict[str, Schedule]:

@@ -24,6 +24,7 @@ from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
 from ppopt.placement import placement_stages
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute
 from ppopt.runtime import Runtime
 from ppopt.solver.options import SolverOptions
 
@@ -39,10 +40,11 @@ PROBLEM_KEYS = (
     "p2p_time",
     "memory",
     "runtime",
+    "recompute_times",
 )
 #: Every top-level key of a config file.
 TOP_KEYS = (*PROBLEM_KEYS, "schedule", "solver", "output_file", "json_file", "trace_file")
-MEMORY_KEYS = ("activation", "retained", "limit")
+MEMORY_KEYS = ("activation", "retained", "limit", "recompute", "checkpoint", "recomputed")
 SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic", "method")
 SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
 PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -199,7 +201,7 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             f"got {_kind(placement)}"
         )
     try:
-        return Problem.create(
+        problem = Problem.create(
             num_devices=raw["num_stages"],
             num_microbatches=raw["num_batches"],
             forward=_given(raw, "forward_times", 1.0),
@@ -212,7 +214,13 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             retained=_given(memory, "retained", 0.0),
             memory_limit=MemoryLimit.parse(memory.get("limit")),
             runtime=_word(raw, "runtime", Runtime.ABSTRACT),
+            recompute=_word(memory, "recompute", Recompute.NONE, "memory."),
+            recompute_times=raw.get("recompute_times"),
+            checkpoint=memory.get("checkpoint"),
         )
+        if memory.get("recomputed") is not None:
+            problem = problem.with_recomputed(_pairs(memory["recomputed"]))
+        return problem
     except ProblemError as error:
         raise ConfigError(one_line(str(error))) from None
 
@@ -291,13 +299,26 @@ def check_picture_suffix(key: str, path: str) -> None:
         )
 
 
-def _word(raw: Mapping[str, Any], key: str, default: str) -> str:
+def _word(raw: Mapping[str, Any], key: str, default: str, prefix: str = "") -> str:
     value = raw.get(key)
     if value is None:
         return default
     if not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a word, got {value!r}")
+        raise ConfigError(f"{prefix}{key}: expected a word, got {value!r}")
     return value
+
+
+def _pairs(value: object) -> list[tuple[int, int]]:
+    """``memory.recomputed``: a list of ``[stage, micro-batch]`` pairs of whole numbers."""
+    ok = isinstance(value, list | tuple) and all(
+        isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
+        for pair in value
+    )
+    if not ok:
+        raise ConfigError(f"memory.recomputed: expected a list of [stage, micro-batch], got {value!r}")
+    return [(pair[0], pair[1]) for pair in value]  # type: ignore[index]
 
 
 def _given(raw: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -310,7 +331,7 @@ def _given(raw: Mapping[str, Any], key: str, default: Any) -> Any:
 
 def problem_to_dict(problem: Problem) -> Raw:
     """The complete, normalised problem as config keys (every stage listed, every default)."""
-    return {
+    out: Raw = {
         "num_stages": problem.num_devices,
         "num_batches": problem.num_microbatches,
         "num_chunks": problem.num_chunks,
@@ -326,6 +347,23 @@ def problem_to_dict(problem: Problem) -> Raw:
         },
         "runtime": str(problem.runtime),
     }
+    extra = _recompute_to_dict(problem)
+    out["memory"].update(extra.pop("memory"))
+    out.update(extra)
+    return out
+
+
+def _recompute_to_dict(problem: Problem) -> Raw:
+    """The recomputation keys (``None``: not given, the default applies);
+    ``memory.recomputed`` lists an ``auto`` problem's choice."""
+    memory: Raw = {
+        "recompute": str(problem.recompute),
+        "checkpoint": None if problem.checkpoint is None else list(problem.checkpoint),
+    }
+    if problem.recompute == Recompute.AUTO:
+        memory["recomputed"] = [list(pair) for pair in sorted(problem.recomputed)]
+    times = None if problem.recompute_times is None else list(problem.recompute_times)
+    return {"recompute_times": times, "memory": memory}
 
 
 def problem_from_dict(raw: object) -> Problem:

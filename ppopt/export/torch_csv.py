@@ -33,6 +33,7 @@ from pathlib import Path
 from ppopt.atomic import atomic_write_text
 from ppopt.limits import fits
 from ppopt.metrics import peak_memory
+from ppopt.errors import NotApplicableError
 from ppopt.runtime import Runtime
 from ppopt.schedule import Op, Schedule
 from ppopt.tasks import KIND_SPECS
@@ -94,6 +95,12 @@ def torch_rows(schedule: Schedule) -> list[list[str]]:
     when the per-device orders cannot run, so that no table is written that would hang.
     """
     compute_timeline(schedule.problem, schedule.orders(), schedule.name)
+    if schedule.problem.num_recomputed:
+        raise NotApplicableError(
+            "export: PyTorch's schedule table has no recompute action; a schedule with R "
+            "tasks (per-micro-batch recomputation) cannot be exported (wrap the stage modules "
+            "in activation checkpointing instead)"
+        )
     split = schedule.problem.is_split
     return [[torch_action(op, split) for op in row] for row in schedule.device_ops]
 

@@ -24,11 +24,16 @@ from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
 
 #: The colour of each task kind, the same in every picture ppopt draws.
-KIND_COLORS: dict[str, str] = {"F": "#3b75af", "B": "#e1812c", "W": "#3a923a"}
+KIND_COLORS: dict[str, str] = {"F": "#3b75af", "B": "#e1812c", "W": "#3a923a", "R": "#9467bd"}
 CHUNK_LEGEND_COLOR = "#707070"  # neutral grey for the chunk entries of the legend
 
 #: Legend names of the kinds; ``B`` means the full backward on an unsplit problem.
-KIND_NAMES = {"F": "F forward", "B": "B backward (input grad)", "W": "W weight grad"}
+KIND_NAMES = {
+    "F": "F forward",
+    "B": "B backward (input grad)",
+    "W": "W weight grad",
+    "R": "R recompute",
+}
 
 #: Hatch per chunk index (chunk 1 plain); chunks are also shaded lighter.
 CHUNK_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")

@@ -1,0 +1,100 @@
+"""Recomputation applied to hand-made orders (:mod:`ppopt.recompute` has the rule).
+
+:func:`insert_recomputes` runs each recomputed micro-batch's R right before its backward, as
+Megatron's full recomputation does: with ``recompute: all`` every baseline becomes its
+full-recompute variant (full-recompute 1F1B, ZB-H1 with recomputation, ...).
+:func:`recompute_to_fit` is the heuristic that recomputes *selectively*: it walks a device's
+order and, wherever the memory would go above the limit, recomputes the micro-batch that is
+held and whose backward comes last (Belady's rule: the one whose memory is needed furthest
+in the future), until the order fits. A device's memory depends on its own order only, so
+each device is fitted alone.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+
+from ppopt.limits import within
+from ppopt.problem import Problem
+from ppopt.recompute import Recompute
+from ppopt.tasks import Kind, Task
+
+Orders = list[list[Task]]
+
+
+def insert_recomputes(problem: Problem, orders: Sequence[Sequence[Task]]) -> Orders:
+    """The orders with R(s,i) right before B(s,i) for every pair the problem recomputes."""
+    if problem.num_recomputed == 0:
+        return [list(order) for order in orders]
+    out = []
+    for order in orders:
+        row: list[Task] = []
+        for task in order:
+            if task.kind == Kind.B and problem.is_recomputed(task.stage, task.microbatch):
+                row.append(Task(Kind.R, task.stage, task.microbatch))
+            row.append(task)
+        out.append(row)
+    return out
+
+
+def recompute_to_fit(
+    problem: Problem, orders: Sequence[Sequence[Task]], caps: Sequence[float]
+) -> tuple[Problem, Orders] | None:
+    """An ``auto`` problem's choice of recomputed micro-batches that makes ``orders`` (with
+    no R in them) fit ``caps``, and the orders with the R tasks inserted; ``None`` when even
+    recomputing every held micro-batch does not fit."""
+    assert problem.recompute == Recompute.AUTO
+    chosen: set[tuple[int, int]] = set()
+    for d, order in enumerate(orders):
+        picked = _fit_device(problem, list(order), caps[d])
+        if picked is None:
+            return None
+        chosen |= picked
+    fitted = problem.with_recomputed(chosen)
+    return fitted, insert_recomputes(fitted, orders)
+
+
+def _fit_device(problem: Problem, order: list[Task], cap: float) -> set[tuple[int, int]] | None:
+    """The micro-batches one device recomputes so its order fits ``cap`` (see module)."""
+    where = {(t.kind, t.stage, t.microbatch): k for k, t in enumerate(order)}
+    level = _start_levels(problem, order)
+    chosen: set[tuple[int, int]] = set()
+    held: list[tuple[int, int, int, int]] = []  # (-position of B, position of F, stage, mb)
+    for k, task in enumerate(order):
+        if task.kind == Kind.F:
+            end = where[Kind.B, task.stage, task.microbatch]
+            heapq.heappush(held, (-end, k, task.stage, task.microbatch))
+        starting = None  # the forward starting now: recomputing it frees nothing yet
+        while not within(level[k], cap):
+            while held and -held[0][0] <= k:
+                heapq.heappop(held)  # its backward has started: recomputing frees nothing now
+            if held and held[0][1] == k:
+                starting = heapq.heappop(held)
+                continue
+            if not held:
+                return None
+            neg_end, start, s, i = heapq.heappop(held)
+            saving = problem.activation[s] - problem.checkpoint_of(s)
+            if saving <= 0:
+                continue
+            chosen.add((s, i))
+            level[start] += problem.checkpoint_of(s)
+            for j in range(start + 1, -neg_end):
+                level[j] -= saving
+            if not within(level[-neg_end] + problem.checkpoint_of(s), cap):
+                return None  # the recompute itself would not fit before its backward
+        if starting is not None:
+            heapq.heappush(held, starting)
+    return chosen
+
+
+def _start_levels(problem: Problem, order: list[Task]) -> list[float]:
+    """Memory held at the start of each task of a device order, with nothing recomputed."""
+    levels, level = [], 0.0
+    for task in order:
+        taken, freed = problem.memory_change(task.kind, task.stage)
+        level += taken
+        levels.append(level)
+        level -= freed
+    return levels

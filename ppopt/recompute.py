@@ -1,0 +1,34 @@
+"""Activation recomputation: the ``memory.recompute`` choice (docs/contract.md §1).
+
+A *recomputed* micro-batch ``i`` on virtual stage ``s`` frees its activations when its
+forward F(s,i) ends, keeping only the stage's ``checkpoint`` (the memory it needs to redo the
+forward, default 0) until its recompute task R(s,i) ends. R(s,i) runs on the stage's device
+after F(s,i), takes ``recompute_times[s]`` (default: the forward time), re-allocates the
+activations when it starts, and B(s,i) waits for it; the backward (and W) then free them as
+usual. ``none``: nothing is recomputed. ``all``: every micro-batch on every stage is (Megatron's
+full recomputation). ``auto``: the optimizer chooses per stage and micro-batch; a problem with
+``auto`` carries the chosen ``(stage, micro-batch)`` pairs (none until something chose them).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from ppopt.errors import ProblemError
+
+
+class Recompute(StrEnum):
+    """Which micro-batches recompute their forward before their backward."""
+
+    NONE = "none"
+    ALL = "all"
+    AUTO = "auto"
+
+
+def parse_recompute(value: object) -> Recompute:
+    """The ``memory.recompute`` value, or a :class:`ProblemError` naming the choices."""
+    try:
+        return Recompute(value)
+    except ValueError:
+        words = " | ".join(Recompute)
+        raise ProblemError(f"memory.recompute: expected {words}, got {value!r}") from None
