@@ -98,3 +98,56 @@ def _start_levels(problem: Problem, order: list[Task]) -> list[float]:
         levels.append(level)
         level -= freed
     return levels
+
+
+def drop_needless_recomputes(
+    problem: Problem, orders: Sequence[Sequence[Task]], caps: Sequence[float] | None
+) -> tuple[Problem, Orders]:
+    """The ``auto`` choice without the recomputes that memory does not need, shortest-lived
+    first. Taking an R out of an order never delays anything (one task and one wait fewer),
+    so the result is at least as good; what it must keep is the memory limit: without its R
+    the micro-batch holds its activation from F to B, which is checked on the device's order."""
+    assert problem.recompute == Recompute.AUTO
+    if not problem.recomputed:
+        return problem, [list(order) for order in orders]
+    dropped: set[tuple[int, int]] = set()
+    for d, order in enumerate(orders):
+        cap = None if caps is None else caps[d]
+        dropped |= _droppable(problem, list(order), cap)
+    kept = problem.with_recomputed(problem.recomputed - dropped)
+    out = [
+        [t for t in order if t.kind != Kind.R or (t.stage, t.microbatch) not in dropped]
+        for order in orders
+    ]
+    return kept, out
+
+
+def _droppable(problem: Problem, order: list[Task], cap: float | None) -> set[tuple[int, int]]:
+    """The recomputed micro-batches of one device order that fit without their R."""
+    where = {(t.kind, t.stage, t.microbatch): k for k, t in enumerate(order)}
+    pairs = [(t.stage, t.microbatch) for t in order if t.kind == Kind.R]
+    if cap is None:
+        return set(pairs)
+    levels, level = [], 0.0
+    for task in order:
+        taken, freed = problem.op_memory_change(task.kind, task.stage, task.microbatch)
+        level += taken
+        levels.append(level)
+        level -= freed
+
+    def life(pair: tuple[int, int]) -> int:
+        return where[Kind.R, *pair] - where[Kind.F, *pair]
+
+    out = set()
+    for s, i in sorted(pairs, key=life):
+        first, last = where[Kind.F, s, i], where[Kind.R, s, i]
+        extra = problem.activation[s] - problem.checkpoint_of(s)
+        inside = levels[first + 1 : last]
+        if inside and not within(max(inside) + extra, cap):
+            continue
+        for k in range(first + 1, last):
+            levels[k] += extra
+        levels[first] -= problem.checkpoint_of(s)
+        levels[last] = float("-inf")  # no task starts there any more
+        out.add((s, i))
+    return out

@@ -26,6 +26,7 @@ from ortools.sat.python import cp_model
 
 from ppopt.metrics import Objective
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute
 from ppopt.schedule import Schedule
 from ppopt.solver.scaling import IntMemory
 from ppopt.tasks import Kind, Task
@@ -99,7 +100,8 @@ class PipelineModel:
     def _microbatch_order(self) -> None:
         """Tasks of one (kind, stage) run in micro-batch order (lossless symmetry break)."""
         problem = self.problem
-        for kind in problem.kinds:
+        kinds = problem.kinds if problem.recompute == Recompute.ALL else problem.pass_kinds
+        for kind in kinds:
             for s in range(problem.num_stages):
                 for i in range(1, problem.num_microbatches):
                     prev, task = Task(kind, s, i - 1), Task(kind, s, i)
@@ -123,10 +125,10 @@ class PipelineModel:
         for d in range(problem.num_devices):
             intervals, demands = [], []
             for s in problem.stages_on(d):
-                for hold in memory.holds[s]:
-                    if hold.amount <= 0:
-                        continue
-                    for i in range(problem.num_microbatches):
+                for i in range(problem.num_microbatches):
+                    for hold in memory.holds_of(s, problem.is_recomputed(s, i)):
+                        if hold.amount <= 0:
+                            continue
                         alloc, free = Task(hold.alloc, s, i), Task(hold.free, s, i)
                         intervals.append(self._holding_interval(alloc, free))
                         demands.append(int(hold.amount))
@@ -147,8 +149,8 @@ class PipelineModel:
         parts fit beside one activation (the holds of docs/contract.md §1: F takes ``act``,
         B frees all but ``kept``, W frees ``kept``)."""
         memory, problem = self.data.memory, self.problem
-        if memory is None:
-            return
+        if memory is None or problem.recompute != Recompute.NONE:
+            return  # a recomputed micro-batch frees its activation before its B
         m = problem.num_microbatches
         for s in range(problem.num_stages):
             cap = memory.capacity[problem.device_of(s)]
@@ -223,6 +225,10 @@ class PipelineModel:
             self.model.add_hint(var, starts[task])
         for (alloc, free), size in self.held.items():
             self.model.add_hint(size, ends[free] - starts[alloc])
+        self._hint_objective(schedule)
+
+    def _hint_objective(self, schedule: Schedule) -> None:
+        """Hint the objective variable with the schedule's value (integer units)."""
         span = self.data.objective == Objective.SPAN
         rows = [row for row in schedule.device_ops if row]
         metric = max(round(row[-1].end) - (round(row[0].start) if span else 0) for row in rows)

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from ppopt.baselines.onefoneb import one_f_one_b_orders
+from ppopt.baselines.recompute import drop_needless_recomputes, insert_recomputes
 from ppopt.errors import NoScheduleError, SolverOptionError
 from ppopt.limits import meets_bound
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute
 from ppopt.schedule import Schedule
 from ppopt.solver.bounds import lower_bound
 from ppopt.solver.cpsat import (
@@ -29,6 +31,7 @@ from ppopt.solver.cpsat import (
 from ppopt.solver.floor import by_objective, floor_stages, objective_value
 from ppopt.solver.local import tabu_search
 from ppopt.solver.model import IntProblem, PipelineModel
+from ppopt.solver.recompute_model import RecomputeModel
 from ppopt.solver.options import Method, Objective, Order, Progress, ProgressCallback, SolverOptions
 from ppopt.solver.result import SolveResult, Status
 from ppopt.solver.scaling import Scale, integer_problem, memory_data, scaled_durations, time_scale
@@ -107,19 +110,27 @@ class _Run:
         if self.options.order == Order.FIXED:
             if self.problem.num_chunks != 1:
                 raise SolverOptionError("solver.order: fixed needs num_chunks = 1 (the 1F1B order)")
-            return self._cp_sat(None, one_f_one_b_orders(self.problem))
+            if self.problem.recompute == Recompute.AUTO:
+                raise SolverOptionError("solver.order: fixed cannot choose recomputation (auto)")
+            orders = insert_recomputes(self.problem, one_f_one_b_orders(self.problem))
+            return self._cp_sat(None, orders)
         try:
             for candidates in floor_stages(self.problem, self.caps):
                 pool = [*candidates, *([self.best] if self.best is not None else [])]
                 if pool:
                     self.report(min(pool, key=by_objective(self.options.objective)))
-            if self.best is not None and not self._proven(self.best):
+            # the tabu search and the window sweep do not move R passes (recompute: none only)
+            if self.best is not None and not self._proven(self.best) and not self._recomputes:
                 self._improve(self.best)
             return self._cp_sat(self.best, None)
         except KeyboardInterrupt:  # outside CP-SAT (heuristics, model build): keep the best
             if self.best is None:
                 raise
             return self._result(self.best, self.best.name, interrupted=True, bound=self.bound)
+
+    @property
+    def _recomputes(self) -> bool:
+        return self.problem.recompute != Recompute.NONE
 
     def _proven(self, schedule: Schedule) -> bool:
         return meets_bound(objective_value(schedule, self.options.objective), self.bound)
@@ -182,7 +193,7 @@ class _Run:
         best, source = floor, floor.name if floor is not None else "none"
         solved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         if solved:
-            found = compute_timeline(problem, model.orders(solver), "optimal")
+            found = self._read_back(model, solver)
             if best is None or objective_value(found, options.objective) <= objective_value(
                 best, options.objective
             ):
@@ -198,6 +209,15 @@ class _Run:
         name = "1f1b-fixed" if fixed is not None else "optimal"
         return self._result(best, source, interrupted, bound, name)
 
+    def _read_back(self, model: PipelineModel, solver: cp_model.CpSolver) -> Schedule:
+        """The solution's orders timed in floats; with ``auto``, its choice of recomputed
+        micro-batches without the recomputes memory does not need (never slower)."""
+        problem, orders = self.problem, model.orders(solver)
+        if isinstance(model, RecomputeModel):
+            chosen = problem.with_recomputed(model.recomputed(solver))
+            problem, orders = drop_needless_recomputes(chosen, orders, self.caps)
+        return compute_timeline(problem, orders, "optimal")
+
     def _model(
         self, scale: Scale, floor: Schedule | None, fixed: list[list[Task]] | None
     ) -> tuple[cp_model.CpSolver, PipelineModel, float]:
@@ -205,7 +225,8 @@ class _Run:
         problem, options = self.problem, self.options
         int_problem = integer_problem(problem, scale)
         hint_orders = fixed if fixed is not None else (floor.orders() if floor else None)
-        hint = compute_timeline(int_problem, hint_orders) if hint_orders is not None else None
+        hint_problem = integer_problem(floor.problem, scale) if floor else int_problem
+        hint = compute_timeline(hint_problem, hint_orders) if hint_orders is not None else None
         horizon = _horizon(int_problem, hint, options.objective)
         int_bound = lower_bound(int_problem, options.objective, self.caps)
         data = IntProblem(
@@ -217,7 +238,8 @@ class _Run:
             objective=options.objective,
             memory=memory_data(problem, self.caps),
         )
-        model = PipelineModel(data, fixed_orders=fixed)
+        auto = problem.recompute == Recompute.AUTO
+        model = (RecomputeModel if auto else PipelineModel)(data, fixed_orders=fixed)
         if hint is not None:
             model.add_hint(hint)
         budget = (
@@ -244,7 +266,7 @@ class _Run:
         nothing about the value."""
         value = objective_value(best, self.options.objective)
         return SolveResult(
-            schedule=Schedule(self.problem, name, best.device_ops, interrupted=interrupted),
+            schedule=Schedule(best.problem, name, best.device_ops, interrupted=interrupted),
             status=Status.OPTIMAL if meets_bound(value, bound) else Status.FEASIBLE,
             objective=self.options.objective,
             objective_value=value,
