@@ -13,6 +13,7 @@ model and the list scheduler all read them from here.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -463,17 +464,26 @@ class Problem:
 
     def microbatch_memory(self, device: int) -> float:
         """Memory one micro-batch's forwards take on a device (all of its stages). With
-        recomputation (``all``, or ``auto`` at its most frugal), the most a lone micro-batch
-        holds: at the F or R of its k-th stage there, that activation and the checkpoints
-        of its first k stages."""
+        recomputation, the most a lone micro-batch holds there (:meth:`_lone_peak`): with
+        ``all`` when every stage recomputes, with ``auto`` under its most frugal choice."""
         stages = self.stages_on(device)
         if self.recompute == Recompute.NONE:
             return sum(self.allocation(s) for s in stages)
-        need, kept = 0.0, 0.0
-        for s in stages:
-            kept += self.checkpoint_of(s)
-            need = max(need, self.activation[s] + kept)
-        return need
+        if self.recompute == Recompute.ALL or len(stages) > 10:
+            return self._lone_peak(stages, (True,) * len(stages))
+        choices = itertools.product((False, True), repeat=len(stages))
+        return min(self._lone_peak(stages, choice) for choice in choices)
+
+    def _lone_peak(self, stages: Sequence[int], recomputed: Sequence[bool]) -> float:
+        """Peak of one micro-batch alone on a device: at the F (or R) of its j-th stage there
+        it holds that activation (and its checkpoint, if recomputed), and of each earlier
+        stage the checkpoint if recomputed, else the activation."""
+        peak = kept = 0.0
+        for s, again in zip(stages, recomputed, strict=True):
+            ckpt = self.checkpoint_of(s) if again else 0.0
+            peak = max(peak, kept + self.activation[s] + ckpt)
+            kept += ckpt if again else self.activation[s]
+        return peak
 
     # ----------------------------------------------------------------------------- memory
 

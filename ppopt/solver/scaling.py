@@ -100,7 +100,11 @@ def integer_problem(problem: Problem, scale: Scale) -> Problem:
         backward=column("B"),
         weight=column("W") if problem.is_split else None,
         p2p=float(scale.to_int(problem.p2p)),
-        recompute_times=None if problem.recompute_times is None else column("R"),
+        recompute_times=(
+            column("R")
+            if problem.recompute_times is not None and problem.recompute != Recompute.NONE
+            else problem.recompute_times  # unused without recomputation
+        ),
     )
 
 
