@@ -316,7 +316,9 @@ class Problem:
         kind, s, i = task
         if kind == Kind.R:
             return self.is_recomputed(s, i)
-        return kind in self.pass_kinds and 0 <= s < self.num_stages and 0 <= i < self.num_microbatches
+        return (
+            kind in self.pass_kinds and 0 <= s < self.num_stages and 0 <= i < self.num_microbatches
+        )
 
     def recompute_time(self, stage: int) -> float:
         """How long R takes on a stage: ``recompute_times``, else the forward time."""
@@ -359,7 +361,9 @@ class Problem:
         S, m = self.num_stages, self.num_microbatches
         out = [Task(kind, s, i) for kind in self.pass_kinds for s in range(S) for i in range(m)]
         if self.recompute != Recompute.NONE:
-            out += [Task(Kind.R, s, i) for s in range(S) for i in range(m) if self.is_recomputed(s, i)]
+            out += [
+                Task(Kind.R, s, i) for s in range(S) for i in range(m) if self.is_recomputed(s, i)
+            ]
         return out
 
     # -------------------------------------------------------------------------- the rules
@@ -514,7 +518,11 @@ class Problem:
             need = self.microbatch_memory(d)
             if not within(need, caps[d]):
                 factor = self.memory_limit.factor
-                unit = "" if factor is None else f" ({factor:g}x of the 1F1B peak {caps[d] / factor:g})"
+                unit = (
+                    ""
+                    if factor is None
+                    else f" ({factor:g}x of the 1F1B peak {caps[d] / factor:g})"
+                )
                 raise NoScheduleError(
                     f"no schedule: device {d} needs {need:g} memory for one micro-batch, "
                     f"the limit is {caps[d]:g}{unit}"

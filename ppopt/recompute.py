@@ -28,7 +28,7 @@ class Recompute(StrEnum):
 def parse_recompute(value: object) -> Recompute:
     """The ``memory.recompute`` value, or a :class:`ProblemError` naming the choices."""
     try:
-        return Recompute(value)
+        return Recompute(str(value))
     except ValueError:
         words = " | ".join(Recompute)
         raise ProblemError(f"memory.recompute: expected {words}, got {value!r}") from None

@@ -55,9 +55,7 @@ def _min_block(p: int) -> list[tuple[int, int, int, int]]:
 def _half_block(p: int) -> list[tuple[int, int, int, int]]:
     """V-Half's slots per device: chunk-0 F, chunk-1 F, chunk-1 B, chunk-0 B."""
     gap = 3 if p % 2 == 0 else 0
-    return [
-        (2 * d, 3 * p - d - 2, 3 * p + gap + 2 * d - 1, 6 * p + gap - d - 2) for d in range(p)
-    ]
+    return [(2 * d, 3 * p - d - 2, 3 * p + gap + 2 * d - 1, 6 * p + gap - d - 2) for d in range(p)]
 
 
 def _orders(problem: Problem, block: list[tuple[int, int, int, int]]) -> list[list[Task]]:

@@ -310,15 +310,19 @@ def _word(raw: Mapping[str, Any], key: str, default: str, prefix: str = "") -> s
 
 def _pairs(value: object) -> list[tuple[int, int]]:
     """``memory.recomputed``: a list of ``[stage, micro-batch]`` pairs of whole numbers."""
-    ok = isinstance(value, list | tuple) and all(
-        isinstance(pair, list | tuple)
+    pairs = list(value) if isinstance(value, list | tuple) else None
+    whole = [
+        (pair[0], pair[1])
+        for pair in pairs or ()
+        if isinstance(pair, list | tuple)
         and len(pair) == 2
         and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
-        for pair in value
-    )
-    if not ok:
-        raise ConfigError(f"memory.recomputed: expected a list of [stage, micro-batch], got {value!r}")
-    return [(pair[0], pair[1]) for pair in value]  # type: ignore[index]
+    ]
+    if pairs is None or len(whole) != len(pairs):
+        raise ConfigError(
+            f"memory.recomputed: expected a list of [stage, micro-batch], got {value!r}"
+        )
+    return whole
 
 
 def _given(raw: Mapping[str, Any], key: str, default: Any) -> Any:

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ppopt.atomic import atomic_write_text
+from ppopt.errors import NotApplicableError
 from ppopt.limits import fits
 from ppopt.metrics import peak_memory
-from ppopt.errors import NotApplicableError
 from ppopt.runtime import Runtime
 from ppopt.schedule import Op, Schedule
 from ppopt.tasks import KIND_SPECS

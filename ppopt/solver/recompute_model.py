@@ -69,7 +69,7 @@ class RecomputeModel(PipelineModel):
             for s in problem.stages_on(d):
                 for i in range(problem.num_microbatches):
                     chosen = self.chosen[s, i]
-                    for recomputed, present in ((False, ~chosen), (True, chosen)):
+                    for recomputed, present in ((False, chosen.negated()), (True, chosen)):
                         for hold in memory.holds_of(s, recomputed):
                             if hold.amount <= 0:
                                 continue
@@ -80,7 +80,7 @@ class RecomputeModel(PipelineModel):
                 self.model.add_cumulative(intervals, demands, memory.capacity[d])
 
     def _optional_holding(
-        self, alloc: Task, free: Task, present: cp_model.LinearExprT
+        self, alloc: Task, free: Task, present: cp_model.LiteralT
     ) -> cp_model.IntervalVar:
         """The interval from ``alloc``'s start to ``free``'s end, present iff ``present``."""
         size = self.model.new_int_var(0, self.data.horizon, f"h_{alloc.label()}_{free.label()}")

@@ -31,8 +31,8 @@ from ppopt.solver.cpsat import (
 from ppopt.solver.floor import by_objective, floor_stages, objective_value
 from ppopt.solver.local import tabu_search
 from ppopt.solver.model import IntProblem, PipelineModel
-from ppopt.solver.recompute_model import RecomputeModel
 from ppopt.solver.options import Method, Objective, Order, Progress, ProgressCallback, SolverOptions
+from ppopt.solver.recompute_model import RecomputeModel
 from ppopt.solver.result import SolveResult, Status
 from ppopt.solver.scaling import Scale, integer_problem, memory_data, scaled_durations, time_scale
 from ppopt.solver.window import sweep_windows
