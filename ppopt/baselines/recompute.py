@@ -12,7 +12,6 @@ each device is fitted alone.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 
 from ppopt.limits import within
@@ -56,48 +55,59 @@ def recompute_to_fit(
 
 
 def _fit_device(problem: Problem, order: list[Task], cap: float) -> set[tuple[int, int]] | None:
-    """The micro-batches one device recomputes so its order fits ``cap`` (see module)."""
-    where = {(t.kind, t.stage, t.microbatch): k for k, t in enumerate(order)}
-    level = _start_levels(problem, order)
+    """The micro-batches one device recomputes so its order fits ``cap`` (see module): scan
+    the order with the R tasks of the chosen ones inserted; at the first task that starts
+    above the limit, recompute the held micro-batch (forward ended, not yet recomputed)
+    whose backward comes last, and scan again."""
     chosen: set[tuple[int, int]] = set()
-    held: list[tuple[int, int, int, int]] = []  # (-position of B, position of F, stage, mb)
+    while True:
+        over = _first_over(problem, order, chosen, cap)
+        if over is None:
+            return chosen
+        pick = _furthest_held(problem, order, chosen, over)
+        if pick is None:
+            return None
+        chosen.add(pick)
+
+
+def _first_over(
+    problem: Problem, order: list[Task], chosen: set[tuple[int, int]], cap: float
+) -> int | None:
+    """Position (in ``order``) of the first task that starts above ``cap`` when ``chosen``
+    recompute with R right before B; an R counts at its B's position."""
+    level = 0.0
     for k, task in enumerate(order):
-        if task.kind == Kind.F:
-            end = where[Kind.B, task.stage, task.microbatch]
-            heapq.heappush(held, (-end, k, task.stage, task.microbatch))
-        starting = None  # the forward starting now: recomputing it frees nothing yet
-        while not within(level[k], cap):
-            while held and -held[0][0] <= k:
-                heapq.heappop(held)  # its backward has started: recomputing frees nothing now
-            if held and held[0][1] == k:
-                starting = heapq.heappop(held)
-                continue
-            if not held:
-                return None
-            neg_end, start, s, i = heapq.heappop(held)
-            saving = problem.activation[s] - problem.checkpoint_of(s)
-            if saving <= 0:
-                continue
-            chosen.add((s, i))
-            level[start] += problem.checkpoint_of(s)
-            for j in range(start + 1, -neg_end):
-                level[j] -= saving
-            if not within(level[-neg_end] + problem.checkpoint_of(s), cap):
-                return None  # the recompute itself would not fit before its backward
-        if starting is not None:
-            heapq.heappush(held, starting)
-    return chosen
+        pair = (task.stage, task.microbatch)
+        again = pair in chosen
+        if task.kind == Kind.B and again:
+            taken, freed = _change(problem, Kind.R, task.stage, True)
+            if not within(level + taken, cap):
+                return k
+            level += taken - freed
+        taken, freed = _change(problem, task.kind, task.stage, again)
+        if not within(level + taken, cap):
+            return k
+        level += taken - freed
+    return None
 
 
-def _start_levels(problem: Problem, order: list[Task]) -> list[float]:
-    """Memory held at the start of each task of a device order, with nothing recomputed."""
-    levels, level = [], 0.0
-    for task in order:
-        taken, freed = problem.memory_change(task.kind, task.stage)
-        level += taken
-        levels.append(level)
-        level -= freed
-    return levels
+def _furthest_held(
+    problem: Problem, order: list[Task], chosen: set[tuple[int, int]], k: int
+) -> tuple[int, int] | None:
+    """Among micro-batches whose F ended before position ``k`` and whose B comes after it,
+    not yet recomputed and saving memory if they were, the one whose B comes last."""
+    ended = {(t.stage, t.microbatch) for t in order[:k] if t.kind == Kind.F}
+    for task in reversed(order[k + 1 :]):
+        pair = (task.stage, task.microbatch)
+        if task.kind != Kind.B or pair not in ended or pair in chosen:
+            continue
+        if problem.activation[task.stage] > problem.checkpoint_of(task.stage):
+            return pair
+    return None
+
+
+def _change(problem: Problem, kind: Kind, stage: int, recomputed: bool) -> tuple[float, float]:
+    return problem.memory_change(kind, stage, recomputed)
 
 
 def drop_needless_recomputes(

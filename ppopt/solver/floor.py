@@ -11,7 +11,11 @@ from collections.abc import Callable, Iterator
 from ppopt.baselines import BASELINES, baseline
 from ppopt.baselines.greedy import applicable_preferences, greedy_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
-from ppopt.baselines.recompute import insert_recomputes, recompute_to_fit
+from ppopt.baselines.recompute import (
+    drop_needless_recomputes,
+    insert_recomputes,
+    recompute_to_fit,
+)
 from ppopt.errors import NoScheduleError, NotApplicableError
 from ppopt.limits import fits
 from ppopt.metrics import compute_metrics, peak_memory
@@ -57,7 +61,7 @@ def floor_stages(problem: Problem, caps: Caps) -> Iterator[list[Schedule]]:
             found = True
             yield [schedule]
         elif problem.recompute == Recompute.AUTO and caps is not None:
-            fitted = _recomputed_to_fit(schedule, caps)
+            fitted = _recomputed_to_fit(schedule, caps) + _all_recomputed(name, problem, caps)
             found = found or bool(fitted)
             yield fitted
     if problem.num_chunks == 1 and caps is not None:
@@ -103,6 +107,17 @@ def _recomputed_to_fit(schedule: Schedule, caps: tuple[float, ...]) -> list[Sche
     problem, orders = fitted
     timed = compute_timeline(problem, orders, f"{schedule.name}-recompute")
     return [timed] if schedule_fits(timed, caps) else []
+
+
+def _all_recomputed(name: str, problem: Problem, caps: tuple[float, ...]) -> list[Schedule]:
+    """An ``auto`` problem's baseline with every micro-batch recomputed (R right before each
+    B), less the recomputes memory does not need, if it fits."""
+    every = [(s, i) for s in range(problem.num_stages) for i in range(problem.num_microbatches)]
+    full = baseline(name, problem.with_recomputed(every))
+    if not schedule_fits(full, caps):
+        return []
+    kept, orders = drop_needless_recomputes(full.problem, full.orders(), caps)
+    return [compute_timeline(kept, orders, f"{name}-recompute")]
 
 
 def _capped_one_f_one_b(problem: Problem, caps: tuple[float, ...]) -> list[Schedule]:
