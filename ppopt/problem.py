@@ -29,7 +29,7 @@ from ppopt.checks import (
 from ppopt.errors import NoScheduleError, ProblemError
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
 from ppopt.placement import check_placement, placement_stages
-from ppopt.recompute import Recompute, parse_recompute
+from ppopt.recompute import Recompute, RecomputePer, parse_recompute, parse_recompute_per
 from ppopt.runtime import Runtime, check_runtime_retained, runtime_retained, runtime_times
 from ppopt.tasks import PASS_KINDS, Edge, Hold, Kind, Task
 
@@ -63,6 +63,7 @@ class Problem:
     recompute_times: tuple[float, ...] | None = None  # None: the forward times
     checkpoint: tuple[float, ...] | None = None  # None: 0 on every stage
     recomputed: frozenset[tuple[int, int]] = frozenset()  # auto: the chosen (stage, mb)
+    recompute_per: RecomputePer = RecomputePer.MICROBATCH  # auto: what one choice covers
 
     def __post_init__(self) -> None:
         check_count("num_stages", self.num_devices)
@@ -126,6 +127,7 @@ class Problem:
 
     def _check_recompute(self) -> None:
         object.__setattr__(self, "recompute", parse_recompute(self.recompute))
+        object.__setattr__(self, "recompute_per", parse_recompute_per(self.recompute_per))
         n = self.num_stages
         if self.recompute_times is not None:
             check_times("recompute_times", self.recompute_times, n)
@@ -138,6 +140,13 @@ class Problem:
         for s, i in self.recomputed:
             if not (0 <= s < n and 0 <= i < self.num_microbatches):
                 raise ProblemError(f"recomputed: ({s}, {i}) is not a stage and micro-batch")
+        if self.recompute_per == RecomputePer.STAGE:
+            stages = {s for s, _ in self.recomputed}
+            if len(self.recomputed) != len(stages) * self.num_microbatches:
+                raise ProblemError(
+                    "recomputed: with recompute_per stage a stage recomputes all of its "
+                    "micro-batches or none"
+                )
 
     # ----------------------------------------------------------------------------- building
 
@@ -159,6 +168,7 @@ class Problem:
         recompute: Recompute | str = Recompute.NONE,
         recompute_times: float | Sequence[float] | None = None,
         checkpoint: float | Sequence[float] | None = None,
+        recompute_per: RecomputePer | str = RecomputePer.MICROBATCH,
         **config_names: object,
     ) -> Problem:
         """Build a problem from scalars or per-stage sequences, filling the defaults.
@@ -211,6 +221,7 @@ class Problem:
             recompute=recompute,  # type: ignore[arg-type]  # checked on construction
             recompute_times=_optional_per_stage("recompute_times", recompute_times, n),
             checkpoint=_optional_per_stage("memory.checkpoint", checkpoint, n),
+            recompute_per=recompute_per,  # type: ignore[arg-type]  # checked on construction
         )
 
     def with_limit(self, limit: MemoryLimit | object) -> Problem:

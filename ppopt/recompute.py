@@ -17,12 +17,35 @@ from enum import StrEnum
 from ppopt.errors import ProblemError
 
 
+class RecomputePer(StrEnum):
+    """What an ``auto`` choice is made for: each (stage, micro-batch), or each virtual stage
+    as a whole (every micro-batch of a stage or none: what activation checkpointing of a
+    stage module in PyTorch can run)."""
+
+    MICROBATCH = "microbatch"
+    STAGE = "stage"
+
+
 class Recompute(StrEnum):
     """Which micro-batches recompute their forward before their backward."""
 
     NONE = "none"
     ALL = "all"
     AUTO = "auto"
+
+
+def parse_recompute_per(value: object) -> RecomputePer:
+    """The ``memory.recompute_per`` value, or a :class:`ProblemError` naming the choices."""
+    try:
+        return RecomputePer(str(value))
+    except ValueError:
+        words = " | ".join(RecomputePer)
+        raise ProblemError(f"memory.recompute_per: expected {words}, got {value!r}") from None
+
+
+def per_stage_closure(pairs: set[tuple[int, int]], num_microbatches: int) -> set[tuple[int, int]]:
+    """Every micro-batch of each stage that has one of ``pairs``."""
+    return {(s, i) for s in {s for s, _ in pairs} for i in range(num_microbatches)}
 
 
 def parse_recompute(value: object) -> Recompute:

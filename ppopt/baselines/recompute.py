@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from ppopt.limits import within
 from ppopt.problem import Problem
-from ppopt.recompute import Recompute
+from ppopt.recompute import Recompute, RecomputePer, per_stage_closure
 from ppopt.tasks import Kind, Task
 
 Orders = list[list[Task]]
@@ -50,6 +50,8 @@ def recompute_to_fit(
         if picked is None:
             return None
         chosen |= picked
+    if problem.recompute_per == RecomputePer.STAGE:
+        chosen = per_stage_closure(chosen, problem.num_microbatches)
     fitted = problem.with_recomputed(chosen)
     return fitted, insert_recomputes(fitted, orders)
 
@@ -118,8 +120,8 @@ def drop_needless_recomputes(
     so the result is at least as good; what it must keep is the memory limit: without its R
     the micro-batch holds its activation from F to B, which is checked on the device's order."""
     assert problem.recompute == Recompute.AUTO
-    if not problem.recomputed:
-        return problem, [list(order) for order in orders]
+    if not problem.recomputed or problem.recompute_per == RecomputePer.STAGE:
+        return problem, [list(order) for order in orders]  # per stage: kept whole
     dropped: set[tuple[int, int]] = set()
     for d, order in enumerate(orders):
         cap = None if caps is None else caps[d]

@@ -123,6 +123,14 @@ def solve(
         str | None,
         typer.Option("--recompute-times", help="R time per virtual stage (default: forward)."),
     ] = None,
+    recompute_per: Annotated[
+        str | None,
+        typer.Option(
+            "--recompute-per",
+            help="With --recompute auto: microbatch (default, any choice) or stage (all of a "
+            "stage's micro-batches or none: what checkpointing a PyTorch stage module runs).",
+        ),
+    ] = None,
     checkpoint: Annotated[
         str | None,
         typer.Option(
@@ -188,6 +196,7 @@ def solve(
             memory_limit=memory_limit,
             recompute=recompute,
             recompute_times=recompute_times,
+            recompute_per=recompute_per,
             checkpoint=checkpoint,
             runtime=runtime,
             order=order,
@@ -286,6 +295,7 @@ def config_overrides(
     memory_limit: str | None = None,
     recompute: str | None = None,
     recompute_times: str | None = None,
+    recompute_per: str | None = None,
     checkpoint: str | None = None,
     runtime: str | None = None,
     order: str | None = None,
@@ -317,6 +327,7 @@ def config_overrides(
         "memory": {
             "limit": memory_limit,
             "recompute": recompute,
+            "recompute_per": recompute_per,
             "checkpoint": numbers("memory.checkpoint", checkpoint),
         },
         "recompute_times": numbers("recompute_times", recompute_times),

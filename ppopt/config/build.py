@@ -24,7 +24,7 @@ from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
 from ppopt.placement import placement_stages
 from ppopt.problem import Problem
-from ppopt.recompute import Recompute
+from ppopt.recompute import Recompute, RecomputePer
 from ppopt.runtime import Runtime
 from ppopt.solver.options import SolverOptions
 
@@ -44,7 +44,15 @@ PROBLEM_KEYS = (
 )
 #: Every top-level key of a config file.
 TOP_KEYS = (*PROBLEM_KEYS, "schedule", "solver", "output_file", "json_file", "trace_file")
-MEMORY_KEYS = ("activation", "retained", "limit", "recompute", "checkpoint", "recomputed")
+MEMORY_KEYS = (
+    "activation",
+    "retained",
+    "limit",
+    "recompute",
+    "checkpoint",
+    "recomputed",
+    "recompute_per",
+)
 SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic", "method")
 SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
 PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -217,6 +225,7 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             recompute=_word(memory, "recompute", Recompute.NONE, "memory."),
             recompute_times=raw.get("recompute_times"),
             checkpoint=memory.get("checkpoint"),
+            recompute_per=_word(memory, "recompute_per", RecomputePer.MICROBATCH, "memory."),
         )
         if memory.get("recomputed") is not None:
             problem = problem.with_recomputed(_pairs(memory["recomputed"]))
@@ -366,6 +375,7 @@ def _recompute_to_dict(problem: Problem) -> Raw:
     }
     if problem.recompute == Recompute.AUTO:
         memory["recomputed"] = [list(pair) for pair in sorted(problem.recomputed)]
+        memory["recompute_per"] = str(problem.recompute_per)
     times = None if problem.recompute_times is None else list(problem.recompute_times)
     return {"recompute_times": times, "memory": memory}
 

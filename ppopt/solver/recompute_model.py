@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from ortools.sat.python import cp_model
 
+from ppopt.recompute import RecomputePer
 from ppopt.schedule import Schedule
 from ppopt.solver.model import IntProblem, PipelineModel
 from ppopt.tasks import Kind, Task
@@ -58,6 +59,8 @@ class RecomputeModel(PipelineModel):
             self.model.add(self.start[recompute] >= self.end(Task(Kind.F, s, i)))
             backward = self.start[Task(Kind.B, s, i)]
             self.model.add(backward >= self.end(recompute)).only_enforce_if(chosen)
+            if self.problem.recompute_per == RecomputePer.STAGE and i > 0:
+                self.model.add(chosen == self.chosen[s, 0])  # one choice per stage
 
     def _memory(self) -> None:
         """Per device one cumulative over both alternatives of every micro-batch's holds."""

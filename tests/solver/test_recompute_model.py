@@ -5,7 +5,7 @@ above a baseline that fits, never worse with ``auto`` than without recomputation
 from __future__ import annotations
 
 import pytest
-from exhaustive import exhaustive_recompute_optimum
+from exhaustive import exhaustive_optimum, exhaustive_recompute_optimum
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from solver_helpers import TOL, options
@@ -111,3 +111,22 @@ def test_recomputes_in_the_bubbles_at_half_memory() -> None:
     assert 0 < len(recomputes) == chosen.num_recomputed < 32
     without = solve(problem.without_recompute(), options(time_limit=10.0))
     assert without.objective_value == 51.0
+
+
+@pytest.mark.parametrize(("p", "m", "limit"), [(2, 2, 1.0), (2, 3, 1.5)])
+def test_per_stage_choice_is_the_best_subset_of_stages(p: int, m: int, limit: float) -> None:
+    """``recompute_per: stage``: the optimum over every subset of recomputed stages (each
+    solved exhaustively) is the optimizer's, proven."""
+    problem = Problem.create(
+        p, m, recompute="auto", recompute_per="stage", memory_limit=limit, forward=[1.0, 1.5]
+    )
+    values = []
+    for mask in range(1 << p):
+        chosen = [(s, i) for s in range(p) if mask >> s & 1 for i in range(m)]
+        try:
+            values.append(exhaustive_optimum(problem.with_recomputed(chosen), (limit,) * p).value)
+        except ValueError:
+            continue
+    result = solve(problem, options(time_limit=10.0))
+    assert result.status == Status.OPTIMAL
+    assert result.objective_value == pytest.approx(min(values), rel=TOL)
