@@ -89,12 +89,7 @@ def fitting_baselines(problem: Problem) -> dict[str, tuple[float, float]]:
     caps = problem.memory_caps
     variants = [("", problem.without_recompute())]
     if problem.recompute == "auto":
-        full = Problem.create(
-            problem.num_devices, problem.num_microbatches, forward=problem.forward,
-            backward=problem.backward, weight=problem.weight, num_chunks=problem.num_chunks,
-            placement=problem.placement, recompute="all", memory_limit=problem.memory_limit,
-        )  # fmt: skip
-        variants.append(("-recompute", full))
+        variants.append(("-recompute", problem.with_recompute("all")))
     out = {}
     for suffix, variant in variants:
         try:

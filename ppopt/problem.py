@@ -237,6 +237,27 @@ class Problem:
             raise ProblemError(f"runtime: a {self.runtime} problem cannot become {runtime}")
         return replace(self, runtime=Runtime(runtime))
 
+    def with_recompute(
+        self,
+        recompute: Recompute | str,
+        recompute_times: float | Sequence[float] | None = None,
+        checkpoint: float | Sequence[float] | None = None,
+    ) -> Problem:
+        """The same problem with another ``memory.recompute`` (and, when given, R times and
+        checkpoints: one number or one per virtual stage); no choice made yet."""
+        n = self.num_stages
+        return replace(
+            self,
+            recompute=parse_recompute(recompute),
+            recomputed=frozenset(),
+            recompute_times=self.recompute_times
+            if recompute_times is None
+            else per_stage("recompute_times", recompute_times, n),
+            checkpoint=self.checkpoint
+            if checkpoint is None
+            else per_stage("memory.checkpoint", checkpoint, n),
+        )
+
     def with_recomputed(self, pairs: object) -> Problem:
         """The ``auto`` problem with its choice made: ``pairs`` of (stage, micro-batch)."""
         if self.recompute != Recompute.AUTO:

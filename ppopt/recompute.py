@@ -13,8 +13,11 @@ full recomputation). ``auto``: the optimizer chooses per stage and micro-batch; 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 from ppopt.errors import ProblemError
+
+_E = TypeVar("_E", bound=StrEnum)
 
 
 class RecomputePer(StrEnum):
@@ -36,11 +39,7 @@ class Recompute(StrEnum):
 
 def parse_recompute_per(value: object) -> RecomputePer:
     """The ``memory.recompute_per`` value, or a :class:`ProblemError` naming the choices."""
-    try:
-        return RecomputePer(str(value))
-    except ValueError:
-        words = " | ".join(RecomputePer)
-        raise ProblemError(f"memory.recompute_per: expected {words}, got {value!r}") from None
+    return _choice(RecomputePer, "memory.recompute_per", value)
 
 
 def per_stage_closure(pairs: set[tuple[int, int]], num_microbatches: int) -> set[tuple[int, int]]:
@@ -50,8 +49,13 @@ def per_stage_closure(pairs: set[tuple[int, int]], num_microbatches: int) -> set
 
 def parse_recompute(value: object) -> Recompute:
     """The ``memory.recompute`` value, or a :class:`ProblemError` naming the choices."""
+    return _choice(Recompute, "memory.recompute", value)
+
+
+def _choice(kind: type[_E], key: str, value: object) -> _E:
+    """One of an enum's words, or a :class:`ProblemError` naming ``key`` and the choices."""
     try:
-        return Recompute(str(value))
+        return kind(str(value))
     except ValueError:
-        words = " | ".join(Recompute)
-        raise ProblemError(f"memory.recompute: expected {words}, got {value!r}") from None
+        words = " | ".join(kind)
+        raise ProblemError(f"{key}: expected {words}, got {value!r}") from None

@@ -24,18 +24,8 @@ from ppopt.validate import memory_peaks, validate
 def _auto(problem: Problem, rng: random.Random, checkpoint: float) -> Problem:
     """The problem with recompute auto, random checkpoints and a random choice."""
     n, m = problem.num_stages, problem.num_microbatches
-    auto = Problem.create(
-        problem.num_devices,
-        m,
-        forward=problem.forward,
-        backward=problem.backward,
-        weight=problem.weight,
-        p2p=problem.p2p,
-        num_chunks=problem.num_chunks,
-        placement=problem.placement,
-        activation=problem.activation,
-        retained=problem.retained,
-        recompute="auto",
+    auto = problem.with_recompute(
+        "auto",
         recompute_times=[rng.choice([0.5, 1.0, 2.0]) for _ in range(n)],
         checkpoint=[checkpoint * a for a in problem.activation],
     )

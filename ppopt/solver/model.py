@@ -126,14 +126,21 @@ class PipelineModel:
             intervals, demands = [], []
             for s in problem.stages_on(d):
                 for i in range(problem.num_microbatches):
-                    for hold in memory.holds_of(s, problem.is_recomputed(s, i)):
-                        if hold.amount <= 0:
-                            continue
-                        alloc, free = Task(hold.alloc, s, i), Task(hold.free, s, i)
-                        intervals.append(self._holding_interval(alloc, free))
-                        demands.append(int(hold.amount))
+                    for interval, demand in self._held_intervals(s, i):
+                        intervals.append(interval)
+                        demands.append(demand)
             if intervals and sum(demands) > memory.capacity[d]:
                 self.model.add_cumulative(intervals, demands, memory.capacity[d])
+
+    def _held_intervals(self, s: int, i: int) -> list[tuple[cp_model.IntervalVar, int]]:
+        """The holding intervals of micro-batch ``i`` on stage ``s``, with their amounts."""
+        memory = self.data.memory
+        assert memory is not None
+        return [
+            (self._holding_interval(Task(h.alloc, s, i), Task(h.free, s, i)), int(h.amount))
+            for h in memory.holds_of(s, self.problem.is_recomputed(s, i))
+            if h.amount > 0
+        ]
 
     def _holding_interval(self, alloc: Task, free: Task) -> cp_model.IntervalVar:
         """The interval from ``alloc``'s start to ``free``'s end."""

@@ -62,25 +62,19 @@ class RecomputeModel(PipelineModel):
             if self.problem.recompute_per == RecomputePer.STAGE and i > 0:
                 self.model.add(chosen == self.chosen[s, 0])  # one choice per stage
 
-    def _memory(self) -> None:
-        """Per device one cumulative over both alternatives of every micro-batch's holds."""
-        memory, problem = self.data.memory, self.problem
-        if memory is None:
-            return
-        for d in range(problem.num_devices):
-            intervals, demands = [], []
-            for s in problem.stages_on(d):
-                for i in range(problem.num_microbatches):
-                    chosen = self.chosen[s, i]
-                    for recomputed, present in ((False, chosen.negated()), (True, chosen)):
-                        for hold in memory.holds_of(s, recomputed):
-                            if hold.amount <= 0:
-                                continue
-                            alloc, free = Task(hold.alloc, s, i), Task(hold.free, s, i)
-                            intervals.append(self._optional_holding(alloc, free, present))
-                            demands.append(int(hold.amount))
-            if intervals and sum(demands) > memory.capacity[d]:
-                self.model.add_cumulative(intervals, demands, memory.capacity[d])
+    def _held_intervals(self, s: int, i: int) -> list[tuple[cp_model.IntervalVar, int]]:
+        """Both alternatives of a micro-batch's holds: the usual ones present iff it is not
+        recomputed, the recompute ones iff it is."""
+        memory = self.data.memory
+        assert memory is not None
+        chosen = self.chosen[s, i]
+        out = []
+        for recomputed, present in ((False, chosen.negated()), (True, chosen)):
+            for hold in memory.holds_of(s, recomputed):
+                if hold.amount > 0:
+                    alloc, free = Task(hold.alloc, s, i), Task(hold.free, s, i)
+                    out.append((self._optional_holding(alloc, free, present), int(hold.amount)))
+        return out
 
     def _optional_holding(
         self, alloc: Task, free: Task, present: cp_model.LiteralT

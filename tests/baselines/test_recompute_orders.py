@@ -22,13 +22,9 @@ from ppopt.validate import assert_valid, memory_peaks
 def _auto(problem: Problem, checkpoint: float, share: float) -> Problem:
     """Recompute auto, a checkpoint share, a limit ``share`` of the way from one
     micro-batch (with recomputation) to 1x."""
-    auto = Problem.create(
-        problem.num_devices, problem.num_microbatches, forward=problem.forward,
-        backward=problem.backward, weight=problem.weight, p2p=problem.p2p,
-        num_chunks=problem.num_chunks, placement=problem.placement,
-        activation=problem.activation, retained=problem.retained, recompute="auto",
-        checkpoint=[checkpoint * a for a in problem.activation], memory_limit="none",
-    )  # fmt: skip
+    auto = problem.with_limit("none").with_recompute(
+        "auto", checkpoint=[checkpoint * a for a in problem.activation]
+    )
     low = max(auto.microbatch_memory(d) for d in range(auto.num_devices))
     high = max(low, auto.reference_peak())
     return auto.with_limit(low + share * (high - low))

@@ -75,13 +75,7 @@ def test_never_above_a_fitting_baseline_with_or_without_recompute(problem: Probl
     caps = problem.memory_caps
     result = solve(problem, options(time_limit=3.0))
     assert_valid(result.schedule, limit=caps)
-    full = Problem.create(
-        problem.num_devices, problem.num_microbatches, forward=problem.forward,
-        backward=problem.backward, weight=problem.weight, p2p=problem.p2p, recompute="all",
-        recompute_times=problem.recompute_times, checkpoint=problem.checkpoint,
-        memory_limit=problem.memory_limit,
-    )  # fmt: skip
-    for variant in (problem.without_recompute(), full):
+    for variant in (problem.without_recompute(), problem.with_recompute("all")):
         for name, other in applicable_baselines(variant).items():
             if fits(peak_memory(other), caps):
                 assert result.objective_value <= other.makespan * (1 + TOL), (name, variant)
