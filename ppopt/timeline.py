@@ -131,13 +131,14 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
         raise OrderError(f"expected {problem.num_devices} device orders, got {len(orders)}")
     S, m, place = index.S, index.m, problem.placement
     kind_index = {kind: k for k, kind in enumerate(problem.kinds)}
+    r, again = kind_index.get(Kind.R, -1), problem.is_recomputed
     seen = bytearray(index.size)
     id_orders = []
     for d, order in enumerate(orders):
         ids = []
         for kind, s, i in order:
             k = kind_index.get(kind)
-            if k is None or not problem.has_task(Task(kind, s, i)):
+            if k is None or not (0 <= s < S and 0 <= i < m) or (k == r and not again(s, i)):
                 raise OrderError(f"device {d}: {(kind, s, i)} is not a task of this problem")
             if place[s] != d:
                 raise OrderError(
