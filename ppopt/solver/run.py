@@ -140,10 +140,11 @@ class _Run:
         without this)."""
         if floor.problem.num_recomputed or self._proven(floor):
             return
+        seconds = self.share(PLAIN_SHARE)
+        if seconds < MIN_SOLVE_SECONDS:
+            return  # the time is up: the model with the choice gets what is left
         plain = floor.problem.without_recompute()
-        options = replace(self.options, time_limit=self.share(PLAIN_SHARE))
-        if options.time_limit < MIN_SOLVE_SECONDS:
-            return
+        options = replace(self.options, time_limit=seconds)
         first = _Run(plain, options, self.progress)
         found = first._cp_sat(Schedule(plain, floor.name, floor.device_ops), None).schedule
         if objective_value(found, self.options.objective) < objective_value(
