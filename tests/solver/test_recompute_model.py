@@ -124,3 +124,10 @@ def test_per_stage_choice_is_the_best_subset_of_stages(p: int, m: int, limit: fl
     result = solve(problem, options(time_limit=10.0))
     assert result.status == Status.OPTIMAL
     assert result.objective_value == pytest.approx(min(values), rel=TOL)
+
+
+def test_a_tiny_time_limit_still_returns_the_floor() -> None:
+    """auto at 1x with almost no time: the floor's schedule, valid, no error."""
+    problem = Problem.create(4, 16, weight=1.0, backward=1.0, recompute="auto", memory_limit="1x")
+    result = solve(problem, options(time_limit=0.01))
+    assert_valid(result.schedule, limit=problem.memory_caps)
