@@ -38,7 +38,7 @@ the tree's ppopt is measured whatever is installed; ``PPOPT`` overrides the comm
 
 Colours of ``--plot`` are ppopt's own (``ppopt.viz.gantt.KIND_COLORS``): F blue ``#3b75af``,
 B orange ``#e1812c`` (ppopt's B: PyTorch's ``I`` of a split backward or its full ``B``),
-W green ``#3a923a``.
+W teal ``#44aa99``.
 """
 
 from __future__ import annotations
@@ -67,11 +67,14 @@ from tests.torch_runtime.emulated import (  # noqa: E402
     step_spans,
 )
 
-KIND_COLORS = {"F": "#3b75af", "B": "#e1812c", "W": "#3a923a"}
+KIND_COLORS = {"F": "#3b75af", "B": "#e1812c", "W": "#44aa99"}  # ppopt.viz.gantt's
 P, M = 4, 8
 #: the issue's targets
 RATIO_TARGET = 0.05  # --runtime torch plans: |measured / planned - 1| <= 5 %
 GAIN_TARGET = 0.02  # optimizer: |measured gain - planned gain| over 1F1B <= 2 points
+#: the runtime's fixed cost of one action (sleep overshoot, autograd and runtime bookkeeping),
+#: measured with --check-emulation on the 2-core machine: 1.25-1.35 ms per F, I, W, B
+OVERHEAD_MS = 1.3
 #: ppopt export's warning for a plan made under another runtime
 RETIMED = re.compile(r"PyTorch runs this order in ([0-9.eE+-]+)")
 
@@ -79,14 +82,13 @@ RETIMED = re.compile(r"PyTorch runs this order in ([0-9.eE+-]+)")
 @dataclass(frozen=True)
 class Run:
     """One schedule of a case: its label, the ``--schedule`` name, extra solve options and the
-    runtime it is planned for; ``problem`` overrides the case's problem options and ``true``
-    its true times (the V case's one-chunk 1F1B reference)."""
+    runtime it is planned for; ``true`` overrides the case's true times with a one-chunk
+    problem of its own (the V case's one-chunk 1F1B reference)."""
 
     label: str
     schedule: str
     options: tuple[str, ...] = ()
     runtime: str = "torch"
-    problem: tuple[str, ...] | None = None
     true: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...] | None] | None = None
 
 
@@ -105,15 +107,21 @@ class Case:
     reference: str = "1f1b"
     zero_bubble: str | None = None
 
-    def problem_options(self) -> list[str]:
-        out = [*self.layout, "-f", _list(self.forward), "-bw", _list(self.backward)]
-        if self.weight is not None:
-            out += ["-w", _list(self.weight)]
-        return out
+
+def planned_options(case: Case, run: Run, overhead: float) -> list[str]:
+    """The problem options ``run`` is solved with: its true times, each plus the runtime's
+    fixed cost per action (``--overhead-ms`` in units), so the plan times every action as it
+    really runs (docs/runtime_torch.md §3)."""
+    forward, backward, weight = run.true or (case.forward, case.backward, case.weight)
+    layout = () if run.true else case.layout
+    out = [*layout, "-f", _list(forward, overhead), "-bw", _list(backward, overhead)]
+    if weight is not None:
+        out += ["-w", _list(weight, overhead)]
+    return out
 
 
-def _list(values: tuple[float, ...]) -> str:
-    return " ".join(f"{v:g}" for v in values)
+def _list(values: tuple[float, ...], overhead: float = 0.0) -> str:
+    return " ".join(f"{v + overhead:.10g}" for v in values)
 
 
 def _optimal(limit: str, runtime: str = "torch") -> Run:
@@ -161,7 +169,6 @@ def cases() -> list[Case]:
         Run(
             "1f1b",
             "1f1b",
-            problem=("-f", "2", "-bw", "4"),
             true=((2.0,) * P, (4.0,) * P, None),
         ),
         Run("zb-v", "zb-v"),
@@ -227,7 +234,7 @@ def solve(case: Case, run: Run, out: Path, args: argparse.Namespace) -> tuple[Pa
         out / f"{case.name}_{run.label}.json",
         out / f"{case.name}_{run.label}.csv",
     )
-    problem = list(run.problem) if run.problem is not None else case.problem_options()
+    problem = planned_options(case, run, args.overhead_ms / args.unit_ms)
     ppopt, env = ppopt_command()
     command = [
         *ppopt, "solve", "-s", str(P), "-b", str(M), *problem, "--runtime", run.runtime,
@@ -363,7 +370,7 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.1f} %".replace("-", "−")
 
 
-def table(results: list[Result], unit_ms: float) -> str:
+def table(results: list[Result], unit_ms: float, overhead_ms: float) -> str:
     lines = [
         "| case | schedule | planned for | planned | ppopt's forecast | measured | "
         "measured/planned | planned gain vs 1F1B | measured gain vs 1F1B | "
@@ -379,7 +386,8 @@ def table(results: list[Result], unit_ms: float) -> str:
             f"{r.torch_peak:g} |"
         )
     lines.append(
-        f"\n(times in units of {unit_ms:g} ms; ppopt's forecast = the export's warning, the "
+        f"\n(times in units of {unit_ms:g} ms; planned with {overhead_ms:g} ms per action "
+        "added to the true times; ppopt's forecast = the export's warning, the "
         "plan re-timed under runtime: torch, shown for abstract plans; ZB = ZB-H1, ZB-V on the "
         "V case; peaks in activations per device)"
     )
@@ -525,6 +533,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="steps not counted")
     parser.add_argument("--layers", type=int, default=2, help="emulated layers per stage")
     parser.add_argument("--time-limit", type=float, default=20.0)
+    parser.add_argument("--overhead-ms", type=float, default=OVERHEAD_MS,
+                        help="plan each action with this fixed cost added (ms; the emulated "
+                             "stages sleep the true times; 0: plan the bare times)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, choices=(1, 2))
     parser.add_argument("--json-out", help="save every run's numbers and timelines here")
     parser.add_argument("--plot", help="draw planned above measured for --plot-run (.png)")
@@ -552,6 +563,7 @@ def main() -> None:
         names = {f.name for f in fields(Result)}
         loaded = [Result(**{k: v for k, v in r.items() if k in names}) for r in saved["results"]]
         args.unit_ms = saved["unit_ms"]
+        args.overhead_ms = saved.get("overhead_ms", 0.0)
         report([r for r in loaded if not args.case or r.case in args.case], args)
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -570,14 +582,15 @@ def main() -> None:
 def report(results: list[Result], args: argparse.Namespace) -> None:
     """Print the table and the targets; write --json-out and --plot."""
     print()
-    print(table(results, args.unit_ms))
+    print(table(results, args.unit_ms, args.overhead_ms))
     print()
     for line in targets(results):
         print(line)
     if args.json_out and not args.from_json:
         Path(args.json_out).write_text(
             json.dumps(
-                {"unit_ms": args.unit_ms, "steps": args.steps, "warmup": args.warmup,
+                {"unit_ms": args.unit_ms, "overhead_ms": args.overhead_ms,
+                 "steps": args.steps, "warmup": args.warmup,
                  "results": [r.__dict__ | {"ratio": r.ratio} for r in results]},
                 indent=1,
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,15 +26,36 @@ def _current_umask() -> int:
 _FILE_MODE = 0o666 & ~_current_umask()
 
 
+def write_target(path: str | os.PathLike[str]) -> Path:
+    """Where writing ``path`` really goes: through a symbolic link to the file it names (the
+    link stays a link), else ``path`` itself."""
+    target = Path(path)
+    return Path(os.path.realpath(target)) if target.is_symlink() else target
+
+
+def is_special(path: Path) -> bool:
+    """True for an existing FIFO, device node or socket (``/dev/null``, ``/dev/stdout``):
+    a stream written in place, never replaced by a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
     The temporary name keeps the target's extension, so writers that choose a format from the
     extension (matplotlib) behave as for the real name. On any exception the temporary file is
-    removed and the target is left untouched.
+    removed and the target is left untouched. A symbolic link is written through (its target
+    is replaced, the link kept); a FIFO or device node is written in place, as a stream.
     """
-    target = Path(path)
+    target = write_target(path)
+    if is_special(target):
+        yield target
+        return
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(
         dir=directory, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"

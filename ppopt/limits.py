@@ -17,8 +17,13 @@ from dataclasses import dataclass
 from ppopt.checks import as_float, check_positive, parse_number
 from ppopt.errors import ProblemError
 
-#: Relative slack on time comparisons: ``|a - b| <= TIME_TOLERANCE * max(1, |a|)``.
+#: Slack on time comparisons (the validator): ``|a - b| <= TIME_TOLERANCE * shortest time +
+#: TIME_ULPS * ulp(|a|)``. Relative to the problem's own shortest time, not to ``|a|``: a slack
+#: growing with the time itself would let a schedule shifted to 1e12 hide a 500-unit error.
 TIME_TOLERANCE = 1e-9
+#: Float rounding allowed at a time ``t``: the engine adds each duration once (half an ulp),
+#: and a file's reader or writer may differ by a few more roundings.
+TIME_ULPS = 16
 #: Relative slack on memory against a limit: ``level <= cap * (1 + MEMORY_TOLERANCE)``.
 MEMORY_TOLERANCE = 1e-9
 #: Relative slack for "the objective meets the lower bound" (then the result is proven).

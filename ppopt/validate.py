@@ -11,40 +11,73 @@ problem's words, e.g. ``device 2: F3@s1 starts at 4.0 before its dependency F3@s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ppopt.errors import ScheduleInvalid
+from ppopt.limits import BOUND_TOLERANCE, TIME_TOLERANCE, TIME_ULPS
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
 from ppopt.tasks import Kind, Task
 
 #: A task as a plain ``(kind, stage, microbatch)`` tuple; equal and hash-equal to a ``Task``.
 _Key = tuple[Kind, int, int]
+#: The slack of a time comparison at a time ``t`` (see :func:`time_slack`).
+Slack = Callable[[float], float]
 
 
 def validate(
-    schedule: Schedule, limit: Sequence[float] | None = None, tol: float = 1e-9
+    schedule: Schedule, limit: Sequence[float] | None = None, tol: float = TIME_TOLERANCE
 ) -> list[str]:
     """Every violation of docs/contract.md §1 in ``schedule``, in words; an empty list means valid.
 
     ``limit`` is the absolute memory limit per device, one value or one per device (``None``:
-    memory is not checked). Times are compared with a tolerance relative to their size
-    (``tol * max(1, |t|)``) and memory with ``tol * max(1, limit)``, so float rounding is
-    never reported as a violation.
+    memory is not checked). Times are compared with :func:`time_slack` (``tol`` times the
+    problem's shortest time plus float rounding at the time compared) and memory with
+    ``tol * max(1, limit)``, so float rounding is never reported as a violation and never
+    hides one.
     """
     problem = schedule.problem
+    slack = time_slack(problem, tol)
     violations: list[str] = []
     first, seen, rows = _known_ops(schedule, violations)
     violations += _coverage(problem, seen)
     for d, row in enumerate(rows):
-        violations += _row_rules(problem, d, row, tol)
-    violations += _dependency_rules(problem, first, tol)
+        violations += _row_rules(problem, d, row, slack)
+    violations += _dependency_rules(problem, first, slack)
     if limit is not None:
         violations += _memory_rules(problem, rows, _per_device(problem, limit), tol)
     return violations
 
 
-def check_tight(schedule: Schedule, tol: float = 1e-9) -> list[str]:
+def validate_declared(
+    schedule: Schedule,
+    limit: Sequence[float] | None,
+    fits_memory_limit: bool = True,
+    tol: float = TIME_TOLERANCE,
+) -> tuple[list[str], list[str]]:
+    """``(violations, declared overruns)`` of a schedule whose file says whether it meets the
+    memory limit (``metrics.fits_memory_limit``, docs/contract.md §4).
+
+    A file that declares the limit met is checked by :func:`validate`. One that declares it
+    not met (a baseline run over the limit) is checked against every other rule, and its
+    memory overruns are returned apart, as declared; a declaration that no device bears out
+    is a violation.
+    """
+    if fits_memory_limit or limit is None:
+        return validate(schedule, limit, tol), []
+    problem = schedule.problem
+    violations = validate(schedule, None, tol)
+    _, _, rows = _known_ops(schedule, [])
+    overruns = _memory_rules(problem, rows, _per_device(problem, limit), tol)
+    if not overruns:
+        violations.append(
+            "metrics.fits_memory_limit: the file says false, but every device is within "
+            "the memory limit"
+        )
+    return violations, overruns
+
+
+def check_tight(schedule: Schedule, tol: float = TIME_TOLERANCE) -> list[str]:
     """Every task that does not start exactly as early as its device order allows, in words.
 
     Tight means: start = max(end of the previous op on the device (0 for the first), end of
@@ -52,6 +85,7 @@ def check_tight(schedule: Schedule, tol: float = 1e-9) -> list[str]:
     with needless idle time is valid but not tight.
     """
     problem = schedule.problem
+    slack = time_slack(problem, tol)
     first, _, rows = _known_ops(schedule, [])
     edges = _edges(problem)
     out = []
@@ -64,7 +98,7 @@ def check_tight(schedule: Schedule, tol: float = 1e-9) -> list[str]:
                 before = first.get((dk, ds, i))
                 if before is not None and before.end + latency > earliest:
                     earliest = before.end + latency
-            if abs(start - earliest) > tol * max(1.0, abs(earliest)):
+            if abs(start - earliest) > slack(earliest):
                 out.append(_slack_text(problem, d, op, free, earliest, first))
             free = end
     return out
@@ -74,7 +108,7 @@ def assert_valid(
     schedule: Schedule,
     limit: Sequence[float] | None = None,
     tight: bool = False,
-    tol: float = 1e-9,
+    tol: float = TIME_TOLERANCE,
 ) -> None:
     """Raise :class:`ScheduleInvalid` listing every violation (and, if ``tight``, every slack)."""
     violations = validate(schedule, limit, tol)
@@ -95,6 +129,121 @@ def memory_peaks(schedule: Schedule) -> tuple[float, ...]:
             peak = max(peak, level)
         peaks.append(peak)
     return tuple(peaks)
+
+
+def check_claims(
+    schedule: Schedule,
+    metrics: Mapping[str, object],
+    solver: Mapping[str, object] | None = None,
+    tol: float = TIME_TOLERANCE,
+) -> list[str]:
+    """Every number a schedule file states about its ops that they do not give, in words.
+
+    ``metrics`` (makespan, span, bubble rate and ratio, zero-bubble bubble, busy, idle, peak
+    memory) are recomputed here from the ops, independently of :mod:`ppopt.metrics`; the
+    ``solver`` fields must agree with the ops and with each other: a lower bound no larger
+    than the objective's value, the gap ``(value - bound) / value`` and ``OPTIMAL`` exactly
+    when the value meets the bound (docs/contract.md §4).
+    """
+    slack = time_slack(schedule.problem, tol)
+    own = _own_metrics(schedule)
+    out = []
+    for key, real in own.items():
+        if key not in metrics:
+            continue
+        out += _claim(f"metrics.{key}", metrics[key], real, slack, tol, key in _TIME_METRICS)
+    if solver is not None:
+        out += _solver_claims(solver, own, schedule.interrupted, slack, tol)
+    return out
+
+
+#: Metrics in time units (compared with the time slack); the others are ratios or memory.
+_TIME_METRICS = ("makespan", "span", "busy", "idle")
+
+
+def _own_metrics(schedule: Schedule) -> dict[str, float | list[float]]:
+    """The metrics of docs/contract.md §5 from the ops, computed here."""
+    rows = schedule.device_ops
+    p = len(rows)
+    makespan = max((op.end for row in rows for op in row), default=0.0)
+    spans = [
+        max(op.end for op in row) - min(op.start for op in row) if row else 0.0 for row in rows
+    ]
+    busy = [sum(op.end - op.start for op in row) for row in rows]
+    work = sum(busy)
+    widest = spans.index(max(spans))
+    span = spans[widest]
+    return {
+        "makespan": makespan,
+        "span": span,
+        "bubble_rate": 1.0 - work / (p * makespan) if makespan > 0 else 0.0,
+        "bubble_ratio": (p * makespan - work) / work if work > 0 else 0.0,
+        "zb_bubble": max(0.0, span - busy[widest]) / span if span > 0 else 0.0,
+        "busy": busy,
+        "idle": [makespan - b for b in busy],
+        "peak_memory": list(memory_peaks(schedule)),
+    }
+
+
+def _claim(
+    key: str, given: object, real: float | list[float], slack: Slack, tol: float, is_time: bool
+) -> list[str]:
+    """One stated number (or list) against the real one."""
+    if isinstance(real, list):
+        if not isinstance(given, list) or len(given) != len(real):
+            return [f"{key}: expected a list of {len(real)} numbers, got {given!r}"]
+        out = []
+        for i, (one, value) in enumerate(zip(given, real, strict=True)):
+            out += _claim(f"{key}[{i}]", one, value, slack, tol, is_time)
+        return out
+    if isinstance(given, bool) or not isinstance(given, int | float) or not math.isfinite(given):
+        return [f"{key}: expected a finite number, got {given!r}"]
+    allowed = slack(real) if is_time else tol * max(1.0, abs(real))
+    if abs(given - real) > allowed:
+        return [f"{key}: the file says {given!r}, its ops give {real!r}"]
+    return []
+
+
+def _solver_claims(
+    solver: Mapping[str, object],
+    own: Mapping[str, float | list[float]],
+    interrupted: bool,
+    slack: Slack,
+    tol: float,
+) -> list[str]:
+    """The ``solver`` object's status, bound and gap against the ops and each other."""
+    objective = solver.get("objective", "makespan")
+    if objective not in ("makespan", "span"):
+        return [f"solver.objective: expected makespan or span, got {objective!r}"]
+    value = own[str(objective)]
+    assert isinstance(value, float)
+    bound, gap, status = solver.get("lower_bound"), solver.get("gap"), solver.get("status")
+    out = []
+    if solver.get("interrupted", interrupted) != interrupted:
+        out.append(
+            f"solver.interrupted: the file says {solver['interrupted']!r}, its top says "
+            f"{interrupted!r}"
+        )
+    if status not in ("OPTIMAL", "FEASIBLE"):
+        out.append(f"solver.status: expected OPTIMAL or FEASIBLE, got {status!r}")
+    if isinstance(bound, bool) or not isinstance(bound, int | float) or not math.isfinite(bound):
+        return [*out, f"solver.lower_bound: expected a finite number, got {bound!r}"]
+    if bound > value + slack(value):
+        out.append(f"solver.lower_bound: {bound!r} is above the schedule's {objective} {value!r}")
+    real_gap = max(0.0, (value - bound) / value) if value > 0 else 0.0
+    out += _claim("solver.gap", gap, real_gap, slack, tol, is_time=False)
+    proven = value <= bound * (1 + BOUND_TOLERANCE)
+    if status == "OPTIMAL" and not proven:
+        out.append(
+            f"solver.status: OPTIMAL, but the {objective} {value!r} is above the lower "
+            f"bound {bound!r}"
+        )
+    if status == "FEASIBLE" and proven:
+        out.append(
+            f"solver.status: FEASIBLE, but the {objective} {value!r} meets the lower "
+            f"bound {bound!r} (that is OPTIMAL)"
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------- the rules
@@ -165,7 +314,20 @@ def _coverage(problem: Problem, seen: set[_Key]) -> list[str]:
     return [f"{task.label()} is in no device's ops" for task in problem.tasks() if task not in seen]
 
 
-def _row_rules(problem: Problem, d: int, row: list[Op], tol: float) -> list[str]:
+def time_slack(problem: Problem, tol: float = TIME_TOLERANCE) -> Slack:
+    """The slack of a time comparison at ``t``: ``tol`` times the problem's shortest positive
+    time, plus ``TIME_ULPS`` ulps of ``t`` (float rounding there). It grows with ``|t|`` only as
+    float rounding does, so shifting every time by 1e12 or 1e7 hides no error."""
+    times = [*problem.forward, *problem.backward, *(problem.weight or ()), problem.p2p]
+    base = tol * min(t for t in times if t > 0)
+
+    def slack(t: float) -> float:
+        return base + TIME_ULPS * math.ulp(abs(t))
+
+    return slack
+
+
+def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack) -> list[str]:
     """Placement, duration, start >= 0, and time order without overlap on one device."""
     out = []
     placement = problem.placement
@@ -181,14 +343,14 @@ def _row_rules(problem: Problem, d: int, row: list[Op], tol: float) -> list[str]
                 f"device {placement[s]}"
             )
         expected = durations[kind, s]
-        if abs((end - start) - expected) > tol * max(1.0, abs(end), expected):
+        if abs((end - start) - expected) > slack(end):
             out.append(
                 f"device {d}: {_label(op)} lasts {_t(end - start)} ({_t(start)} to {_t(end)}), "
                 f"expected {_t(expected)}"
             )
-        if start < -tol:
+        if start < -slack(0.0):
             out.append(f"device {d}: {_label(op)} starts at {_t(start)}, before time 0")
-        if previous is not None and start < previous.end - tol * max(1.0, abs(previous.end)):
+        if previous is not None and start < previous.end - slack(previous.end):
             out.append(_order_text(d, previous, op))
         previous = op
     return out
@@ -207,7 +369,7 @@ def _order_text(d: int, before: Op, after: Op) -> str:
     )
 
 
-def _dependency_rules(problem: Problem, first: dict[_Key, Op], tol: float) -> list[str]:
+def _dependency_rules(problem: Problem, first: dict[_Key, Op], slack: Slack) -> list[str]:
     """Every dependency edge: a task starts no earlier than its dependency's end + latency."""
     edges = _edges(problem)
     out = []
@@ -217,7 +379,7 @@ def _dependency_rules(problem: Problem, first: dict[_Key, Op], tol: float) -> li
             if before is None:
                 continue
             ready = before.end + latency
-            if op.start < ready - tol * max(1.0, abs(ready)):
+            if op.start < ready - slack(ready):
                 out.append(
                     f"device {op.device}: {_label(op)} starts at {_t(op.start)} before its "
                     f"{_dep_text(before, latency)}"

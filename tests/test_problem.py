@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from strategies import problems
 
 from ppopt.errors import ProblemError
 from ppopt.limits import MemoryLimit
@@ -50,6 +52,16 @@ BAD_FIELDS = [
     ({"memory_limit": 0}, "memory.limit[0]"),  # zero absolute limit
     ({"memory_limit": True}, "memory.limit"),  # a bool is not a limit
     ({"memory_limit": []}, "memory.limit"),  # empty list
+    # issue 21 item 2: times whose sums overflow (makespan inf, bubble nan) or below the
+    # solver's resolution (they would round to nothing there)
+    ({"forward": 1e308}, "forward_times[0]"),  # the sum of all times overflows
+    ({"forward": [1, 1, 1e307, 1]}, "forward_times[2]"),  # one huge time: named by its index
+    ({"p2p": 1e308}, "p2p_time"),  # a huge latency, summed on every edge
+    ({"activation": 1e308}, "memory.activation"),  # the peak memory would overflow
+    ({"forward": 1e-12, "backward": 1}, "forward_times[0]"),  # below the resolution
+    ({"forward": [1, 1, 1e-300, 1]}, "forward_times[2]"),  # 1e-300: a denormal-sized time
+    ({"p2p": 1e-9}, "p2p_time"),  # a latency the solver would round to 0
+    ({"weight": [1, 1, 1, 1e-5]}, "weight_times[3]"),  # a weight pass below the resolution
 ]
 
 
@@ -136,3 +148,44 @@ def test_merged_chunks_sums_each_devices_stages() -> None:
     assert merged.forward == (1 + 4, 2 + 3)
     assert merged.activation == (5.0, 5.0)
     assert merged.total_work() == problem.total_work()
+
+
+@given(problems(max_devices=5, max_chunks=2))
+def test_chains_are_the_sums_of_their_definitions(problem: Problem) -> None:
+    """forward_head, round_trip and backward_chain (running sums, issue 21 item 5) against the
+    contract's chains summed here stage by stage."""
+    S = problem.num_stages
+
+    def hop(a: int, b: int) -> float:
+        return 0.0 if problem.placement[a] == problem.placement[b] else problem.p2p
+
+    for stage in range(S):
+        head = sum(problem.forward[s] + hop(s, s + 1) for s in range(stage))
+        trip = sum(
+            2 * hop(s - 1, s) + problem.forward[s] + problem.backward[s]
+            for s in range(stage + 1, S)
+        )
+        below = sum(hop(s - 1, s) + problem.backward[s - 1] for s in range(1, stage + 1))
+        assert problem.forward_head(stage) == pytest.approx(head, rel=1e-12)
+        assert problem.round_trip(stage) == pytest.approx(trip, rel=1e-12)
+        assert problem.backward_chain(stage) == pytest.approx(below, rel=1e-12)
+
+
+def test_the_lower_bound_is_linear_in_the_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21 items 4/5: the chains were summed afresh for every stage (quadratic: the bound
+    of 20,000 stages took minutes). Count the latency look-ups instead of timing."""
+    from ppopt.solver.bounds import lower_bound
+
+    calls = 0
+    hop = Problem._hop
+
+    def counted(self: Problem, a: int, b: int) -> float:
+        nonlocal calls
+        calls += 1
+        return hop(self, a, b)
+
+    monkeypatch.setattr(Problem, "_hop", counted)
+    stages = 2000
+    problem = Problem.create(stages, 1, p2p=0.5)
+    lower_bound(problem, "makespan", problem.memory_caps)
+    assert calls <= 10 * stages, calls

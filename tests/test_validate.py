@@ -275,3 +275,35 @@ def test_memory_limit_is_checked_per_device(schedule: Schedule, data: st.DataObj
     reported = [line for line in validate(schedule, limit=lower) if "memory" in line]
     assert peaks[d] > 0  # every device runs forwards and every activation is positive
     assert len(reported) == 1 and reported[0].startswith(f"device {d}: memory "), reported
+
+
+# --------------------------------------------------- tolerance at large times (issue 21 #8)
+
+
+def _shifted(schedule: Schedule, by: float) -> Schedule:
+    rows = [
+        [op._replace(start=op.start + by, end=op.end + by) for op in row] for row in _rows(schedule)
+    ]
+    return _rebuilt(schedule, rows)
+
+
+@pytest.mark.parametrize("by", [1e7, 1e12])
+def test_a_shifted_schedule_stays_valid(seed_1f1b: Schedule, by: float) -> None:
+    """Every time moved later by the same amount: late, not tight, but valid."""
+    assert validate(_shifted(seed_1f1b, by)) == []
+
+
+def test_a_500_unit_error_at_1e12_is_reported(seed_1f1b: Schedule) -> None:
+    """A slack of 1e-9 * |t| was 1000 units at 1e12 and hid this."""
+    shifted = _shifted(seed_1f1b, 1e12)
+    op = next(op for op in shifted.device_ops[1] if op.task.label() == "F2@s1")
+    broken = _edit(shifted, "F2@s1", start=op.start - 500, end=op.end - 500)
+    assert any("F2@s1 starts at" in v and "before its dependency" in v for v in validate(broken))
+
+
+def test_a_half_percent_duration_error_at_1e7_is_reported(seed_1f1b: Schedule) -> None:
+    """F2@s1 lasting 1.005 instead of 1 at time 1e7 (the old slack there was 0.01)."""
+    shifted = _shifted(seed_1f1b, 1e7)
+    op = next(op for op in shifted.device_ops[1] if op.task.label() == "F2@s1")
+    broken = _edit(shifted, "F2@s1", end=op.end + 0.005)
+    assert any("F2@s1 lasts" in v and "expected 1.0" in v for v in validate(broken))

@@ -16,6 +16,7 @@ from ppopt.baselines.recompute import insert_recomputes
 from ppopt.baselines.vmemory import vhalf_orders, vmin_orders
 from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
+from ppopt.checks import did_you_mean
 from ppopt.errors import NoScheduleError, NotApplicableError, UnknownScheduleError
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
@@ -52,7 +53,8 @@ def baseline(name: str, problem: Problem) -> Schedule:
     except KeyError:
         known = ", ".join(BASELINES)
         raise UnknownScheduleError(
-            f"schedule: unknown baseline {name!r} (known: {known})"
+            f"schedule: unknown baseline {name!r}{did_you_mean(name, tuple(BASELINES))} "
+            f"(known: {known})"
         ) from None
     orders = make(problem.without_recompute())
     return compute_timeline(problem, insert_recomputes(problem, orders), name)

@@ -124,6 +124,15 @@ def parse_schedule_names(text: str) -> list[str]:
 
 def config_path(positional: Path | None, option: Path | None) -> Path | None:
     """The config file given as CONFIG or ``--config`` (both: they must agree)."""
+    if positional is not None and str(positional).lower() in FLAG_WORDS:
+        raise ConfigError(
+            f"{positional}: not a config file; flags such as --deterministic take no value "
+            f"(write the flag alone, or leave it out)"
+        )
     if positional is not None and option is not None and positional != option:
         raise ConfigError(f"config: given twice ({positional} and {option}); give one")
     return positional or option
+
+
+#: Values people give a flag (``--deterministic true``), which then lands in CONFIG.
+FLAG_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0"})

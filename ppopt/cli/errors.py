@@ -9,7 +9,9 @@ multi-line usage box; :func:`errors_to_exit_codes` handles what a command raises
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
@@ -37,6 +39,16 @@ class PpoptGroup(TyperGroup):
     ) -> Any:
         """Run the command line; exit (or return, when not standalone) with the exit code."""
         argv = rewrite_list_args(implicit_solve(sys.argv[1:] if args is None else list(args)))
+        with sigterm_as_interrupt():
+            code = self._run(argv, prog_name, complete_var, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(
+        self, argv: list[str], prog_name: str | None, complete_var: str | None, **extra: Any
+    ) -> int:
+        """Click's main without its own exit handling; the exit code."""
         try:
             code = super().main(
                 args=argv,
@@ -51,10 +63,26 @@ class PpoptGroup(TyperGroup):
             code = EXIT_BAD_INPUT
         except typer.Abort:
             code = EXIT_INTERRUPTED
-        code = code if isinstance(code, int) else 0
-        if standalone_mode:
-            sys.exit(code)
-        return code
+        return code if isinstance(code, int) else 0
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the command runs, SIGTERM (``kill``, a job scheduler's stop) is a Ctrl-C: the
+    best schedule so far is written, temporary files are removed, exit code 130. Only the
+    main thread can set a signal handler; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _say_error(message: str) -> None:
@@ -85,6 +113,8 @@ def errors_to_exit_codes() -> Iterator[None]:
         fail(text)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
+    except MemoryError:  # past the size guard (--allow-large): this machine's memory ran out
+        fail("out of memory: the problem is too large for this machine")
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         fail(f"{where}{error.strerror or error}")

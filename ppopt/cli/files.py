@@ -3,20 +3,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ppopt.cli.errors import errors_to_exit_codes
-from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, checked, wrote
+from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, check_distinct, checked, wrote
 from ppopt.config import check_picture_suffix
 from ppopt.errors import ConfigError
-from ppopt.export.schedule_json import read_schedule
+from ppopt.export.schedule_json import read_schedule, read_schedule_file
 from ppopt.export.torch_comms import write_torch_comms_csv
 from ppopt.export.torch_csv import check_for_torch, checkpointed_stages, write_torch_csv
 from ppopt.report import summary_line
-from ppopt.validate import validate as check
+from ppopt.validate import validate_declared
+
+if TYPE_CHECKING:
+    from ppopt.viz.compare import View  # matplotlib: only when drawing
 
 #: ``ppopt export`` formats: the tables PyTorch's pipelining runtime loads, and the others.
 EXPORT_FORMATS = ("torch", "torch-comms", "trace", "json")
@@ -28,14 +32,20 @@ QuietOption = Annotated[bool, typer.Option("--quiet", help="No 'wrote' line on s
 def validate(file: ScheduleFileArg) -> None:
     """Re-check a schedule file against every rule; exit 1 listing the violations."""
     with errors_to_exit_codes():
-        schedule, _ = read_schedule(file)
-        violations = check(schedule, schedule.problem.memory_caps)
+        content = read_schedule_file(file)
+        schedule = content.schedule
+        violations, overruns = validate_declared(
+            schedule, schedule.problem.memory_caps, content.fits_memory_limit
+        )
         if violations:
             typer.echo(f"invalid: {file}: {len(violations)} violations")
             for violation in violations:
                 typer.echo(f"  {violation}")
             raise typer.Exit(1)
-        typer.echo(f"valid: {summary_line(schedule)}")
+        declared = "; over the memory limit, as the file declares" if overruns else ""
+        typer.echo(f"valid: {summary_line(schedule)}{declared}")
+        for overrun in overruns:
+            typer.echo(f"  {overrun}")
 
 
 def plot(
@@ -45,21 +55,40 @@ def plot(
         typer.Option(
             "-o",
             "--output",
-            help="Picture (.png, .svg, .pdf) or Chrome trace (.trace.json); "
+            help="Picture (.png, .svg, .pdf), interactive page (.html) or Chrome trace "
+            "(.trace.json); "
             "default: FILE with .png.",
         ),
     ] = None,
+    start: Annotated[
+        float | None, typer.Option("--from", help="Picture: show the schedule from this time.")
+    ] = None,
+    end: Annotated[
+        float | None, typer.Option("--to", help="Picture: show it up to this time.")
+    ] = None,
+    devices: Annotated[
+        str | None,
+        typer.Option("--devices", help="Picture: show these devices only, A-B (from 1) or one."),
+    ] = None,
+    no_memory: Annotated[
+        bool, typer.Option("--no-memory", help="Picture: no memory panel.")
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Re-draw a schedule file; the output format follows the extension."""
     with errors_to_exit_codes():
+        view = picture_view(start, end, devices)
         target = output or str(file.with_suffix(".png"))
+        check_distinct([("schedule file", file)], [("--output", target)])
         checked("--output", target)
         is_trace = target.lower().endswith(TRACE_SUFFIX)
         if not is_trace:
             check_picture_suffix("--output", target)
         schedule, _ = read_schedule(file)
-        outputs = Outputs(trace=target) if is_trace else Outputs(picture=target)
+        if is_trace:
+            outputs = Outputs(trace=target)
+        else:
+            outputs = Outputs(picture=target, view=view, memory=not no_memory)
         outputs.write(schedule, None, quiet)
 
 
@@ -69,15 +98,16 @@ def export(
         str, typer.Option("-o", "--output", help="Where to write the export.", show_default=False)
     ],
     fmt: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--format",
             help="torch (PyTorch pipelining compute-only CSV, one row per rank), "
             "torch-comms (the compute_comms CSV: the same with sends and receives placed "
             "from the plan), trace (Chrome/Perfetto trace) or json (the schedule file, "
-            "normalised).",
+            "normalised). Default: from the output's extension (.csv torch, .trace.json "
+            "trace, .json json).",
         ),
-    ] = "torch",
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option(
@@ -90,8 +120,8 @@ def export(
 ) -> None:
     """Write a schedule file in a format other tools read (PyTorch, Perfetto)."""
     with errors_to_exit_codes():
-        if fmt not in EXPORT_FORMATS:
-            raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        fmt = export_format(fmt, output)
+        check_distinct([("schedule file", file)], [("--output", output)])
         checked("--output", output)
         schedule, solver = read_schedule(file)
         if fmt in ("torch", "torch-comms"):
@@ -114,3 +144,44 @@ def export(
             Outputs(trace=output).write(schedule, solver, quiet)
         else:
             Outputs(json=output).write(schedule, solver, quiet)
+
+
+#: The export format each output extension means (longest suffix first).
+FORMAT_OF_SUFFIX = {".trace.json": "trace", ".json": "json", ".csv": "torch"}
+
+
+def export_format(fmt: str | None, output: str) -> str:
+    """The export format: ``--format`` when given (checked against the output's extension
+    when that names another format), else the one the extension names."""
+    name = output.lower()
+    implied = next((f for s, f in FORMAT_OF_SUFFIX.items() if name.endswith(s)), None)
+    if fmt is None:
+        if implied is None:
+            raise ConfigError(
+                f"--output: cannot tell the format from {output!r} (end it in .csv, "
+                f".trace.json or .json, or give --format; pictures: ppopt plot)"
+            )
+        return implied
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if implied is not None and implied != fmt and not (implied == "torch" and fmt == "torch-comms"):
+        raise ConfigError(f"--output: {output!r} names a {implied} file, not --format {fmt}")
+    return fmt
+
+
+def picture_view(start: float | None, end: float | None, devices: str | None) -> View | None:
+    """``plot``'s --from/--to/--devices as a :class:`ppopt.viz.compare.View` (None: all)."""
+    if start is None and end is None and devices is None:
+        return None
+    from ppopt.viz.compare import View  # matplotlib: only when drawing
+
+    first = last = None
+    if devices is not None:
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", devices)
+        if match is None or int(match[1]) < 1:
+            raise ConfigError(f"--devices: expected A-B or one device, from 1, got {devices!r}")
+        first, last = int(match[1]) - 1, int(match[2] or match[1]) - 1
+    try:
+        return View(start, end, first, last)
+    except ValueError as error:
+        raise ConfigError(f"--from/--to/--devices: {error}") from None

@@ -4,7 +4,7 @@ renamed into place together, and the ``wrote``/progress lines on stderr.
 Outputs are written through :mod:`ppopt.atomic`: all of a run's files are first written to
 temporary names and renamed together at the end, so a failed or interrupted run leaves every
 existing output file untouched. The format follows the extension (``.trace.json`` Chrome
-trace, ``.json`` schedule file, ``.png``/``.svg``/``.pdf`` picture).
+trace, ``.json`` schedule file, ``.png``/``.svg``/``.pdf`` picture, ``.html`` interactive page).
 """
 
 from __future__ import annotations
@@ -12,21 +12,29 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ppopt.atomic import atomic_path
+from ppopt.atomic import atomic_path, is_special, write_target
+from ppopt.cli.progress import ProgressLine
 from ppopt.errors import ConfigError
 from ppopt.export.schedule_json import dumps_schedule
 from ppopt.export.trace import write_trace
 from ppopt.schedule import Schedule
-from ppopt.solver import Progress, ProgressCallback
+from ppopt.solver import SolveResult
+
+if TYPE_CHECKING:
+    from ppopt.viz.compare import View  # matplotlib: only when drawing
 
 TRACE_SUFFIX = ".trace.json"
+HTML_SUFFIX = ".html"  # the interactive page (ppopt.viz.html)
+DRAWING_NOTICE_S = 1.0  # a drawing that takes longer says so
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,8 @@ class Outputs:
     picture: str | None = None
     json: str | None = None
     trace: str | None = None
+    view: View | None = None  # the picture's time window and devices (ppopt plot)
+    memory: bool = True  # the picture's memory panel
 
     def write(self, schedule: Schedule, solver: Mapping[str, Any] | None, quiet: bool) -> None:
         """Write every requested output (``solver``: the schedule file's ``solver`` object);
@@ -48,17 +58,25 @@ class Outputs:
             if self.trace is not None:
                 write_trace(schedule, stack.enter_context(atomic_path(self.trace)))
             if self.picture is not None:
-                draw_schedule(schedule, stack.enter_context(atomic_path(self.picture)))
+                target = stack.enter_context(atomic_path(self.picture))
+                with drawing_notice(self.picture, quiet):
+                    draw_schedule(schedule, target, self.view, self.memory)
         for path in (self.json, self.trace, self.picture):
             if path is not None:
                 wrote(path, quiet)
 
 
 def checked(label: str, path: str | None) -> str | None:
-    """``path`` if it can be written (its directory exists); else a :class:`ConfigError`."""
+    """``path`` if it can be written (its directory exists); else a :class:`ConfigError`.
+    A symbolic link is checked as the file it names; a FIFO or device node (written in place)
+    only for write permission."""
     if path is None:
         return None
-    target = Path(path)
+    target = write_target(path)
+    if is_special(target):
+        if not os.access(target, os.W_OK):
+            raise ConfigError(f"{label}: cannot write {path}: not writable")
+        return path
     if target.is_dir():
         raise ConfigError(f"{label}: {path} is a directory")
     parent = target.parent
@@ -77,33 +95,100 @@ def checked(label: str, path: str | None) -> str | None:
     return path
 
 
-def draw_schedule(schedule: Schedule, path: Path) -> None:
-    """Draw the Gantt picture (format from the extension), with the memory panel under it
-    when memory matters: a memory limit is set or the backward is split."""
+def check_distinct(
+    inputs: Sequence[tuple[str, str | os.PathLike[str] | None]],
+    outputs: Sequence[tuple[str, str | None]],
+) -> None:
+    """No output is an input or another output, by any spelling or link: ``inputs`` are
+    ``(noun, path)`` (``config file``), ``outputs`` ``(label, path)`` (``--json``); the later
+    of two that are one file is named (``--json: c.json is also the config file``). Streams
+    (``/dev/null``) may repeat."""
+    seen: dict[tuple[object, ...], str] = {}
+    named = [(noun, path, noun) for noun, path in inputs]
+    named += [(label, path, f"{label} output") for label, path in outputs]
+    for label, path, noun in named:
+        if path is None:
+            continue
+        target = write_target(path)
+        if is_special(target):
+            continue
+        identity = _identity(target)
+        if identity in seen:
+            raise ConfigError(
+                f"{label}: {path} is also the {seen[identity]}; give each output its own path"
+            )
+        seen[identity] = noun
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    """What makes two paths one file: device and inode when it exists, else the full path."""
+    try:
+        info = path.stat()
+    except OSError:
+        return ("path", os.path.abspath(path))
+    return ("inode", info.st_dev, info.st_ino)
+
+
+def draw_schedule(
+    schedule: Schedule, path: Path, view: View | None = None, memory: bool = True
+) -> None:
+    """Draw the Gantt picture (format from the extension; ``.html`` the interactive page),
+    with the memory panel under it (every schedule holds activations, baselines without a
+    limit too) unless ``memory`` is false; ``view`` zooms the picture (not the page, which
+    zooms itself)."""
+    if path.suffix.lower() == HTML_SUFFIX:
+        from ppopt.viz.html import write_html  # imports matplotlib's colours: only when drawing
+
+        write_html([schedule], path)
+        return
     from ppopt.viz.save import render_schedule  # matplotlib: ~0.4 s, only when drawing
 
     limit = schedule.problem.memory_caps
-    show_memory = limit is not None or schedule.problem.is_split
-    render_schedule(schedule, path, limit=limit, show_memory=show_memory)
+    render_schedule(schedule, path, limit=limit, show_memory=memory, view=view)
 
 
 def save_comparison(
     schedules: Sequence[Schedule], path: str, limit: Sequence[float] | None
 ) -> None:
-    """One figure of several schedules on a shared time axis (written atomically)."""
+    """One figure of several schedules on a shared time axis (written atomically); for a
+    ``.html`` path the interactive page with one tab per schedule."""
+    if Path(path).suffix.lower() == HTML_SUFFIX:
+        from ppopt.viz.html import write_html
+
+        write_html(schedules, path, limit)
+        return
     from ppopt.viz import plot_comparison, save_figure  # matplotlib: only when drawing
 
     save_figure(plot_comparison(list(schedules), limit=limit), path)
 
 
-def progress_printer(quiet: bool) -> ProgressCallback | None:
-    """The optimizer's progress lines on stderr (elapsed, best, bound); none when ``quiet``."""
-    return None if quiet else _show_progress
+@contextlib.contextmanager
+def drawing_notice(path: str, quiet: bool) -> Iterator[None]:
+    """Say on stderr that ``path`` is being drawn once drawing has taken a second (large
+    schedules), and how long it took; nothing for a quick drawing or when ``quiet``."""
+    start = time.monotonic()
+    timer = threading.Timer(DRAWING_NOTICE_S, typer.echo, (f"drawing {path} ...",), {"err": True})
+    if not quiet:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        elapsed = time.monotonic() - start
+        if not quiet and elapsed >= DRAWING_NOTICE_S:
+            typer.echo(f"drew {path} in {elapsed:.1f} s", err=True)
 
 
-def _show_progress(progress: Progress) -> None:
-    best = "-" if progress.best is None else f"{progress.best:.6g}"
-    typer.echo(f"  {progress.elapsed:7.2f} s  best {best}  bound {progress.bound:.6g}", err=True)
+def progress_printer(quiet: bool) -> ProgressLine | None:
+    """The optimizer's progress on stderr (:mod:`ppopt.cli.progress`); none when ``quiet``."""
+    return None if quiet else ProgressLine()
+
+
+def finish_progress(progress: ProgressLine | None, result: SolveResult | None) -> None:
+    """End the progress display with the solve's final line (the report's own numbers)."""
+    if progress is not None:
+        progress.finish(result)
 
 
 def wrote(path: str, quiet: bool) -> None:

@@ -14,8 +14,17 @@ import typer
 
 from ppopt.cli.args import config_path, parse_numbers, parse_placement, parse_schedule_names
 from ppopt.cli.errors import EXIT_INTERRUPTED, errors_to_exit_codes, fail
-from ppopt.cli.outputs import Outputs, checked, progress_printer, save_comparison, wrote
-from ppopt.config import OPTIMAL, check_picture_suffix, known_schedules, load_config
+from ppopt.cli.outputs import (
+    Outputs,
+    check_distinct,
+    checked,
+    finish_progress,
+    progress_printer,
+    save_comparison,
+    wrote,
+)
+from ppopt.config import MAX_TASKS, OPTIMAL, check_picture_suffix, known_schedules, load_config
+from ppopt.export.comparison_json import write_comparison
 from ppopt.report import compare_table, format_report
 from ppopt.runs import compare_schedules, run_schedule
 
@@ -42,6 +51,54 @@ DeterministicOption = Annotated[
     bool | None,
     typer.Option("--deterministic", help="Same input, same schedule on every run and machine."),
 ]
+AllowLargeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large",
+        help=f"Run a problem of more than {MAX_TASKS:,} tasks (refused by default, with the "
+        "estimated time and memory).",
+    ),
+]
+NumStagesOption = Annotated[
+    int | None, typer.Option("-s", "--num-stages", help="Number of devices (pipeline stages).")
+]
+NumBatchesOption = Annotated[
+    int | None, typer.Option("-b", "--num-batches", help="Number of micro-batches.")
+]
+ForwardTimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "-f",
+        "--forward-times",
+        help="Forward time per virtual stage, space- or comma-separated; one value = all.",
+    ),
+]
+BackwardTimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "-bw",
+        "--backward-times",
+        help="Backward time per virtual stage (B only when --weight-times is given).",
+    ),
+]
+WeightTimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "-w",
+        "--weight-times",
+        help="Weight-gradient (W) time per virtual stage; splits the backward into B and W.",
+    ),
+]
+P2pTimeOption = Annotated[
+    float | None, typer.Option("--p2p-time", help="Latency of every edge between two devices.")
+]
+ChunksOption = Annotated[
+    int | None, typer.Option("--chunks", help="Model chunks per device (num_chunks).")
+]
+PlacementOption = Annotated[
+    str | None,
+    typer.Option("--placement", help="interleaved, vshape, or one device index per virtual stage."),
+]
 ConfigArg = Annotated[
     Path | None,
     typer.Argument(
@@ -61,48 +118,14 @@ def solve(
     config: Annotated[
         Path | None, typer.Option("-c", "--config", help="Config file (same as CONFIG).")
     ] = None,
-    num_stages: Annotated[
-        int | None, typer.Option("-s", "--num-stages", help="Number of devices (pipeline stages).")
-    ] = None,
-    num_batches: Annotated[
-        int | None, typer.Option("-b", "--num-batches", help="Number of micro-batches.")
-    ] = None,
-    forward_times: Annotated[
-        str | None,
-        typer.Option(
-            "-f",
-            "--forward-times",
-            help="Forward time per virtual stage, space- or comma-separated; one value = all.",
-        ),
-    ] = None,
-    backward_times: Annotated[
-        str | None,
-        typer.Option(
-            "-bw",
-            "--backward-times",
-            help="Backward time per virtual stage (B only when --weight-times is given).",
-        ),
-    ] = None,
-    weight_times: Annotated[
-        str | None,
-        typer.Option(
-            "-w",
-            "--weight-times",
-            help="Weight-gradient (W) time per virtual stage; splits the backward into B and W.",
-        ),
-    ] = None,
-    p2p_time: Annotated[
-        float | None, typer.Option("--p2p-time", help="Latency of every edge between two devices.")
-    ] = None,
-    chunks: Annotated[
-        int | None, typer.Option("--chunks", help="Model chunks per device (num_chunks).")
-    ] = None,
-    placement: Annotated[
-        str | None,
-        typer.Option(
-            "--placement", help="interleaved, vshape, or one device index per virtual stage."
-        ),
-    ] = None,
+    num_stages: NumStagesOption = None,
+    num_batches: NumBatchesOption = None,
+    forward_times: ForwardTimesOption = None,
+    backward_times: BackwardTimesOption = None,
+    weight_times: WeightTimesOption = None,
+    p2p_time: P2pTimeOption = None,
+    chunks: ChunksOption = None,
+    placement: PlacementOption = None,
     schedule: Annotated[
         str | None,
         typer.Option(
@@ -165,7 +188,8 @@ def solve(
         typer.Option(
             "-o",
             "--output",
-            help="Picture path (.png, .svg, .pdf); default pipeline_<schedule>.png.",
+            help="Picture path (.png, .svg, .pdf; .html: the interactive page); "
+            "default pipeline_<schedule>.png.",
         ),
     ] = None,
     no_visualization: Annotated[
@@ -180,6 +204,7 @@ def solve(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No progress or 'wrote' lines on stderr (report stays).")
     ] = False,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Schedule one problem (the optimizer or a baseline) and report it beside 1F1B."""
     with errors_to_exit_codes():
@@ -210,14 +235,20 @@ def solve(
             json_file=json_file,
             trace=trace,
         )
-        run = load_config(config_path(config_arg, config), overrides)
+        path = config_path(config_arg, config)
+        run = load_config(path, overrides, None if allow_large else MAX_TASKS)
         picture = None if no_visualization else run.output_file or f"pipeline_{run.schedule}.png"
-        outputs = Outputs(
-            picture=checked("--output" if output else "output_file", picture),
-            json=checked("--json" if json_file else "json_file", run.json_file),
-            trace=checked("--trace" if trace else "trace_file", run.trace_file),
-        )
-        outcome = run_schedule(run, progress=progress_printer(quiet))
+        named = [
+            ("--output" if output else "output_file", picture),
+            ("--json" if json_file else "json_file", run.json_file),
+            ("--trace" if trace else "trace_file", run.trace_file),
+        ]
+        check_distinct([("config file", path)], named)
+        picture_path, json_path, trace_path = (checked(label, value) for label, value in named)
+        outputs = Outputs(picture=picture_path, json=json_path, trace=trace_path)
+        progress = progress_printer(quiet)
+        outcome = run_schedule(run, progress=progress)
+        finish_progress(progress, outcome.result)
         typer.echo(format_report(outcome.schedule, outcome.result, outcome.reference))
         solver = None if outcome.result is None else outcome.result.to_dict()
         outputs.write(outcome.schedule, solver, quiet)
@@ -226,7 +257,18 @@ def solve(
 
 
 def compare(
-    config: Annotated[Path, typer.Argument(help="Config file (.yaml, .yml or .json).")],
+    config_arg: ConfigArg = None,
+    config: Annotated[
+        Path | None, typer.Option("-c", "--config", help="Config file (same as CONFIG).")
+    ] = None,
+    num_stages: NumStagesOption = None,
+    num_batches: NumBatchesOption = None,
+    forward_times: ForwardTimesOption = None,
+    backward_times: BackwardTimesOption = None,
+    weight_times: WeightTimesOption = None,
+    p2p_time: P2pTimeOption = None,
+    chunks: ChunksOption = None,
+    placement: PlacementOption = None,
     schedules: Annotated[
         str | None,
         typer.Option(
@@ -236,7 +278,12 @@ def compare(
         ),
     ] = None,
     output: Annotated[
-        str, typer.Option("-o", "--output", help="Figure path (.png, .svg, .pdf).")
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Figure path (.png, .svg, .pdf; .html: one page, a tab per schedule).",
+        ),
     ] = "pipeline_compare.png",
     no_visualization: Annotated[
         bool, typer.Option("--no-visualization", help="Do not draw the figure.")
@@ -246,12 +293,25 @@ def compare(
     workers: WorkersOption = None,
     seed: SeedOption = None,
     deterministic: DeterministicOption = None,
+    json_file: Annotated[
+        str | None,
+        typer.Option("--json", help="Write the comparison (each schedule's metrics) as JSON."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Several schedules of one problem: one table and one figure on a shared time axis."""
     with errors_to_exit_codes():
         names = parse_schedule_names(schedules or DEFAULT_COMPARE)
         overrides = config_overrides(
+            num_stages=num_stages,
+            num_batches=num_batches,
+            forward_times=forward_times,
+            backward_times=backward_times,
+            weight_times=weight_times,
+            p2p_time=p2p_time,
+            chunks=chunks,
+            placement=placement,
             schedule=OPTIMAL if OPTIMAL in names else names[0],
             memory_limit=memory_limit,
             time_limit=time_limit,
@@ -259,12 +319,16 @@ def compare(
             seed=seed,
             deterministic=deterministic,
         )
-        run = load_config(config, overrides)
+        path = config_path(config_arg, config)
+        run = load_config(path, overrides, None if allow_large else MAX_TASKS)
         check_picture_suffix("--output", output)
+        drawn = None if no_visualization else output
+        check_distinct([("config file", path)], [("--output", drawn), ("--json", json_file)])
         figure = None if no_visualization else checked("--output", output)
-        comparison = compare_schedules(
-            run, names, progress_printer(quiet), skip_inapplicable=schedules is None
-        )
+        summary = checked("--json", json_file)
+        progress = progress_printer(quiet)
+        comparison = compare_schedules(run, names, progress, skip_inapplicable=schedules is None)
+        finish_progress(progress, comparison.results[0] if comparison.results else None)
         for name in comparison.left_out:
             typer.echo(f"note: {name} does not apply to this problem; left out", err=True)
         for line in compare_table(comparison.schedules):
@@ -274,6 +338,9 @@ def compare(
                 f"optimal: {result.status}, lower bound {result.lower_bound:.6g}, "
                 f"gap {result.gap * 100:.2f}%, solve time {result.wall_time:.2f} s"
             )
+        if summary is not None:
+            write_comparison(summary, comparison)
+            wrote(summary, quiet)
         if figure is not None:
             save_comparison(comparison.schedules, figure, run.problem.memory_caps)
             wrote(figure, quiet)

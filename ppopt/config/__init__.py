@@ -5,6 +5,7 @@ the :class:`RunConfig` (problem, schedule name, solver options, output paths).""
 from __future__ import annotations
 
 from ppopt.config.build import (
+    MAX_TASKS,
     MEMORY_KEYS,
     OPTIMAL,
     PICTURE_SUFFIXES,
@@ -18,6 +19,7 @@ from ppopt.config.build import (
     build_solver_options,
     check_keys,
     check_picture_suffix,
+    culprit_key,
     known_schedules,
     load_config,
     merge,
@@ -30,6 +32,7 @@ from ppopt.errors import ConfigError
 
 __all__ = [
     "CONFIG_SUFFIXES",
+    "MAX_TASKS",
     "MEMORY_KEYS",
     "OPTIMAL",
     "PICTURE_SUFFIXES",
@@ -44,6 +47,7 @@ __all__ = [
     "build_solver_options",
     "check_keys",
     "check_picture_suffix",
+    "culprit_key",
     "known_schedules",
     "load_config",
     "merge",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ppopt.baselines import BASELINES
+from ppopt.checks import did_you_mean
 from ppopt.config.files import one_line, read_data_file
 from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
@@ -55,7 +56,7 @@ MEMORY_KEYS = (
 )
 SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic", "method")
 SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
-PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
+PICTURE_SUFFIXES = (".png", ".svg", ".pdf", ".html")  # .html: the interactive page
 OPTIMAL = "optimal"
 
 Raw = dict[str, Any]
@@ -82,17 +83,19 @@ class RunConfig:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    max_tasks: int | None = None,
 ) -> RunConfig:
     """Read ``path`` (if any), apply command-line ``overrides``, validate, build the run.
 
     ``overrides`` has the shape of a config file; a ``None`` value means "not given" and never
-    replaces the file's value.
+    replaces the file's value. ``max_tasks`` is the size guard (:func:`check_size`).
     """
     raw = read_config_file(path) if path is not None else {}
     overrides = dict(overrides or {})
     try:
-        return build_run_config(merge(raw, overrides))
+        return build_run_config(merge(raw, overrides), max_tasks)
     except ConfigError as error:
         raise ConfigError(_blame(str(error), overrides, path)) from None
 
@@ -111,6 +114,11 @@ def check_keys(data: object) -> Mapping[str, Any]:
     """Reject anything but a mapping of known keys (also inside ``memory:`` and ``solver:``)."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"expected a mapping of config keys, got {_kind(data)}")
+    if "format" in data and "ops" in data:
+        raise ConfigError(
+            "a schedule file, not a config: check it with 'ppopt validate', draw it with "
+            "'ppopt plot', convert it with 'ppopt export'"
+        )
     _check_known(data, TOP_KEYS, "")
     for section, known in SECTIONS.items():
         value = data.get(section)
@@ -127,15 +135,8 @@ def check_keys(data: object) -> Mapping[str, Any]:
 def _check_known(data: Mapping[Any, Any], known: tuple[str, ...], prefix: str) -> None:
     for key in data:
         if key not in known:
-            hint = _suggest(str(key), known)
+            hint = did_you_mean(str(key), known)
             raise ConfigError(f"{prefix}{key}: unknown key{hint} (known: {', '.join(known)})")
-
-
-def _suggest(key: str, known: tuple[str, ...]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, known, n=1)
-    return f", did you mean {close[0]!r}?" if close else ""
 
 
 # ------------------------------------------------------------------------------ merging
@@ -161,28 +162,41 @@ def _blame(message: str, overrides: Mapping[str, Any], path: str | Path | None) 
     """Prefix an error with the config file unless the command line set the culprit key."""
     if path is None or message.startswith(f"{path}:"):
         return message
-    match = re.match(r"([a-z_]+)(?:\.([a-z_]+))?", message)
-    if match:
-        top, sub = match.groups()
-        given = overrides.get(top)
-        if isinstance(given, Mapping):
-            given = given.get(sub) if sub else None
-        if given is not None:
-            return message
+    top, sub = culprit_key(message)
+    given = overrides.get(top)
+    if isinstance(given, Mapping):
+        given = given.get(sub) if sub else None
+    if given is not None:
+        return message
     return f"{path}: {message}"
+
+
+#: The config key an error message starts with: ``p2p_time``, ``forward_times[2]``,
+#: ``memory.limit[0]``, ``solver.time_limit`` (names hold digits: ``p2p_time``).
+_CULPRIT = re.compile(r"([a-z][a-z0-9_]*)(?:\[\d+\])?(?:\.([a-z][a-z0-9_]*))?")
+
+
+def culprit_key(message: str) -> tuple[str, str | None]:
+    """``(top key, key inside its section or None)`` of the key an error message names first,
+    e.g. ``("memory", "limit")`` for ``memory.limit[0]: must be > 0``; ``("", None)`` if none."""
+    match = _CULPRIT.match(message)
+    return (match.group(1), match.group(2)) if match else ("", None)
 
 
 # ----------------------------------------------------------------------------- building
 
 
-def build_run_config(raw: Mapping[str, Any]) -> RunConfig:
-    """Validate a merged config dict and build the :class:`RunConfig`."""
+def build_run_config(raw: Mapping[str, Any], max_tasks: int | None = None) -> RunConfig:
+    """Validate a merged config dict and build the :class:`RunConfig` (``max_tasks``: the
+    size guard, :func:`check_size`)."""
     check_keys(raw)
     schedule = _schedule_name(raw.get("schedule", OPTIMAL))
     memory = dict(raw.get("memory") or {})
     limit_given = "limit" in memory
     if not limit_given:
         memory["limit"] = "1x" if schedule == OPTIMAL else "none"
+    if max_tasks is not None:
+        check_size(raw, max_tasks)
     problem = build_problem({**raw, "memory": memory})
     return RunConfig(
         problem=problem,
@@ -234,6 +248,51 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
         raise ConfigError(one_line(str(error))) from None
 
 
+#: The size guard of ``ppopt solve`` and ``ppopt compare``: more tasks than this are refused
+#: unless ``--allow-large`` (docs/contract.md §3). At 200,000 tasks a run takes about 6 s and
+#: 240 MB before the search starts; the issue's 8 billion tasks would have needed 9.6 TB.
+MAX_TASKS = 200_000
+#: Measured per task on the shared 2-core machine (p=16, m=10,000: 320,000 tasks, 9.9 s and
+#: 365 MB for the whole run with a 2 s limit): the size guard's estimate.
+SECONDS_PER_TASK = 3.0e-5
+BYTES_PER_TASK = 1.2e3
+
+
+def check_size(raw: Mapping[str, Any], max_tasks: int) -> None:
+    """Refuse, before anything is built, a problem of more than ``max_tasks`` tasks, with the
+    time and memory it would take, naming the largest count. Counts that are not whole
+    numbers >= 1 are left to the problem's own checks."""
+    counts = [raw.get("num_stages"), raw.get("num_batches"), raw.get("num_chunks") or 1]
+    whole = [n for n in counts if isinstance(n, int) and not isinstance(n, bool) and n >= 1]
+    if len(whole) != len(counts):
+        return
+    devices, batches, chunks = whole
+    kinds = 2 if raw.get("weight_times") is None else 3
+    tasks = kinds * devices * chunks * batches
+    if tasks <= max_tasks:
+        return
+    scale = float(tasks) if tasks < 10**300 else math.inf
+    seconds, gigabytes = scale * SECONDS_PER_TASK, scale * BYTES_PER_TASK / 1e9
+    key = max(zip(counts, ("num_stages", "num_batches", "num_chunks"), strict=True))[1]
+    raise ConfigError(
+        f"{key}: too large: {_count(devices)} devices x {_count(chunks)} chunks x "
+        f"{_count(batches)} micro-batches = {_count(tasks)} tasks, above the size guard of "
+        f"{max_tasks:,} (estimated {_amount(seconds)} s and {_amount(gigabytes)} GB before the "
+        "search starts); pass --allow-large to run it anyway"
+    )
+
+
+def _count(n: int) -> str:
+    """A whole number with thousands separators, or its magnitude when it is huge (an int of
+    more than 4300 digits cannot even be printed)."""
+    return f"{n:,}" if n < 10**15 else f"about 1e{int(math.log10(n))}"
+
+
+def _amount(x: float) -> str:
+    """A positive estimate in three significant digits (``6``, ``0.24``, ``9.6e+03``)."""
+    return f"{x:.3g}" if math.isfinite(x) else "over 1e300"
+
+
 def build_solver_options(raw: Mapping[str, Any]) -> SolverOptions:
     """:class:`SolverOptions` from a ``solver:`` section, every value type-checked."""
     kwargs: dict[str, Any] = {}
@@ -252,11 +311,7 @@ def build_solver_options(raw: Mapping[str, Any]) -> SolverOptions:
         value = raw.get(key)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"solver.{key}: expected a whole number, got {value!r}")
-        if value < 0:
-            raise ConfigError(f"solver.{key}: must be >= 0, got {value}")
-        kwargs[key] = value
+        kwargs[key] = value  # range and type: SolverOptions
     for key in ("order", "objective", "method"):
         value = raw.get(key)
         if value is not None:
@@ -283,7 +338,8 @@ def known_schedules() -> tuple[str, ...]:
 def _schedule_name(value: object) -> str:
     if not isinstance(value, str) or value not in known_schedules():
         raise ConfigError(
-            f"schedule: unknown schedule {value!r} (known: {', '.join(known_schedules())})"
+            f"schedule: unknown schedule {value!r}"
+            f"{did_you_mean(str(value), known_schedules())} (known: {', '.join(known_schedules())})"
         )
     return value
 
@@ -300,12 +356,12 @@ def _path_value(raw: Mapping[str, Any], key: str) -> str | None:
 
 
 def check_picture_suffix(key: str, path: str) -> None:
-    """A picture path must end in .png, .svg or .pdf (the format follows the extension)."""
+    """A picture path must end in .png, .svg, .pdf or .html (the format follows the
+    extension; .html is the interactive page)."""
     suffix = Path(path).suffix.lower()
     if suffix not in PICTURE_SUFFIXES:
-        raise ConfigError(
-            f"{key}: picture must end in .png, .svg or .pdf, got {suffix or 'no extension'!r}"
-        )
+        known = ", ".join(PICTURE_SUFFIXES[:-1]) + " or " + PICTURE_SUFFIXES[-1]
+        raise ConfigError(f"{key}: picture must end in {known}, got {suffix or 'no extension'!r}")
 
 
 def _word(raw: Mapping[str, Any], key: str, default: str, prefix: str = "") -> str:

@@ -15,25 +15,28 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ppopt.atomic import atomic_write_text
 from ppopt.config import problem_from_dict, problem_to_dict
+from ppopt.config.files import loads_json
 from ppopt.errors import ConfigError, ScheduleFileError
+from ppopt.limits import fits
 from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
 from ppopt.tasks import Kind, Task
+from ppopt.validate import check_claims
 
 FORMAT_NAME = "ppopt-schedule"
 FORMAT_VERSION = 1
 FORMAT = f"{FORMAT_NAME}/{FORMAT_VERSION}"
 TOP_KEYS = ("format", "problem", "schedule", "ops", "metrics", "solver", "interrupted")
 OP_KEYS = ("device", "stage", "microbatch", "kind", "start", "end")
-#: Metrics re-computed on reading and compared with the file's (relative tolerance).
+#: Metrics every file must state (each one stated is re-computed on reading and compared).
 CHECKED_METRICS = ("makespan", "span", "bubble_rate", "bubble_ratio")
-TOLERANCE = 1e-9
 
 
 def schedule_to_dict(schedule: Schedule, solver: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -53,12 +56,20 @@ def schedule_to_dict(schedule: Schedule, solver: Mapping[str, Any] | None = None
             }
             for op in schedule.ops()
         ],
-        "metrics": compute_metrics(schedule).to_dict(),
+        "metrics": _metrics(schedule),
         "interrupted": schedule.interrupted,
     }
     if solver is not None:
         out["solver"] = dict(solver)
     return out
+
+
+def _metrics(schedule: Schedule) -> dict[str, Any]:
+    """The ``metrics`` object: the numbers of §5 and whether the memory limit is met, which
+    a baseline run over the limit declares false so that ``ppopt validate`` knows."""
+    metrics = compute_metrics(schedule)
+    fits_limit = fits(metrics.peak_memory, schedule.problem.memory_caps)
+    return {**metrics.to_dict(), "fits_memory_limit": fits_limit}
 
 
 def dumps_schedule(schedule: Schedule, solver: Mapping[str, Any] | None = None) -> str:
@@ -85,8 +96,25 @@ def write_schedule(
     atomic_write_text(path, dumps_schedule(schedule, solver))
 
 
+@dataclass(frozen=True)
+class ScheduleFile:
+    """What a schedule file holds besides its ops' own numbers: the schedule, the ``solver``
+    object (``None``: no solver ran) and whether it declares the memory limit met (a file
+    that does not say is taken to claim it)."""
+
+    schedule: Schedule
+    solver: dict[str, Any] | None
+    fits_memory_limit: bool = True
+
+
 def read_schedule(path: str | Path) -> tuple[Schedule, dict[str, Any] | None]:
-    """Read a schedule file: ``(schedule, solver dict or None)``.
+    """Read a schedule file: ``(schedule, solver dict or None)``; see :func:`read_schedule_file`."""
+    file = read_schedule_file(path)
+    return file.schedule, file.solver
+
+
+def read_schedule_file(path: str | Path) -> ScheduleFile:
+    """Read a schedule file.
 
     Raises :class:`ScheduleFileError` (one line) for an unreadable file, a file that is not a
     ppopt schedule, another format version, or ops/metrics inconsistent with the file's problem.
@@ -100,19 +128,23 @@ def read_schedule(path: str | Path) -> tuple[Schedule, dict[str, Any] | None]:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
         raise ScheduleFileError(f"{path}: cannot read: {reason or error}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ScheduleFileError(
-            f"{path}: not a schedule file (JSON error at line {error.lineno}: {error.msg})"
-        ) from None
+        data = loads_json(text)
+    except ConfigError as error:
+        raise ScheduleFileError(f"{path}: not a schedule file ({error})") from None
     try:
-        return schedule_from_dict(data)
+        return schedule_file_from_dict(data)
     except ScheduleFileError as error:
         raise ScheduleFileError(f"{path}: {error}") from None
 
 
 def schedule_from_dict(data: object) -> tuple[Schedule, dict[str, Any] | None]:
     """Rebuild the schedule of a parsed schedule file (see :func:`read_schedule`)."""
+    file = schedule_file_from_dict(data)
+    return file.schedule, file.solver
+
+
+def schedule_file_from_dict(data: object) -> ScheduleFile:
+    """Rebuild a parsed schedule file (see :func:`read_schedule_file`)."""
     if not isinstance(data, dict):
         raise ScheduleFileError("not a schedule file (expected a JSON object)")
     _check_format(data.get("format"))
@@ -134,11 +166,11 @@ def schedule_from_dict(data: object) -> tuple[Schedule, dict[str, Any] | None]:
         raise ScheduleFileError(f"interrupted: expected true or false, got {interrupted!r}")
     rows = _rows(problem, data["ops"])
     schedule = Schedule(problem, name, rows, interrupted)
-    _check_metrics(schedule, data["metrics"])
     solver = data.get("solver")
     if solver is not None and not isinstance(solver, dict):
         raise ScheduleFileError(f"solver: expected an object, got {solver!r}")
-    return schedule, solver
+    fits_limit = _check_claims(schedule, data["metrics"], solver)
+    return ScheduleFile(schedule, solver, fits_limit)
 
 
 def _check_format(value: object) -> None:
@@ -206,18 +238,20 @@ def _time(key: str, value: object) -> float:
     return float(value)
 
 
-def _check_metrics(schedule: Schedule, metrics: object) -> None:
-    """The file's headline metrics must be those of its own ops."""
+def _check_claims(schedule: Schedule, metrics: object, solver: dict[str, Any] | None) -> bool:
+    """The file's metrics and solver fields must be those of its own ops
+    (:func:`ppopt.validate.check_claims`, which shares no code with the metrics module);
+    returns whether the file declares the memory limit met (``ppopt validate`` checks it)."""
     if not isinstance(metrics, dict):
         raise ScheduleFileError(f"metrics: expected an object, got {type(metrics).__name__}")
-    actual = compute_metrics(schedule)
     for key in CHECKED_METRICS:
         if key not in metrics:
             raise ScheduleFileError(f"metrics.{key}: missing")
-        given, real = metrics[key], getattr(actual, key)
-        if isinstance(given, bool) or not isinstance(given, int | float):
-            raise ScheduleFileError(f"metrics.{key}: expected a number, got {given!r}")
-        if not math.isclose(given, real, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
-            raise ScheduleFileError(
-                f"metrics.{key}: the file says {given!r}, its ops give {real!r}"
-            )
+    fits = metrics.get("fits_memory_limit", True)
+    if not isinstance(fits, bool):
+        raise ScheduleFileError(f"metrics.fits_memory_limit: expected true or false, got {fits!r}")
+    wrong = check_claims(schedule, metrics, solver)
+    if wrong:
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise ScheduleFileError(wrong[0] + more)
+    return fits

@@ -8,9 +8,16 @@ Layout:
 * one process per device: ``pid`` = device index (0-based), named ``device 1``, ``device 2``, …
   (1-based, as in the pictures) and sorted by device;
 * thread ``tid 0`` (``compute``) holds one complete event (``ph: "X"``) per op, named like ``F3``
-  (kind and 1-based micro-batch), category per kind (``forward``, ``backward`` for a full
-  backward, ``backward-input`` and ``weight`` when the backward is split), with
-  ``args = {stage, microbatch (0-based), kind, chunk}``;
+  (kind and 1-based micro-batch; with several chunks per device also the 1-based chunk,
+  ``F3 c2``), category per kind (``forward``, ``backward`` for a full backward,
+  ``backward-input`` and ``weight`` when the backward is split), with
+  ``args = {stage, microbatch (0-based), kind, chunk (0-based)}``;
+* every dependency edge between two devices is also a flow arrow (``ph: "s"`` at the end of
+  the producing op, ``ph: "f"`` with ``bp: "e"`` at the start of the consuming one, category
+  ``flow``, one ``id`` per edge), whatever ``p2p_time`` is;
+* a counter track ``memory`` per device (``ph: "C"``, ``args = {"activation": level}``) steps
+  at every change of the device's memory (:func:`ppopt.metrics.memory_profile`), from 0 at
+  time 0 back to 0 at its end;
 * when ``p2p_time > 0``, every dependency edge between two devices is a send interval on the
   sender's device, from the sending op's end to that end plus ``p2p_time``, named like
   ``send F3 -> device 2``. Sends of one device can overlap (the latency occupies no device), so
@@ -31,6 +38,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ppopt.atomic import atomic_write_text
+from ppopt.metrics import memory_profile
 from ppopt.schedule import Op, Schedule
 
 #: Trace microseconds per schedule time unit (the user's unit is shown as milliseconds).
@@ -40,6 +48,10 @@ FIRST_COMM_TID = 1
 UNSPLIT_CATEGORIES = {"F": "forward", "B": "backward", "R": "recompute"}
 SPLIT_CATEGORIES = {"F": "forward", "B": "backward-input", "W": "weight", "R": "recompute"}
 COMM_CATEGORY = "p2p"
+FLOW_CATEGORY = "flow"
+MEMORY_COUNTER = "memory"
+#: How far inside its op a flow arrow's end is bound (the op's half when it is shorter).
+FLOW_INSET_US = 0.5
 
 
 class Send(NamedTuple):
@@ -58,11 +70,15 @@ def trace_events(schedule: Schedule) -> dict[str, Any]:
     for device in range(problem.num_devices):
         events.extend(_process_metadata(device))
     events.extend(_compute_event(schedule, op) for op in schedule.ops())
+    for number, (sender, receiver) in enumerate(cross_device_edges(schedule)):
+        events.extend(_flow_events(schedule, sender, receiver, number))
+    for device in range(problem.num_devices):
+        events.extend(_memory_counter(schedule, device))
     for device, lanes in enumerate(_send_lanes(schedule)):
         for lane, sends in enumerate(lanes):
             tid = FIRST_COMM_TID + lane
             events.extend(_thread_metadata(device, tid, _comm_thread_name(lane)))
-            events.extend(_send_event(send, tid) for send in sends)
+            events.extend(_send_event(schedule, send, tid) for send in sends)
     return {
         "traceEvents": events,
         "displayTimeUnit": "ms",
@@ -96,9 +112,18 @@ def write_trace(schedule: Schedule, path: str | Path) -> None:
     atomic_write_text(path, dumps_trace(schedule))
 
 
-def op_name(op: Op) -> str:
-    """The event name of an op: kind and 1-based micro-batch, ``F3``."""
-    return f"{op.kind}{op.microbatch + 1}"
+def op_name(schedule: Schedule, op: Op) -> str:
+    """The event name of an op: kind and 1-based micro-batch, ``F3``; with several chunks per
+    device also its 1-based chunk, ``F3 c2``."""
+    name = f"{op.kind}{op.microbatch + 1}"
+    if schedule.problem.num_chunks > 1:
+        name += f" c{_chunk(schedule, op) + 1}"
+    return name
+
+
+def _chunk(schedule: Schedule, op: Op) -> int:
+    """The op's chunk on its device (0-based: its stage's place in ``stages_on``)."""
+    return schedule.problem.stages_on(op.device).index(op.stage)
 
 
 def _process_metadata(device: int) -> list[dict[str, Any]]:
@@ -130,7 +155,7 @@ def _compute_event(schedule: Schedule, op: Op) -> dict[str, Any]:
     categories = SPLIT_CATEGORIES if problem.is_split else UNSPLIT_CATEGORIES
     ts = op.start * US_PER_UNIT
     return {
-        "name": op_name(op),
+        "name": op_name(schedule, op),
         "cat": categories[op.kind],
         "ph": "X",
         "pid": op.device,
@@ -141,16 +166,44 @@ def _compute_event(schedule: Schedule, op: Op) -> dict[str, Any]:
             "stage": op.stage,
             "microbatch": op.microbatch,
             "kind": op.kind,
-            "chunk": problem.stages_on(op.device).index(op.stage),
+            "chunk": _chunk(schedule, op),
         },
     }
 
 
-def _send_event(send: Send, tid: int) -> dict[str, Any]:
+def _flow_events(schedule: Schedule, sender: Op, receiver: Op, number: int) -> list[dict[str, Any]]:
+    """The arrow of one cross-device edge: its start bound to the end of the sending op, its
+    end to the start of the receiving one (each inside its op, as the format binds a flow
+    point to the slice enclosing it)."""
+    flow = {"name": "p2p", "cat": FLOW_CATEGORY, "id": number, "tid": COMPUTE_TID}
+    out_us = sender.end * US_PER_UNIT - _inset(sender)
+    in_us = receiver.start * US_PER_UNIT + _inset(receiver)
+    return [
+        {**flow, "ph": "s", "pid": sender.device, "ts": out_us},
+        {**flow, "ph": "f", "bp": "e", "pid": receiver.device, "ts": in_us,
+         "args": {"from": op_name(schedule, sender), "to": op_name(schedule, receiver)}},
+    ]  # fmt: skip
+
+
+def _inset(op: Op) -> float:
+    return min(FLOW_INSET_US, op.duration * US_PER_UNIT / 2)
+
+
+def _memory_counter(schedule: Schedule, device: int) -> list[dict[str, Any]]:
+    """The device's memory as counter steps (the level from each time on)."""
+    times, levels = memory_profile(schedule, device)
+    return [
+        {"name": MEMORY_COUNTER, "ph": "C", "pid": device, "ts": time * US_PER_UNIT,
+         "args": {"activation": level}}
+        for time, level in zip(times, levels, strict=True)
+    ]  # fmt: skip
+
+
+def _send_event(schedule: Schedule, send: Send, tid: int) -> dict[str, Any]:
     """One complete event for one cross-device edge on the sender's comm lane ``tid``."""
     sender, receiver = send.sender, send.receiver
     return {
-        "name": f"send {op_name(sender)} -> device {receiver.device + 1}",
+        "name": f"send {op_name(schedule, sender)} -> device {receiver.device + 1}",
         "cat": COMM_CATEGORY,
         "ph": "X",
         "pid": sender.device,
@@ -162,28 +215,34 @@ def _send_event(send: Send, tid: int) -> dict[str, Any]:
             "to_stage": receiver.stage,
             "microbatch": sender.microbatch,
             "kind": sender.kind,
-            "to": op_name(receiver),
+            "to": op_name(schedule, receiver),
             "to_device": receiver.device,
         },
     }
 
 
-def cross_device_sends(schedule: Schedule) -> list[Send]:
-    """Every dependency edge between two devices as a send interval (none when p2p is 0)."""
+def cross_device_edges(schedule: Schedule) -> list[tuple[Op, Op]]:
+    """Every dependency edge between two devices as (sending op, receiving op)."""
     problem = schedule.problem
-    if problem.p2p <= 0:
-        return []
     by_task = {op.task: op for op in schedule.ops()}
-    sends = []
+    edges = []
     for receiver in schedule.ops():
         for dep in problem.dependencies(receiver.task):
             sender = by_task.get(dep)
             if sender is not None and sender.device != receiver.device:
-                start = sender.end * US_PER_UNIT
-                sends.append(
-                    Send(sender, receiver, start, (sender.end + problem.p2p) * US_PER_UNIT)
-                )
-    return sends
+                edges.append((sender, receiver))
+    return edges
+
+
+def cross_device_sends(schedule: Schedule) -> list[Send]:
+    """Every dependency edge between two devices as a send interval (none when p2p is 0)."""
+    p2p = schedule.problem.p2p
+    if p2p <= 0:
+        return []
+    return [
+        Send(sender, receiver, sender.end * US_PER_UNIT, (sender.end + p2p) * US_PER_UNIT)
+        for sender, receiver in cross_device_edges(schedule)
+    ]
 
 
 def _send_lanes(schedule: Schedule) -> list[list[list[Send]]]:

@@ -32,11 +32,7 @@ from ppopt.tasks import Kind, Task
 
 def backward_tail(problem: Problem, stage: int) -> float:
     """Least time that must follow the end of B(stage, ·): the backward chain below it."""
-    time = 0.0
-    for s in range(stage, 0, -1):
-        time += (
-            problem.latency(Task(Kind.B, s, 0), Task(Kind.B, s - 1, 0)) + problem.backward[s - 1]
-        )
+    time = problem.backward_chain(stage)
     if problem.is_split and problem.weight is not None and stage > 0:
         time += problem.weight[0]
     return time

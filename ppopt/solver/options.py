@@ -38,6 +38,9 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+#: CP-SAT's seed is a 32-bit signed integer; more workers than this are threads, not speed.
+MAX_SEED = 2**31 - 1
+MAX_WORKERS = 1024
 _E = TypeVar("_E", bound=StrEnum)
 
 
@@ -67,8 +70,14 @@ class SolverOptions:
             raise SolverOptionError(
                 f"solver.time_limit: must be > 0 seconds, got {self.time_limit}"
             )
-        if self.workers < 0:
-            raise SolverOptionError(f"solver.workers: must be >= 0, got {self.workers}")
+        for key, top in (("workers", MAX_WORKERS), ("seed", MAX_SEED)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SolverOptionError(f"solver.{key}: expected a whole number, got {value!r}")
+            if value < 0:
+                raise SolverOptionError(f"solver.{key}: must be >= 0, got {value}")
+            if value > top:
+                raise SolverOptionError(f"solver.{key}: must be <= {top}, got {value}")
         for key, enum in (("order", Order), ("objective", Objective), ("method", Method)):
             object.__setattr__(self, key, _word(f"solver.{key}", getattr(self, key), enum))
 

@@ -13,12 +13,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from ppopt.checks import TIME_RESOLUTION
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.tasks import Hold
 
-#: Integer units for the longest task when no power of ten makes the times whole.
-RESOLUTION = 2000
+#: Integer units for the longest task when no power of ten makes the times whole (the problem
+#: refuses a positive time below half a unit, :func:`ppopt.checks.check_time_scale`).
+RESOLUTION = TIME_RESOLUTION
 #: The largest power of ten tried for times (kept small: the horizon grows with it).
 MAX_DIGITS = 4
 #: The largest power of ten tried for memory amounts (only capacities grow with it).

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ppopt.atomic import atomic_write_text
+from ppopt.config.files import loads_json
+from ppopt.errors import ConfigError
 from ppopt.sweep.spec import Run
 
 RUNS_FILE = "runs.jsonl"
@@ -47,16 +49,18 @@ Record = dict[str, Any]
 
 
 def read_records(path: Path) -> dict[str, Record]:
-    """Every complete record of a ``runs.jsonl`` by run key (the last one wins)."""
+    """Every complete record of a ``runs.jsonl`` by run key (the last one wins); a line that
+    is not a record (torn by a crash, not UTF-8, nested too deeply, an over-long integer) is
+    skipped, so its run is redone."""
     records: dict[str, Record] = {}
     if not path.exists():
         return records
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
+    with path.open("rb") as handle:
+        for raw in handle:
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash: that run is simply redone
+                record = loads_json(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ConfigError):
+                continue  # a torn or corrupt line (bad UTF-8, deep, huge): that run is redone
             if isinstance(record, dict) and isinstance(record.get("key"), str):
                 records[record["key"]] = record
     return records

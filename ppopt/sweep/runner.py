@@ -12,9 +12,12 @@ cluster went away) is shown in the results but not saved, so the next rerun retr
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import multiprocessing
 import os
+import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -132,8 +135,22 @@ def run_sweep(
     """
     warn = warn or _stderr
     out_dir = _out_dir(out_dir)
+    with _locked(out_dir):
+        return _run_locked(sweep, out_dir, jobs, cluster, workers_per_solve, quiet, warn)
+
+
+def _run_locked(
+    sweep: Sweep,
+    out_dir: Path,
+    jobs: int,
+    cluster: str | None,
+    workers_per_solve: int | None,
+    quiet: bool,
+    warn: Warn,
+) -> SweepOutcome:
+    """:func:`run_sweep` once the output directory is this sweep's."""
     records = read_records(out_dir / RUNS_FILE)
-    pending = _unique(run for run in sweep.runs if run.key not in records)
+    pending = [run for run in sweep.runs if run.key not in records]
     outcome = SweepOutcome(total=len(sweep.runs), skipped=len(sweep.runs) - len(pending))
     pending = assign_workers(pending, jobs, workers_per_solve, cluster is not None, warn)
     with _executor(jobs, cluster) as (executor, slots):
@@ -200,9 +217,11 @@ def _execute(
             _inline(pending, bar) if executor is None else _pooled(pending, executor, slots, bar)
         )
         for run, record, final in results:
+            if record.get("interrupted"):  # Ctrl-C (or SIGTERM) stopped the solve: stop here
+                raise KeyboardInterrupt
             record.update(key=run.key, schedule=run.schedule, params=run.params)
             records[run.key] = record
-            if final and not record.get("interrupted"):
+            if final:
                 append_record(out_dir / RUNS_FILE, record)
             outcome.executed += 1
             bar.finished()
@@ -260,13 +279,35 @@ def _executor(jobs: int, cluster: str | None) -> Iterator[tuple[Executor | None,
     elif jobs == 1:
         yield None, 1
     else:
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=quiet_worker
+        )
         try:
             yield pool, jobs
         except BaseException:
+            _stop_workers(pool)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+
+
+def quiet_worker() -> None:
+    """In a pool worker: Ctrl-C (sent to the whole process group) or SIGTERM ends the worker
+    at once and silently; the main process stops the sweep and reports it (no traceback)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_quietly)
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    os._exit(128 + signum)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's worker processes now: a stopped sweep must not wait for their runs.
+    (``_processes`` is the executor's own table; there is no public way to end workers.)"""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(OSError, AttributeError):
+            process.terminate()
 
 
 @contextlib.contextmanager
@@ -333,28 +374,48 @@ def _progress_bar(total: int, done: int, quiet: bool) -> Iterator[_Bar]:
 
 
 def _out_dir(path: Path) -> Path:
-    """Create the output directory; a file in its place is bad input."""
+    """Create the output directory and check, before any run, that the results can be
+    written there; a file in its place or a read-only directory is bad input."""
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--out: {path} is a file, not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):  # os.access says yes to root on read-only mounts
+            pass
+        for name in (RUNS_FILE, RESULTS_FILE):
+            if (path / name).exists() and not os.access(path / name, os.W_OK):
+                raise ConfigError(f"--out: cannot write {path / name}: file is read-only")
     except OSError as error:
-        raise ConfigError(f"--out: cannot create {path}: {error.strerror or error}") from None
+        raise ConfigError(f"--out: cannot write to {path}: {error.strerror or error}") from None
     return path
+
+
+#: The lock file that keeps two sweeps out of one output directory.
+LOCK_FILE = ".ppopt-sweep.lock"
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir``'s lock while the sweep runs: a second sweep into the same directory
+    is refused at once (it would run the same runs again and append them twice)."""
+    with (out_dir / LOCK_FILE).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ConfigError(
+                f"--out: {out_dir} is in use by another sweep; wait for it or give another "
+                "directory"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _config_workers(run: Run) -> int:
     """The ``solver.workers`` a run's config sets (0: not set, or "every core")."""
     value = (run.config.get("solver") or {}).get("workers")
     return value if isinstance(value, int) else 0
-
-
-def _unique(runs: Iterator[Run] | Sequence[Run]) -> list[Run]:
-    """Runs with distinct keys (two spellings of one run are run once)."""
-    seen: dict[str, Run] = {}
-    for run in runs:
-        seen.setdefault(run.key, run)
-    return list(seen.values())
 
 
 def _one_line(text: str) -> str:

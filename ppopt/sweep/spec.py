@@ -14,7 +14,6 @@ import copy
 import hashlib
 import itertools
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from ppopt.config import (
     RunConfig,
     build_run_config,
     check_keys,
+    culprit_key,
     known_schedules,
     problem_to_dict,
     read_data_file,
@@ -119,13 +119,24 @@ def expand(data: Mapping[str, Any], path: Path) -> Sweep:
     solver = _section(data.get("solver"), "solver", SOLVER_KEYS)
     if solver:
         base["solver"] = {**(base.get("solver") or {}), **solver}
-    runs = []
+    runs: dict[str, Run] = {}
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid, values, strict=True))
         point = apply_point(base, params)
         for schedule in schedules:
-            runs.append(_run(params, schedule, point))
-    return Sweep(path, tuple(grid), schedules, tuple(runs))
+            run = _run(params, schedule, point)
+            if run.key in runs:
+                raise SweepError(
+                    f"grid points ({_point(runs[run.key].params)}) and ({_point(params)}) are "
+                    f"the same {schedule} run; list each value once"
+                )
+            runs[run.key] = run
+    return Sweep(path, tuple(grid), schedules, tuple(runs.values()))
+
+
+def _point(params: Mapping[str, Any]) -> str:
+    """A grid point as ``k=v, ...``."""
+    return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
 def apply_point(base: Mapping[str, Any], params: Mapping[str, Any]) -> Raw:
@@ -168,12 +179,10 @@ def _run(params: Raw, schedule: str, point: Raw) -> Run:
 
 def _blame(message: str, params: Mapping[str, Any]) -> str:
     """``grid point (k=v, ...): msg`` when the culprit key is in the grid, else ``base.msg``."""
-    match = re.match(r"([a-z_]+)(?:\.([a-z_]+))?", message)
-    culprit = match.group(0) if match else ""
-    top = culprit.partition(".")[0]
+    top, sub = culprit_key(message)
+    culprit = f"{top}.{sub}" if sub else top
     if culprit in params or top in params:
-        where = ", ".join(f"{k}={v}" for k, v in params.items())
-        return f"grid point ({where}): {message}"
+        return f"grid point ({_point(params)}): {message}"
     if message.startswith(f"{culprit}: missing"):
         return f"base.{culprit}: missing; give it in base: or as a grid key"
     return f"base.{message}"

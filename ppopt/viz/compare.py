@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ppopt.schedule import Schedule
 from ppopt.viz.gantt import gantt_height, gantt_size, plot_gantt, style_time_axis
-from ppopt.viz.memory import MEMORY_PANEL_HEIGHT, plot_memory
+from ppopt.viz.memory import memory_panel_height, plot_memory
 
 MAX_HEIGHT = 40.0  # inches; taller stacks are scaled down to this
 
@@ -19,10 +21,12 @@ def plot_comparison(
     limit: float | Sequence[float] | None = None,
     show_memory: bool = True,
     time_unit: str | None = None,
+    view: View | None = None,
 ) -> Figure:
     """One figure: per schedule a Gantt block titled with its name, makespan and bubble rate,
     followed by its memory panel when ``show_memory``; every panel shares the time axis so
-    the makespans compare at a glance. ``limit`` is the absolute memory limit to draw.
+    the makespans compare at a glance. ``limit`` is the absolute memory limit to draw;
+    ``view`` a time window and a range of devices to show (labels adapt to the zoom).
     """
     if not schedules:
         raise ValueError("plot_comparison: no schedules to draw")
@@ -30,7 +34,7 @@ def plot_comparison(
     for schedule in schedules:
         heights.append(gantt_height(schedule.problem.num_devices))
         if show_memory:
-            heights.append(MEMORY_PANEL_HEIGHT)
+            heights.append(memory_panel_height(schedule.problem.num_devices))
     width = max(gantt_size(schedule)[0] for schedule in schedules)
     total = sum(heights) + 0.3
     fig = Figure(figsize=(width, min(total, MAX_HEIGHT)), layout="constrained")
@@ -41,10 +45,60 @@ def plot_comparison(
         plot_gantt(schedule, ax=next(panels), time_unit=time_unit)
         if show_memory:
             plot_memory(schedule, ax=next(panels), limit=limit, time_unit=time_unit)
+    _share_legends(list(axes))
     end = max(schedule.makespan for schedule in schedules)
     for ax in axes:
         style_time_axis(ax, end, time_unit)  # the longest makespan sets the shared axis
         ax.tick_params(axis="x", labelbottom=True)
         if ax is not axes[-1]:
             ax.set_xlabel("")
+    if view is not None:
+        view.apply(list(axes), end)
     return fig
+
+
+@dataclass(frozen=True)
+class View:
+    """Part of a picture: times ``start`` to ``end`` (``None``: the whole schedule) and
+    devices ``first`` to ``last`` (0-based, inclusive; ``None``: all), for ``ppopt plot``."""
+
+    start: float | None = None
+    end: float | None = None
+    first: int | None = None
+    last: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"time window: {self.end:g} is not after {self.start:g}")
+        if self.first is not None and self.last is not None and self.last < self.first:
+            raise ValueError(f"devices: {self.last + 1} is before {self.first + 1}")
+
+    def apply(self, axes: Sequence[Axes], makespan: float) -> None:
+        """Zoom every panel to the window; rows (Gantt rows, heat-map rows) to the devices."""
+        low, high = axes[0].get_xlim()
+        axes[0].set_xlim(self.start if self.start is not None else low,
+                         self.end if self.end is not None else high)  # fmt: skip
+        if self.first is None and self.last is None:
+            return
+        for ax in axes:
+            rows = len(ax.get_yticks())
+            if ax.get_ylim()[0] <= ax.get_ylim()[1] or rows == 0:
+                continue  # a memory line panel (y grows upwards): every device stays
+            first = self.first if self.first is not None else 0
+            last = min(self.last if self.last is not None else rows - 1, rows - 1)
+            ax.set_ylim(last + 0.5, first - 0.5)
+
+
+def _share_legends(axes: Sequence[Axes]) -> None:
+    """Keep a legend only where it says something new: a Gantt block whose kinds and chunks
+    are those of the block above shows none (memory panels keep theirs: their peaks differ)."""
+    seen: list[list[str]] = []
+    for ax in axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        entries = [text.get_text() for text in legend.get_texts()]
+        if entries and not entries[0].startswith("device") and entries in seen:
+            legend.remove()
+        else:
+            seen.append(entries)

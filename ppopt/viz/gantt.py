@@ -2,29 +2,32 @@
 
 Figures are plain :class:`matplotlib.figure.Figure` objects on an Agg canvas, never pyplot
 ones: nothing here needs a display or touches pyplot's global state, so plotting is safe in
-worker processes and tests. The micro-batch numbers in the boxes decide at draw time, from the
-renderer's own measure of the text, whether they fit their box; so a label is drawn only when
-it lies wholly inside its box, whatever the figure size, layout or dpi.
+worker processes and tests. The micro-batch numbers in the boxes follow one rule for the whole
+chart, decided at draw time (:mod:`ppopt.viz.labels`): a box is labelled when it holds the
+chart's widest number, so a label lies wholly inside its box whatever the figure size, layout
+or dpi, and boxes of one size are all labelled or all not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.text import Text
 
 from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
+from ppopt.viz.labels import BoxLabels, choose_style
 
-#: The colour of each task kind, the same in every picture ppopt draws.
-KIND_COLORS: dict[str, str] = {"F": "#3b75af", "B": "#e1812c", "W": "#3a923a", "R": "#9467bd"}
+#: The colour of each task kind, the same in every picture ppopt draws; told apart also with
+#: red-green or blue-yellow colour blindness (tests/viz/test_colors.py; W is Paul Tol's teal).
+KIND_COLORS: dict[str, str] = {"F": "#3b75af", "B": "#e1812c", "W": "#44aa99", "R": "#aa3377"}
 CHUNK_LEGEND_COLOR = "#707070"  # neutral grey for the chunk entries of the legend
 
 #: Legend names of the kinds; ``B`` means the full backward on an unsplit problem.
@@ -39,8 +42,9 @@ KIND_NAMES = {
 CHUNK_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
 
 ROW_HEIGHT = 0.8  # share of a device row a box fills
-LABEL_PAD_PX = 1.5  # minimum gap between a label and its box edge, in pixels
-DIGIT_EM = 0.64  # width of a digit in em (DejaVu Sans), for the size estimates only
+TIME_MARGIN = 0.01  # share of the makespan shown after it
+STRIP_DEVICES = 8  # charts of more devices get an idle-share strip beside the rows
+STRIP_WIDTH = 0.05  # its width, as a share of the chart's
 
 
 def plot_gantt(
@@ -59,23 +63,51 @@ def plot_gantt(
     if ax is None:
         ax = new_axes(*gantt_size(schedule))
     points_per_unit = _points_per_time_unit(ax, schedule.makespan)
-    fontsize = _label_fontsize(ax, schedule, points_per_unit)
     edge = _edge_width(schedule, points_per_unit)
+    boxes: list[tuple[float, float, float, float]] = []
+    texts: list[str] = []
+    text_colors: list[str] = []
+    half = ROW_HEIGHT / 2
     for (kind, chunk), ops in _groups(schedule).items():
         color = chunk_color(kind, chunk, problem.num_chunks)
         _draw_boxes(ax, ops, color, CHUNK_HATCHES[chunk % len(CHUNK_HATCHES)], edge)
-        _add_labels(ax, ops, color, fontsize, points_per_unit)
+        text_color = "black" if _luminance(color) > 0.55 else "white"
+        for op in ops:
+            boxes.append((op.start, op.end, op.device - half, op.device + half))
+            texts.append(str(op.microbatch + 1))
+            text_colors.append(text_color)
+    box_pt = ROW_HEIGHT * _axes_points(ax)[1] / max(problem.num_devices, 1)
+    style = choose_style(list(schedule.ops()), points_per_unit, box_pt, problem.num_microbatches)
+    ax.add_artist(BoxLabels(np.array(boxes), texts, text_colors, style))
     _style_rows(ax, problem.num_devices)
     style_time_axis(ax, schedule.makespan, time_unit)
     ax.set_title(title if title is not None else schedule_title(schedule, time_unit), fontsize=10)
+    strip = problem.num_devices > STRIP_DEVICES
+    if strip:
+        _idle_strip(ax, schedule)
     ax.legend(
         handles=legend_handles(problem),
         loc="upper left",
-        bbox_to_anchor=(1.005, 1.0),
+        bbox_to_anchor=(1.005 + (STRIP_WIDTH + 0.01 if strip else 0.0), 1.0),
         fontsize=8,
         frameon=False,
     )
     return ax
+
+
+def _idle_strip(ax: Axes, schedule: Schedule) -> None:
+    """Beside the rows of a large chart, each device's idle share of the makespan as a bar
+    (the bubble per device at a glance; the number for the most idle one)."""
+    idle = compute_metrics(schedule).idle
+    makespan = schedule.makespan or 1.0
+    shares = [value / makespan for value in idle]
+    strip = ax.inset_axes((1.005, 0.0, STRIP_WIDTH, 1.0), sharey=ax)
+    strip.barh(range(len(shares)), shares, height=ROW_HEIGHT, color="0.6")
+    strip.set_xlim(0.0, max(max(shares), 1e-9) * 1.15)
+    strip.set_title(f"idle\n(max {max(shares):.0%})", fontsize=7)
+    strip.tick_params(axis="both", length=0, labelleft=False, labelbottom=False)
+    for side in ("top", "right", "bottom"):
+        strip.spines[side].set_visible(False)
 
 
 # ------------------------------------------------------------------------ shared helpers
@@ -104,8 +136,10 @@ def gantt_height(num_devices: int) -> float:
 
 
 def style_time_axis(ax: Axes, end: float, time_unit: str | None) -> None:
-    """The time axis every ppopt picture uses: 0 to ``end``, labelled with the user's unit."""
-    ax.set_xlim(0.0, end if end > 0 else 1.0)
+    """The time axis every ppopt picture uses: 0 to ``end`` and a margin of 1 % (so what
+    happens at the end, such as memory returning to 0, is not hidden by the frame),
+    labelled with the user's unit."""
+    ax.set_xlim(0.0, (end if end > 0 else 1.0) * (1 + TIME_MARGIN))
     ax.set_xlabel(f"time ({time_unit})" if time_unit else "time")
     ax.grid(axis="x", color="0.85", linewidth=0.6)
     ax.set_axisbelow(True)
@@ -163,40 +197,6 @@ def legend_handles(problem: Problem) -> list[Patch]:
 # ------------------------------------------------------------------------------ drawing
 
 
-class BoxLabel(Text):
-    """A label that is drawn only when, as rendered, it lies inside its box with a margin.
-
-    ``fits`` records the last draw's decision (``None`` before the first draw).
-    """
-
-    def __init__(self, box: tuple[float, float, float, float], *args: object, **kwargs: object):
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.box = box  # x0, x1, y0, y1 in data coordinates
-        self.fits: bool | None = None
-
-    def draw(self, renderer: RendererBase) -> None:
-        """Measure the text with this renderer; draw it only if it fits its box."""
-        if not self.get_visible() or self.axes is None:
-            return
-        x0, x1, y0, y1 = self.box
-        (left, top), (right, bottom) = self.axes.transData.transform([(x0, y0), (x1, y1)])
-        text = self.get_window_extent(renderer)
-        pad = LABEL_PAD_PX
-        self.fits = (
-            text.x0 >= min(left, right) + pad
-            and text.x1 <= max(left, right) - pad
-            and text.y0 >= min(top, bottom) + pad
-            and text.y1 <= max(top, bottom) - pad
-        )
-        if self.fits:
-            super().draw(renderer)
-
-
-def box_labels(ax: Axes) -> list[BoxLabel]:
-    """The micro-batch labels of a Gantt axes (drawn or not)."""
-    return [t for t in ax.texts if isinstance(t, BoxLabel)]
-
-
 def _groups(schedule: Schedule) -> dict[tuple[str, int], list[Op]]:
     """Ops grouped by (kind, chunk index on their device), so each group is one collection."""
     problem = schedule.problem
@@ -213,54 +213,24 @@ def _groups(schedule: Schedule) -> dict[tuple[str, int], list[Op]]:
 def _draw_boxes(
     ax: Axes, ops: Sequence[Op], color: tuple[float, float, float], hatch: str, edge: float
 ) -> None:
-    """One box per op in its device's row, all of one kind and chunk; ``edge`` is the width
-    in points of the white outline that separates neighbouring boxes.
+    """One box per op in its device's row, all of one kind and chunk, as one collection;
+    ``edge`` is the width in points of the white outline that separates neighbouring boxes.
     """
-    rows: dict[int, list[tuple[float, float]]] = {}
-    for op in ops:
-        rows.setdefault(op.device, []).append((op.start, op.end - op.start))
-    for device, spans in rows.items():
-        bars = ax.broken_barh(
-            spans,
-            (device - ROW_HEIGHT / 2, ROW_HEIGHT),
-            facecolors=color,
-            edgecolors="white",
-            linewidths=edge,
-            hatch=hatch or None,
-        )
-        if hatch:
-            bars.set_hatchcolor(_darker(color))
-            bars.set_hatch_linewidth(0.6)
-
-
-def _add_labels(
-    ax: Axes,
-    ops: Sequence[Op],
-    color: tuple[float, float, float],
-    fontsize: float,
-    points_per_unit: float | None,
-) -> None:
-    """A 1-based micro-batch number in each box wide enough to be worth measuring."""
-    text_color = "black" if _luminance(color) > 0.55 else "white"
-    for op in ops:
-        text = str(op.microbatch + 1)
-        # Cheap pre-filter on the estimated width; the exact check happens at draw time.
-        width_pt = None if points_per_unit is None else (op.end - op.start) * points_per_unit
-        if width_pt is not None and width_pt < 0.5 * len(text) * fontsize * DIGIT_EM:
-            continue
-        half = ROW_HEIGHT / 2
-        label = BoxLabel(
-            (op.start, op.end, op.device - half, op.device + half),
-            (op.start + op.end) / 2,
-            op.device,
-            text,
-            ha="center",
-            va="center_baseline",
-            fontsize=fontsize,
-            color=text_color,
-            clip_on=True,
-        )
-        ax.add_artist(label)
+    if not ops:
+        return
+    x0 = np.array([op.start for op in ops])
+    x1 = np.array([op.end for op in ops])
+    y = np.array([op.device for op in ops], dtype=float)
+    low, high = y - ROW_HEIGHT / 2, y + ROW_HEIGHT / 2
+    corners = np.stack([np.column_stack(c) for c in
+                        ((x0, low), (x0, high), (x1, high), (x1, low))], axis=1)  # fmt: skip
+    bars = PolyCollection(
+        list(corners), facecolors=color, edgecolors="white", linewidths=edge, hatch=hatch or None
+    )
+    if hatch:
+        bars.set_hatchcolor(_darker(color))
+        bars.set_hatch_linewidth(0.6)
+    ax.add_collection(bars, autolim=False)
 
 
 def _edge_width(schedule: Schedule, points_per_unit: float | None) -> float:
@@ -276,20 +246,6 @@ def _edge_width(schedule: Schedule, points_per_unit: float | None) -> float:
 def _points_per_time_unit(ax: Axes, makespan: float) -> float | None:
     """Rough width in points of one time unit, from the axes' current size (before layout)."""
     return _axes_points(ax)[0] / makespan if makespan > 0 else None
-
-
-def _label_fontsize(ax: Axes, schedule: Schedule, points_per_unit: float | None) -> float:
-    """Label size in points, 5.5 to 8: small enough for the row height and for the widest
-    micro-batch number to fit a typical long box (the 75th percentile of durations).
-    """
-    row_pt = _axes_points(ax)[1] / max(schedule.problem.num_devices, 1)
-    size = 0.45 * ROW_HEIGHT * row_pt
-    durations = sorted(op.end - op.start for op in schedule.ops())
-    if durations and points_per_unit is not None:
-        typical_pt = durations[(3 * len(durations)) // 4] * points_per_unit
-        digits = len(str(schedule.problem.num_microbatches))
-        size = min(size, (typical_pt - 2.0 * LABEL_PAD_PX - 1.0) / (DIGIT_EM * digits))
-    return min(max(size, 5.5), 8.0)
 
 
 def _axes_points(ax: Axes) -> tuple[float, float]:

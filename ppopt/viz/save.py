@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from ppopt.atomic import atomic_path
 from ppopt.schedule import Schedule
-from ppopt.viz.compare import plot_comparison
+from ppopt.viz.compare import View, plot_comparison
 
 #: Picture formats by file extension.
 PICTURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -54,12 +54,15 @@ def render_schedule(
     limit: float | Sequence[float] | None = None,
     show_memory: bool = False,
     time_unit: str | None = None,
+    view: View | None = None,
 ) -> Path:
     """Draw the schedule's Gantt chart (with its memory panel under it when ``show_memory``)
     and save it to ``path``; the extension is checked before anything is drawn.
     """
     picture_format(Path(path))
-    fig = plot_comparison([schedule], limit=limit, show_memory=show_memory, time_unit=time_unit)
+    fig = plot_comparison(
+        [schedule], limit=limit, show_memory=show_memory, time_unit=time_unit, view=view
+    )
     return save_figure(fig, path)
 
 

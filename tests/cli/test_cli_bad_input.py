@@ -17,6 +17,20 @@ from pathlib import Path
 import pytest
 from cli_helpers import GOOD, SENTINEL, run, run_process, write
 
+from ppopt.baselines import baseline
+from ppopt.export.schedule_json import dumps_schedule
+from ppopt.problem import Problem
+
+#: A valid schedule file's text (1F1B, p=2, m=2).
+SCHEDULE = dumps_schedule(baseline("1f1b", Problem.create(2, 2)), None)
+
+#: Nine nested anchors of nine in one flow list (433 bytes; 387 million values expanded).
+BOMB = (
+    "[&a0 [x,x,x,x,x,x,x,x,x], "
+    + ", ".join(f"&a{k} [{','.join([f'*a{k - 1}'] * 9)}]" for k in range(1, 9))
+    + "]"
+)
+
 #: (id, config file text or None, extra arguments, fragment of the one error line)
 ERROR_CASES = [
     # NaN time in a YAML list
@@ -28,6 +42,51 @@ ERROR_CASES = [
     ),
     # infinite time on the command line (one value for all stages)
     ("inf-time", GOOD, ["-f", "inf"], "forward_times: must be finite, got inf"),
+    # issue 21 item 2: a time whose sum over all tasks overflows (makespan inf, bubble nan%)
+    (
+        "overflowing-time",
+        GOOD + "forward_times: 1.0e+308\n",
+        [],
+        "c.yaml: forward_times[0]: too large: 1e+308 makes the sum of all times overflow",
+    ),
+    # ... the same for the latency and the activation memory, given on the command line
+    ("overflowing-latency", GOOD, ["--p2p-time", "1e308"], "error: p2p_time: too large"),
+    (
+        "overflowing-activation",
+        GOOD + "memory: {activation: 1.0e+308}\n",
+        [],
+        "c.yaml: memory.activation: too large",
+    ),
+    # a time below the solver's resolution (it would round to nothing there)
+    ("tiny-time", GOOD, ["-f", "1e-300"], "forward_times[0]: 1e-300 is below the solver's"),
+    # issue 21 item 1: an alias bomb (nine nested anchors of nine) as a value: one line at
+    # once, not a MemoryError after a minute
+    (
+        "alias-bomb",
+        GOOD + "solver: {seed: " + BOMB + "}\n",
+        [],
+        "c.yaml: line 4: YAML aliases (*a0) are not supported",
+    ),
+    # an integer longer than Python converts, and one beyond float range as a time
+    (
+        "huge-integer",
+        f"num_stages: {'9' * 5000}\nnum_batches: 8\n",
+        [],
+        "c.yaml: an integer has more digits than Python converts",
+    ),
+    (
+        "integer-beyond-float",
+        GOOD + f"forward_times: {'9' * 400}\n",
+        [],
+        "c.yaml: forward_times: must be finite, got an integer of 400 digits",
+    ),
+    # a 100k-deep nested list
+    (
+        "deep-nesting",
+        GOOD + "p2p_time: " + "[" * 100_000 + "]" * 100_000 + "\n",
+        [],
+        "c.yaml: nested too deeply",
+    ),
     # a string where a time belongs
     (
         "string-time",
@@ -51,8 +110,9 @@ ERROR_CASES = [
         [],
         "num_stages: expected a whole number >= 1, got 2.5",
     ),
-    # negative latency
-    ("negative-latency", GOOD, ["--p2p-time", "-1"], "p2p_time: must be >= 0, got -1"),
+    # negative latency from the command line, the file has none: the option is the culprit,
+    # not the file (issue 21 item 11: the key's digit made the file be blamed)
+    ("negative-latency", GOOD, ["--p2p-time", "-1"], "error: p2p_time: must be >= 0, got -1"),
     # a negative time in the seed's space-separated spelling
     ("negative-time", GOOD, ["-f", "1", "1", "-1", "1"], "forward_times[2]: must be > 0, got -1"),
     # an unknown top-level key (misspelt), with a suggestion
@@ -79,6 +139,32 @@ ERROR_CASES = [
     ("vshape-one-chunk", GOOD, ["--placement", "vshape"], "placement: vshape needs num_chunks = 2"),
     # a negative time limit
     ("negative-time-limit", GOOD, ["--time-limit", "-1"], "solver.time_limit: must be > 0"),
+    # issue 21 item 6: a seed or worker count OR-Tools cannot take (was a TypeError traceback)
+    ("huge-seed", GOOD, ["--seed", "2147483648"], "error: solver.seed: must be <= 2147483647"),
+    ("huge-workers", GOOD, ["--workers", "99999999999"], "error: solver.workers: must be <= 1024"),
+    ("file-seed", GOOD + "solver: {seed: 4294967296}\n", [], "c.yaml: solver.seed: must be <="),
+    # issue 21 item 4 and the size guard: huge counts are refused at once with the estimate
+    # (a MemoryError after 6-38 s before)
+    (
+        "huge-batches",
+        GOOD,
+        ["-b", "1000000000"],
+        "error: num_batches: too large: 4 devices x 1 chunks x 1,000,000,000 micro-batches = "
+        "8,000,000,000 tasks, above the size guard of 200,000 (estimated 2.4e+05 s and 9.6e+03 GB "
+        "before the search starts); pass --allow-large to run it anyway",
+    ),
+    (
+        "huge-chunks",
+        "num_stages: 4\nnum_batches: 8\nschedule: gpipe\n",
+        ["--chunks", "1000000000000000000"],
+        "error: num_chunks: too large: 4 devices x about 1e18 chunks x 8 micro-batches",
+    ),
+    (
+        "huge-count-in-file",
+        f"num_stages: 4\nnum_batches: {'9' * 4000}\n",
+        [],
+        "c.yaml: num_batches: too large: 4 devices x 1 chunks x about 1e4000 micro-batches",
+    ),
     # a bad solver order word
     ("bad-order", GOOD, ["--order", "sideways"], "solver.order: expected free or fixed"),
     # YAML syntax error (unclosed bracket)
@@ -100,8 +186,28 @@ ERROR_CASES = [
     ),
     # an output path whose "directory" is a file
     ("output-under-file", GOOD, ["--json", "c.yaml/x.json"], "--json: cannot write c.yaml/x.json"),
+    # issue 21 item 7: an output that is the config itself, or two outputs on one path
+    ("json-is-the-config", GOOD, ["--json", "c.yaml"], "--json: c.yaml is also the config file"),
+    (
+        "json-is-the-config-spelt-otherwise",
+        GOOD,
+        ["--json", "./c.yaml"],
+        "--json: ./c.yaml is also the config file",
+    ),
+    (
+        "trace-is-the-json",
+        GOOD,
+        ["--json", "x.json", "--trace", "x.json"],
+        "--trace: x.json is also the --json output",
+    ),
+    (
+        "picture-is-the-trace",
+        GOOD,
+        ["--trace", "x.png", "-o", "x.png"],
+        "--trace: x.png is also the --output output",
+    ),
     # a picture extension matplotlib-only users might try
-    ("picture-extension", GOOD, ["-o", "x.jpg"], "picture must end in .png, .svg or .pdf"),
+    ("picture-extension", GOOD, ["-o", "x.jpg"], "picture must end in .png, .svg, .pdf or .html"),
     # a memory limit that is not a number, Nx or none
     ("bad-memory-limit", GOOD, ["--memory-limit", "lots"], "memory.limit: expected a number"),
     # retained memory without a split backward
@@ -291,11 +397,46 @@ CASES = [
     ("validate-missing", {}, ["validate", "gone.json"], 2, "gone.json"),
     # validate: a YAML config is not a schedule file
     ("validate-config", {"c.yaml": GOOD}, ["validate", "c.yaml"], 2, "not a schedule file"),
+    # issue 21 item 1: a schedule file with an over-long integer, or nested too deeply
+    ("validate-huge-integer", {"s2.json": '{"format": ' + "9" * 5000 + "}"},
+     ["validate", "s2.json"], 2, "s2.json: not a schedule file (an integer has more digits"),
+    ("validate-deep", {"s2.json": "[" * 100_000 + "]" * 100_000}, ["validate", "s2.json"], 2,
+     "s2.json: not a schedule file (nested too deeply"),
+    # issue 21 item 7: plot and export onto their own input
+    ("plot-onto-input", {"s2.trace.json": "{}"}, ["plot", "s2.trace.json", "-o", "s2.trace.json"],
+     2, "--output: s2.trace.json is also the schedule file"),
+    ("export-onto-input", {"s2.json": "{}"}, ["export", "s2.json", "-o", "s2.json", "--format",
+     "json"], 2, "--output: s2.json is also the schedule file"),
     # plot: an empty schedule file
     ("plot-empty", {"e.json": ""}, ["plot", "e.json", "-o", "e.png"], 2, "e.json"),
     # export: an unknown format
     ("export-format", {"c.yaml": GOOD}, ["export", "c.yaml", "-o", "x.csv", "--format", "xls"],
      2, "--format: expected one of torch, torch-comms, trace, json, got 'xls'"),
+    # a schedule file given to solve: point to the commands that read it
+    ("solve-schedule-file", {"c.json": SCHEDULE}, ["solve", "c.json"], 2,
+     "c.json: a schedule file, not a config: check it with 'ppopt validate'"),
+    # a flag given a value: the value lands in CONFIG
+    ("flag-with-value", {"c.yaml": GOOD},
+     ["solve", "--deterministic", "true", "-s", "2", "-b", "2"], 2,
+     "true: not a config file; flags such as --deterministic take no value"),
+    # a schedule name that is a near miss
+    ("schedule-near-miss", {"c.yaml": GOOD}, ["solve", "c.yaml", "--schedule", "ZB-H1"], 2,
+     "unknown schedule 'ZB-H1', did you mean 'zb-h1'?"),
+    ("schedule-near-miss-v", {"c.yaml": GOOD}, ["solve", "c.yaml", "--schedule", "zbv"], 2,
+     "did you mean 'zb-v'?"),
+    # plot: a device range that is not one, or backwards; a window that ends before it starts
+    ("plot-devices-word", {"f.json": SCHEDULE}, ["plot", "f.json", "--devices", "first"], 2,
+     "--devices: expected A-B or one device, from 1, got 'first'"),
+    ("plot-devices-backwards", {"f.json": SCHEDULE}, ["plot", "f.json", "--devices", "2-1"], 2,
+     "devices: 1 is before 2"),
+    ("plot-window-backwards", {"f.json": SCHEDULE}, ["plot", "f.json", "--from", "5", "--to", "2"],
+     2, "time window: 2 is not after 5"),
+    # export: the format follows the extension; one that names none, or another format
+    ("export-picture-extension", {"f.json": SCHEDULE}, ["export", "f.json", "-o", "x.png"], 2,
+     "--output: cannot tell the format from 'x.png'"),
+    ("export-format-vs-extension", {"f.json": SCHEDULE},
+     ["export", "f.json", "-o", "x.csv", "--format", "trace"], 2,
+     "--output: 'x.csv' names a torch file, not --format trace"),
 ]  # fmt: skip
 
 

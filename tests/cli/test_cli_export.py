@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ppopt.baselines import baseline
 from ppopt.cli import app
-from ppopt.export.schedule_json import write_schedule
+from ppopt.export.schedule_json import read_schedule, write_schedule
 from ppopt.problem import Problem
 
 
@@ -104,3 +104,17 @@ def test_cli_export_warns_or_refuses_with_strict(tmp_path: Path, fmt: str) -> No
     refused = CliRunner().invoke(app, args)
     assert refused.exit_code == 2 and not strict.exists()
     assert refused.output.count("error: --strict:") == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "first"), [("t.trace.json", '{"traceEvents"'), ("s.json", "{"), ("s.csv", "0F0")]
+)
+def test_export_format_follows_the_extension(tmp_path: Path, name: str, first: str) -> None:
+    source = tmp_path / "in.json"
+    write_schedule(source, baseline("1f1b", Problem.create(2, 2)))
+    out = tmp_path / name
+    result = CliRunner().invoke(app, ["export", str(source), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith(first)
+    if name == "s.json":
+        assert read_schedule(out)[0].device_ops == read_schedule(source)[0].device_ops

@@ -62,6 +62,52 @@ def test_validate_rejects_inconsistent_metrics_with_exit_2(tmp_path: Path) -> No
     assert "metrics.makespan: the file says 1.0, its ops give" in result.stderr
 
 
+def test_a_baseline_over_the_limit_is_written_so_validate_understands_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21 item 9: 1F1B (peak 4) under --memory-limit 2 is reported over the limit, its
+    file declares it (fits_memory_limit false), and ppopt validate accepts that file and says
+    so; a file that hides the overrun, or declares one that is not there, is invalid."""
+    monkeypatch.chdir(tmp_path)
+    solved = run("solve", "-s", "4", "-b", "8", "--schedule", "1f1b", "--memory-limit", "2",
+                 "--json", "nos.json", "--no-visualization")  # fmt: skip
+    assert solved.exit_code == 0, solved.stderr
+    assert "(exceeds the memory limit)" in solved.stdout
+    data = json.loads((tmp_path / "nos.json").read_text())
+    assert data["metrics"]["fits_memory_limit"] is False
+    ok = run("validate", "nos.json")
+    assert ok.exit_code == 0, ok.stdout + ok.stderr
+    first, *overruns = ok.stdout.splitlines()
+    assert first.startswith("valid: 1f1b schedule") and first.endswith(
+        "; over the memory limit, as the file declares"
+    )
+    assert (
+        overruns[0]
+        == "  device 0: memory 3 at time 2.0 (when F3@s0 starts) is above the limit 2; peak 4"
+    )
+
+    data["metrics"]["fits_memory_limit"] = True  # hides the overrun
+    write(tmp_path / "hidden.json", json.dumps(data))
+    hidden = run("validate", "hidden.json")
+    assert hidden.exit_code == 1
+    assert (
+        "device 0: memory 3 at time 2.0 (when F3@s0 starts) is above the limit 2" in hidden.stdout
+    )
+
+    fits = run("solve", "-s", "4", "-b", "8", "--schedule", "1f1b", "--memory-limit", "4",
+               "--json", "fits.json", "--no-visualization")  # fmt: skip
+    assert fits.exit_code == 0
+    data = json.loads((tmp_path / "fits.json").read_text())
+    assert data["metrics"]["fits_memory_limit"] is True
+    data["metrics"]["fits_memory_limit"] = False  # declares an overrun that is not there
+    write(tmp_path / "false.json", json.dumps(data))
+    false = run("validate", "false.json")
+    assert false.exit_code == 1
+    assert "metrics.fits_memory_limit: the file says false, but every device is within" in (
+        false.stdout
+    )
+
+
 def test_plot_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert run("solve", "-s", "3", "-b", "4", "-w", "1", "--schedule", "1f1b",

@@ -31,6 +31,9 @@ OUTPUTS = ["--json", "out.json", "-o", "out.png"]
 #: Seconds from SIGINT to exit that the tests accept. Measured on the shared 2-core machine:
 #: the search stops within 0.1 s; writing the 3072-box picture takes ~3-4 s of the rest.
 STOP_SECONDS = 12.0
+#: Seconds past a time limit that a time-limited solve may report under load (measured on the
+#: shared 2-core machine: up to ~1 s late).
+LATE_SECONDS = 2.5
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
 
@@ -133,5 +136,57 @@ def test_time_limit_writes_valid_outputs_and_exits_0(tmp_path: Path) -> None:
     assert "solver: FEASIBLE" in done.stdout  # stopped by the limit, not by a proof
     data = check_outputs(tmp_path, interrupted=False)
     assert data["solver"]["status"] == "FEASIBLE"
-    assert data["solver"]["wall_time"] < 2.0  # the limit covers the whole solve
+    # the limit covers the whole solve; LATE_SECONDS absorbs a loaded machine, while a real
+    # overrun (issue 21: 10-65 s for 2 s limits) still fails
+    assert data["solver"]["wall_time"] < 1.0 + LATE_SECONDS
     assert took < 30.0  # start-up and the picture included
+
+
+def test_sigterm_is_treated_like_ctrl_c(tmp_path: Path) -> None:
+    """Issue 21 item 10: SIGTERM (kill, a job scheduler) ended the solve with 143, no best
+    schedule and temporary files left; it is now a Ctrl-C: exit 130, outputs written."""
+    leave_old_outputs(tmp_path)
+    process = start(tmp_path, *LONG_PROBLEM, "--time-limit", "60", *OUTPUTS)
+    first_progress_line(process)
+    time.sleep(2.0)
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert time.perf_counter() - sent < STOP_SECONDS
+    assert "Traceback" not in stderr
+    assert stderr.endswith("error: interrupted; the best schedule found so far was written\n")
+    check_outputs(tmp_path, interrupted=True)
+
+
+#: A sweep whose optimizer runs take far longer than the tests wait (the long problem above).
+LONG_SWEEP = """base: {num_stages: 16, forward_times: 1, backward_times: 1, weight_times: 1,
+  p2p_time: 0.1, memory: {limit: 2x}}
+grid: {num_batches: [64, 63]}
+schedules: [optimal]
+solver: {time_limit: 60, workers: 1, objective: span}
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_a_sweep_of_optimizer_runs(tmp_path: Path, jobs: str) -> None:
+    """Issue 21 item 10: Ctrl-C during an inline sweep's solve was taken as the solve's end
+    (rc 0, the run recorded FEASIBLE); with --jobs 2 a worker printed a traceback. The sweep
+    now stops with 130, records no interrupted run and prints one line."""
+    (tmp_path / "s.yaml").write_text(LONG_SWEEP)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ppopt", "sweep", "s.yaml", "--out", "out", "--quiet",
+         "--jobs", jobs],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    time.sleep(6.0)  # the runs are solving by now (spawned workers start within ~2 s)
+    sent = time.perf_counter()
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, (stdout, stderr)
+    assert time.perf_counter() - sent < STOP_SECONDS
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted"
+    runs = tmp_path / "out" / "runs.jsonl"
+    assert not runs.exists() or runs.read_text() == ""  # no interrupted run recorded

@@ -38,7 +38,9 @@ def test_seed_case_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     picture = tmp_path / "pipeline_1f1b.png"
     assert picture.read_bytes()[:8] == PNG_MAGIC
     assert picture.stat().st_size > 10_000
-    assert result.stderr.strip() == "wrote pipeline_1f1b.png"
+    *notices, last = result.stderr.strip().splitlines()
+    assert last == "wrote pipeline_1f1b.png"  # and at most the slow-drawing notices before it
+    assert all(line.startswith(("drawing pipeline_1f1b.png", "drew ")) for line in notices)
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
@@ -232,3 +234,28 @@ def test_trace_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                  "--trace", "t.trace.json")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert json.loads((tmp_path / "t.trace.json").read_text())
+
+
+def test_baseline_picture_has_its_memory_panel(tmp_path: Path) -> None:
+    """A one-chunk baseline without a memory limit still shows what it holds (SVG keeps the
+    panel's axis label as text)."""
+    picture = tmp_path / "b.svg"
+    result = run("solve", "-s", "3", "-b", "4", "--schedule", "gpipe", "-o", str(picture))
+    assert result.exit_code == 0, result.stderr
+    assert ">activation memory</text>" in picture.read_text()
+
+
+def test_plot_shows_a_window_of_some_devices(tmp_path: Path) -> None:
+    """--from/--to/--devices zoom the picture: only devices 3 to 5 are drawn (their row
+    names are the only ones in the SVG), without the memory panel."""
+    schedule = tmp_path / "s.json"
+    assert run("solve", "-s", "8", "-b", "16", "--schedule", "1f1b", "--json", str(schedule),
+               "--no-visualization").exit_code == 0  # fmt: skip
+    picture = tmp_path / "zoom.svg"
+    result = run("plot", str(schedule), "-o", str(picture), "--from", "10", "--to", "30",
+                 "--devices", "3-5", "--no-memory")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    text = picture.read_text()
+    shown = {d for d in range(1, 9) if f">device {d}</text>" in text}
+    assert shown == {3, 4, 5}
+    assert ">activation memory</text>" not in text

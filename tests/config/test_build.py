@@ -225,3 +225,12 @@ def test_normalised_problem_rejects_run_keys() -> None:
     raw = problem_to_dict(Problem.create(2, 2))
     with pytest.raises(ConfigError, match=r"^problem\.schedule: unknown key"):
         problem_from_dict({**raw, "schedule": "1f1b"})
+
+
+def test_yaml_and_json_read_1e_minus_3_alike(tmp_path: Path) -> None:
+    """Issue 21 item 13: YAML 1.1 made ``1e-3`` a string ("not a number"); JSON and the
+    command line read it as 0.001, and so does YAML now."""
+    (tmp_path / "c.yaml").write_text("num_stages: 2\nnum_batches: 2\np2p_time: 1e-3\n")
+    (tmp_path / "c.json").write_text('{"num_stages": 2, "num_batches": 2, "p2p_time": 1e-3}')
+    from_yaml, from_json = load_config(tmp_path / "c.yaml"), load_config(tmp_path / "c.json")
+    assert from_yaml.problem.p2p == from_json.problem.p2p == 0.001

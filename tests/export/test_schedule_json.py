@@ -43,7 +43,7 @@ def test_round_trip_keeps_every_op_and_the_problem(schedule: Schedule) -> None:
 def test_file_content(tmp_path: Path) -> None:
     problem = Problem.create(3, 4, forward=[1, 1.5, 1], weight=0.5, retained=0.25, p2p=0.1)
     schedule = baseline("1f1b", problem)
-    solver = {"status": "OPTIMAL", "lower_bound": 1.0, "gap": 0.0, "wall_time": 0.1}
+    solver = {"status": "OPTIMAL", "lower_bound": schedule.makespan, "gap": 0.0, "wall_time": 0.1}
     path = tmp_path / "s.json"
     write_schedule(path, schedule, solver)
     data = json.loads(path.read_text())
@@ -60,7 +60,7 @@ def test_file_content(tmp_path: Path) -> None:
     assert data["interrupted"] is False
     assert len(data["ops"]) == problem.num_tasks == 3 * 3 * 4
     assert set(data["ops"][0]) == {"device", "stage", "microbatch", "kind", "start", "end"}
-    assert data["metrics"] == compute_metrics(schedule).to_dict()
+    assert data["metrics"] == {**compute_metrics(schedule).to_dict(), "fits_memory_limit": True}
     assert "solver" not in schedule_to_dict(schedule)  # only when a solver ran
     loaded, loaded_solver = read_schedule(path)
     assert loaded == schedule and loaded_solver == solver
@@ -129,6 +129,54 @@ def _edit(data: dict, path: str, value: object) -> dict:
         # metrics that are not those of the ops
         ("metrics.makespan", 99.0, "metrics.makespan: the file says 99.0, its ops give 9.0"),
         ("metrics.bubble_rate", "DELETE", "metrics.bubble_rate: missing"),
+        # issue 21 item 8: every metric is checked, not only the four headline ones
+        (
+            "metrics.peak_memory",
+            [1.0, 1.0],
+            "metrics.peak_memory[0]: the file says 1.0, its ops give 2.0",
+        ),
+        ("metrics.busy.1", 5.0, "metrics.busy[1]: the file says 5.0, its ops give 6.0"),
+        ("metrics.idle", [0.0, 0.0], "metrics.idle[0]: the file says 0.0, its ops give 3.0"),
+        ("metrics.zb_bubble", 0.0, "metrics.zb_bubble: the file says 0.0, its ops give 0.333"),
+        ("metrics.busy", [6.0], "metrics.busy: expected a list of 2 numbers"),
+        ("metrics.fits_memory_limit", "yes", "metrics.fits_memory_limit: expected true or false"),
+        # ... and the solver's claims: a bound above the makespan, a negative gap, OPTIMAL
+        # with a gap, FEASIBLE at the bound, a status that is not one
+        (
+            "solver",
+            {"status": "OPTIMAL", "lower_bound": 22.0, "gap": 0.0},
+            "solver.lower_bound: 22.0 is above the schedule's makespan 9.0",
+        ),
+        (
+            "solver",
+            {"status": "FEASIBLE", "lower_bound": 8.0, "gap": -0.5},
+            "solver.gap: the file says -0.5, its ops give 0.111",
+        ),
+        (
+            "solver",
+            {"status": "OPTIMAL", "lower_bound": 8.0, "gap": 1 / 9},
+            "solver.status: OPTIMAL, but the makespan 9.0 is above the lower bound 8.0",
+        ),
+        (
+            "solver",
+            {"status": "FEASIBLE", "lower_bound": 9.0, "gap": 0.0},
+            "solver.status: FEASIBLE, but the makespan 9.0 meets the lower bound",
+        ),
+        (
+            "solver",
+            {"status": "DONE", "lower_bound": 9.0, "gap": 0.0},
+            "solver.status: expected OPTIMAL or FEASIBLE, got 'DONE'",
+        ),
+        (
+            "solver",
+            {"status": "OPTIMAL", "lower_bound": None, "gap": 0.0},
+            "solver.lower_bound: expected a finite number, got None",
+        ),
+        (
+            "solver",
+            {"status": "OPTIMAL", "objective": "span", "lower_bound": 9.5, "gap": 0.0},
+            "solver.lower_bound: 9.5 is above the schedule's span 9.0",
+        ),
         # odd types
         ("interrupted", "yes", "interrupted: expected true or false, got 'yes'"),
         ("solver", [1], "solver: expected an object"),
@@ -155,7 +203,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ScheduleFileError, match="s.json: file not found"):
         read_schedule(tmp_path / "s.json")
     (tmp_path / "t.json").write_text("{oops")
-    with pytest.raises(ScheduleFileError, match=r"t\.json: not a schedule file \(JSON error"):
+    with pytest.raises(ScheduleFileError, match=r"t\.json: not a schedule file \(JSON syntax"):
         read_schedule(tmp_path / "t.json")
 
 

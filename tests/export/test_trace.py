@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ppopt.cli import app
 from ppopt.export.schedule_json import read_schedule
 from ppopt.export.trace import US_PER_UNIT, trace_events, write_trace
 from ppopt.problem import Problem
-from ppopt.schedule import Schedule
+from ppopt.schedule import Op, Schedule
 from ppopt.tasks import Task
 
 #: Slack for ``ts + dur`` against the next start (float rounding of ``end*1000 - start*1000``).
@@ -89,7 +90,9 @@ def check_trace(schedule: Schedule, trace: dict[str, Any]) -> None:
     backward = "backward-input" if problem.is_split else "backward"
     for op in schedule.ops():
         event = events[(op.device, op.kind, op.stage, op.microbatch)]
-        assert event["name"] == f"{op.kind}{op.microbatch + 1}"
+        chunk = problem.stages_on(op.device).index(op.stage)
+        suffix = f" c{chunk + 1}" if problem.num_chunks > 1 else ""
+        assert event["name"] == f"{op.kind}{op.microbatch + 1}{suffix}"
         assert event["cat"] == {"F": "forward", "B": backward, "W": "weight"}[op.kind]
         assert event["ts"] == op.start * 1000.0
         assert math.isclose(event["dur"], op.duration * 1000.0, rel_tol=1e-12, abs_tol=EPS_US)
@@ -112,6 +115,8 @@ def check_trace(schedule: Schedule, trace: dict[str, Any]) -> None:
     assert set(metadata(trace, "thread_name")) == {(d, 0) for d in range(problem.num_devices)} | {
         key for key in tracks if key[1] != 0
     }
+    check_flows(schedule, trace)
+    check_memory_counters(schedule, trace)
     # sends: exactly the cross-device edges, from the sender's end, p2p long
     sends = send_events(trace)
     if problem.p2p == 0:
@@ -120,9 +125,9 @@ def check_trace(schedule: Schedule, trace: dict[str, Any]) -> None:
     by_task = {op.task: op for op in schedule.ops()}
     seen: Counter[tuple[int, str, str, int]] = Counter()
     for e in sends:
-        word, sender, arrow, device_word, device = e["name"].split()
-        assert (word, arrow, device_word) == ("send", "->", "device")
-        dst = int(device) - 1
+        match = re.fullmatch(r"send ([FBW]\d+)(?: c\d+)? -> device (\d+)", e["name"])
+        assert match, e["name"]
+        sender, arrow, dst = match[1], "->", int(match[2]) - 1
         seen[(e["pid"], sender, arrow, dst)] += 1
         op = by_task[Task(e["args"]["kind"], e["args"]["from_stage"], e["args"]["microbatch"])]
         assert e["ts"] == op.end * 1000.0
@@ -134,6 +139,57 @@ def check_trace(schedule: Schedule, trace: dict[str, Any]) -> None:
         mine = [(e["ts"], e["ts"] + e["dur"]) for e in sends if e["pid"] == device]
         lanes = {e["tid"] for e in sends if e["pid"] == device}
         assert lanes == set(range(1, max_in_flight(mine) + 1))
+
+
+def check_flows(schedule: Schedule, trace: dict[str, Any]) -> None:
+    """One flow arrow per edge between two devices: its start inside the producer, its end
+    inside the consumer, both on the compute threads, one id per pair."""
+    problem = schedule.problem
+    by_task = {op.task: op for op in schedule.ops()}
+    starts = {e["id"]: e for e in trace["traceEvents"] if e["ph"] == "s"}
+    ends = {e["id"]: e for e in trace["traceEvents"] if e["ph"] == "f"}
+    assert set(starts) == set(ends)
+    assert len(starts) == sum(cross_edges(schedule).values())
+    pairs = Counter()
+    for number, start in starts.items():
+        end = ends[number]
+        assert end["bp"] == "e" and start["cat"] == end["cat"] == "flow"
+        assert start["tid"] == end["tid"] == 0 and start["pid"] != end["pid"]
+        sender = op_at(schedule, start["pid"], start["ts"], near="end")
+        receiver = op_at(schedule, end["pid"], end["ts"], near="start")
+        assert by_task[sender.task] == sender
+        assert sender.task in problem.dependencies(receiver.task)
+        pairs[(sender.task, receiver.task)] += 1
+    assert all(count == 1 for count in pairs.values())
+
+
+def op_at(schedule: Schedule, device: int, ts: float, near: str) -> Op:
+    """The op of ``device`` that encloses ``ts`` within 0.5 us of its ``near`` end."""
+    for op in schedule.device_ops[device]:
+        start, end = op.start * 1000, op.end * 1000
+        if start <= ts <= end and (end - ts if near == "end" else ts - start) <= 0.5:
+            return op
+    raise AssertionError(f"no op of device {device} encloses {ts} near its {near}")
+
+
+def check_memory_counters(schedule: Schedule, trace: dict[str, Any]) -> None:
+    """Per device a memory counter from 0 back to 0 whose largest value is the device's peak
+    (computed here from the ops and the problem's memory rules, not from the trace writer)."""
+    problem = schedule.problem
+    for device, ops in enumerate(schedule.device_ops):
+        counter = sorted(
+            (e["ts"], e["args"]["activation"])
+            for e in trace["traceEvents"]
+            if e["ph"] == "C" and e["pid"] == device and e["name"] == "memory"
+        )
+        assert counter[0] == (0.0, 0.0) or counter[0][0] == 0.0
+        assert counter[-1][1] == pytest.approx(0.0, abs=1e-9)
+        level, peak = 0.0, 0.0
+        for op in ops:  # one device runs one op at a time: take at start, free at end
+            taken, freed = problem.memory_change(op.kind, op.stage)
+            peak = max(peak, level + taken)
+            level += taken - freed
+        assert max(value for _, value in counter) == pytest.approx(peak, abs=1e-9)
 
 
 # ------------------------------------------------------------------------------ examples
@@ -187,6 +243,21 @@ def test_split_and_chunks_categories() -> None:
     check_trace(schedule, trace)
     assert {e["cat"] for e in compute_events(trace)} == {"forward", "backward-input", "weight"}
     assert {e["args"]["chunk"] for e in compute_events(trace)} == {0, 1}
+    assert {e["name"] for e in compute_events(trace) if e["args"]["stage"] == 3} == {
+        f"{kind}{mb} c2" for kind in "FBW" for mb in range(1, 5)
+    }  # stage 3 is device 2's second chunk
+
+
+def test_flows_and_memory_counter_of_1f1b() -> None:
+    """1F1B p=4 m=8: 2 (p-1) m = 48 arrows; device 1 holds p = 4 activations at its peak,
+    device 4 one (docs/contract.md), back to 0 at the end."""
+    schedule = baseline("1f1b", Problem.create(4, 8))
+    trace = trace_events(schedule)
+    check_trace(schedule, trace)
+    assert sum(e["ph"] == "s" for e in trace["traceEvents"]) == 48
+    counters = [e for e in trace["traceEvents"] if e["ph"] == "C"]
+    peaks = [max(e["args"]["activation"] for e in counters if e["pid"] == d) for d in range(4)]
+    assert peaks == [4, 3, 2, 1]
 
 
 @given(timed(problems(max_devices=4, max_microbatches=5)))

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,6 +33,7 @@ from solver_helpers import (
 )
 from strategies import problems
 
+import ppopt.solver.run as run_module
 from ppopt.baselines import applicable_baselines, baseline
 from ppopt.errors import NoScheduleError, SolverOptionError
 from ppopt.limits import MemoryLimit
@@ -249,3 +252,49 @@ def test_same_input_twice_gives_the_same_schedule() -> None:
         second.lower_bound,
         second.source,
     )
+
+
+# ------------------------------------------------- the time limit holds (issue 21 item 5)
+
+
+def _latency_problem() -> Problem:
+    """p=4, m=8, p2p 0.5: 1F1B takes 41, the bound is 40, so 1F1B is not proven optimal."""
+    return Problem.create(4, 8, p2p=0.5)
+
+
+def test_the_floor_stops_when_the_time_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The floor ran every baseline whatever the limit (-s 64 -b 512 with 2 s took 10-30 s,
+    nine greedy variants of ~2 s each); now a batch starts only if it fits the time left."""
+    problem = _latency_problem()
+    first = baseline("1f1b", problem)
+    consumed = 0
+
+    def slow_stages(problem: Problem, caps: object):
+        nonlocal consumed
+        consumed += 1
+        yield [first]
+        for _ in range(20):  # each batch takes 0.2 s and finds nothing better
+            time.sleep(0.2)
+            consumed += 1
+            yield []
+
+    monkeypatch.setattr(run_module, "floor_stages", slow_stages)
+    monkeypatch.setattr(run_module, "MODEL_SECONDS_PER_TASK", 1e3)  # no time for CP-SAT
+    result = solve(problem, SolverOptions(time_limit=1.0, workers=1))
+    assert consumed <= 6, consumed  # 1 s of 0.2 s batches, and the one that ran over
+    assert result.schedule.orders() == first.orders()
+    assert result.status == "FEASIBLE" and result.lower_bound <= 40.0  # the optimum is 40
+
+
+def test_no_model_is_built_without_the_time_to_build_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the CP-SAT model of 65k tasks took 7 s, after the limit; with less time left
+    than the model needs, the best schedule so far is the answer."""
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(run_module, "PipelineModel", no_model)
+    monkeypatch.setattr(run_module, "MODEL_SECONDS_PER_TASK", 1e3)
+    result = solve(_latency_problem(), SolverOptions(time_limit=1.0, workers=1))
+    assert result.source != "cp-sat" and result.objective_value >= 40.0
+    assert result.wall_time < 1.0

@@ -141,3 +141,23 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None
     assert rows[("none", "optimal")]["status"] == "OPTIMAL"
     errors = [r for r in read_jsonl(tmp_path / "out/runs.jsonl") if r["status"] == "ERROR"]
     assert len(errors) == 3  # a run's own error is final: saved, not retried
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        b'{"key": "\xff\xfe"}\n',  # not UTF-8 (the reader crashed with UnicodeDecodeError)
+        b'{"key": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",  # RecursionError
+        b'{"key": "x", "n": ' + b"9" * 5000 + b"}\n",  # over-long integer: ValueError
+    ],
+    ids=["bad-utf8", "deep-nesting", "huge-int"],
+)
+def test_a_corrupt_last_line_of_runs_jsonl_is_redone(tmp_path: Path, corrupt: bytes) -> None:
+    """Issue 21 item 12: the resume reads past a corrupt last line and redoes that run."""
+    sweep = load_sweep(write_sweep(tmp_path, BASELINES_SWEEP))
+    out = tmp_path / "out"
+    run_sweep(sweep, out, quiet=True)
+    lines = (out / "runs.jsonl").read_bytes().splitlines(keepends=True)
+    (out / "runs.jsonl").write_bytes(b"".join(lines[:-1]) + corrupt)
+    again = run_sweep(sweep, out, quiet=True)
+    assert (again.executed, again.skipped) == (1, 7)

@@ -3,7 +3,9 @@ local process pool and a Dask LocalCluster."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -122,3 +124,38 @@ def test_dask_local_cluster_runs_the_sweep(tmp_path: Path) -> None:
     rows = read_csv(tmp_path / "dask" / "results.csv")
     assert comparable(rows) == comparable(read_csv(tmp_path / "serial" / "results.csv"))
     assert [row["status"] for row in rows] == ["", "", "OPTIMAL"]
+
+
+def test_a_second_sweep_into_the_same_out_is_refused(tmp_path: Path) -> None:
+    """Issue 21 item 12: two sweeps into one --out ran the same runs twice; the second one
+    is now refused at once while the first holds the directory's lock."""
+    sweep = write_sweep(tmp_path, BASELINES_SWEEP)
+    out = tmp_path / "out"
+    out.mkdir()
+    with (out / ".ppopt-sweep.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a sweep running elsewhere
+        busy = run_cli("sweep", str(sweep), "--out", str(out), "--quiet")
+    assert busy.exit_code == 2
+    assert busy.stderr == (
+        f"error: --out: {out} is in use by another sweep; wait for it or give another directory\n"
+    )
+    assert not (out / "runs.jsonl").exists()  # nothing ran
+    free = run_cli("sweep", str(sweep), "--out", str(out), "--quiet")  # the lock was released
+    assert free.exit_code == 0, free.stderr
+
+
+def test_an_unwritable_out_is_found_before_any_run(tmp_path: Path, monkeypatch) -> None:
+    """Issue 21 item 12: a read-only --out was found only after every run had finished."""
+    calls: list[str] = []
+    monkeypatch.setattr(runner, "execute_run", lambda config, workers: calls.append("run"))
+    if os.geteuid() != 0:
+        out = tmp_path / "locked"
+        out.mkdir()
+        out.chmod(0o555)
+    else:  # root writes anywhere permissions allow; /proc refuses even root
+        out = Path("/proc")
+    result = run_cli("sweep", str(write_sweep(tmp_path, BASELINES_SWEEP)), "--out", str(out))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: --out: cannot write to {out}: ")
+    assert result.stderr.count("\n") == 1
+    assert calls == []

@@ -62,6 +62,28 @@ BAD_SWEEPS = [
         with_(GOOD, grid={"num_batches": [2], "forward_times": [[1, 1, 1, 1], [1, 1]]}),
         "grid point (num_batches=2, forward_times=[1, 1]): forward_times: expected 4 values",
     ),
+    # issue 21 item 11: a grid key with a digit in its name is the culprit, not base.
+    (
+        with_(GOOD, grid={"num_batches": [2], "p2p_time": [0, -1]}),
+        "grid point (num_batches=2, p2p_time=-1): p2p_time: must be >= 0, got -1",
+    ),
+    # a dotted grid key with an index in the message
+    (
+        with_(GOOD, grid={"num_batches": [2], "memory.activation": [1, [1, -1, 1, 1]]}),
+        "grid point (num_batches=2, memory.activation=[1, -1, 1, 1]): memory.activation[1]: must",
+    ),
+    # issue 21 item 12: two grid points that are one run (it ran once, counted twice)
+    (
+        with_(GOOD, grid={"num_batches": [2], "p2p_time": [0, 0]}),
+        "grid points (num_batches=2, p2p_time=0) and (num_batches=2, p2p_time=0) are the same "
+        "1f1b run",
+    ),
+    # ... also when spelt differently
+    (
+        with_(GOOD, grid={"num_batches": [2], "forward_times": [1, [1, 1, 1, 1]]}),
+        "grid points (num_batches=2, forward_times=1) and (num_batches=2, forward_times=[1, 1, 1, "
+        "1]) are the same 1f1b run; list each value once",
+    ),
     # a bad solver key and value
     (with_(GOOD, solver={"time_limt": 1}), "solver.time_limt: unknown key"),
     (with_(GOOD, solver={"time_limit": -1}), "solver.time_limit: must be > 0"),

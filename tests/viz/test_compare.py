@@ -7,7 +7,7 @@ import pytest
 from ppopt.baselines import baseline
 from ppopt.schedule import Schedule
 from ppopt.viz import plot_comparison
-from ppopt.viz.gantt import box_labels
+from ppopt.viz.labels import chart_labels
 
 
 def test_blocks_share_the_time_axis_of_the_longest(split: Schedule) -> None:
@@ -18,10 +18,11 @@ def test_blocks_share_the_time_axis_of_the_longest(split: Schedule) -> None:
     assert gantt2.get_title().startswith("1f1b classic: makespan 33, bubble rate 27.3%")
     assert [ax.get_ylabel() for ax in (memory1, memory2)] == ["activation memory"] * 2
     for ax in fig.axes:
-        assert ax.get_xlim() == (0.0, 33.0)  # sharex: the longest makespan for everyone
+        assert ax.get_xlim() == (0.0, 33.0 * 1.01)  # sharex: the longest makespan for all
     assert gantt1.get_shared_x_axes().joined(gantt1, memory2)
     assert [ax.get_xlabel() for ax in fig.axes] == ["", "", "", "time"]
-    assert len(box_labels(gantt1)) == len(list(split.ops()))
+    labels = chart_labels(gantt1)
+    assert labels is not None and len(labels.texts) == len(list(split.ops()))
 
 
 def test_without_memory_only_gantt_blocks(plain: Schedule, split: Schedule) -> None:
@@ -39,3 +40,19 @@ def test_size_is_sane(plain: Schedule) -> None:
 def test_nothing_to_compare_is_an_error() -> None:
     with pytest.raises(ValueError, match="no schedules"):
         plot_comparison([])
+
+
+def test_one_legend_for_blocks_of_the_same_kinds(split: Schedule) -> None:
+    """Five schedules of one problem: the kinds' legend once, on the first block; the memory
+    panels keep theirs (their peaks differ)."""
+    names = ("1f1b", "zb-h1", "gpipe", "1f1b", "zb-h1")
+    fig = plot_comparison([baseline(n, split.problem).renamed(f"{n} {k}") for k, n in
+                           enumerate(names)], limit=8)  # fmt: skip
+    gantts, memories = fig.axes[0::2], fig.axes[1::2]
+    assert [ax.get_legend() is not None for ax in gantts] == [True, False, False, False, False]
+    assert all(ax.get_legend() is not None for ax in memories)
+
+
+def test_blocks_of_other_kinds_keep_their_legend(plain: Schedule, split: Schedule) -> None:
+    fig = plot_comparison([plain, split], show_memory=False)
+    assert all(ax.get_legend() is not None for ax in fig.axes)  # B full vs B + W

@@ -7,12 +7,15 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextPath
 
 from ppopt.baselines import baseline
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
 from ppopt.viz import KIND_COLORS, plot_gantt, plot_memory
-from ppopt.viz.gantt import BoxLabel, box_labels, gantt_size
+from ppopt.viz.gantt import gantt_size
+from ppopt.viz.labels import BoxLabels, chart_labels
 
 
 def boxes(ax) -> list[tuple[float, float, float, tuple[float, ...], str]]:
@@ -99,7 +102,7 @@ def test_title_names_schedule_makespan_and_bubble_rate(plain: Schedule) -> None:
 def test_time_axis_in_the_users_unit(plain: Schedule, unit: str | None, label: str) -> None:
     ax = plot_gantt(plain, time_unit=unit)
     assert ax.get_xlabel() == label
-    assert ax.get_xlim() == (0.0, 33.0)
+    assert ax.get_xlim() == (0.0, 33.0 * 1.01)  # 1 % after the end
     if unit:
         assert "makespan 33 ms" in ax.get_title()
 
@@ -107,26 +110,43 @@ def test_time_axis_in_the_users_unit(plain: Schedule, unit: str | None, label: s
 def test_small_chart_shows_every_one_based_microbatch_number(plain: Schedule) -> None:
     ax = plot_gantt(plain)
     ax.figure.canvas.draw()
-    labels = box_labels(ax)
-    assert labels and all(label.fits for label in labels)
+    labels = chart_labels(ax)
+    assert labels is not None and labels.fits is not None and labels.fits.all()
     for device in range(4):
-        row = sorted(int(t.get_text()) for t in labels if round(t.get_position()[1]) == device)
+        row = sorted(
+            int(text)
+            for text, box in zip(labels.texts, labels.boxes, strict=True)
+            if round((box[2] + box[3]) / 2) == device
+        )
         assert row == sorted(list(range(1, 9)) * 2)  # an F and a B for each micro-batch
 
 
-def drawn_labels(ax) -> list[tuple[BoxLabel, object]]:
-    """Draw the figure; the labels that were drawn, each with its rendered window extent."""
+def drawn_extents(ax, labels: BoxLabels, dpi: float) -> list[tuple[int, np.ndarray]]:
+    """Draw the figure at ``dpi``; each drawn label's index and pixel extent, rebuilt here
+    from the glyph outline of its text at the chart's size and orientation, centred on its
+    box (independent of the artist's own geometry)."""
     fig = ax.figure
+    fig.set_dpi(dpi)
     fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    return [(t, t.get_window_extent(renderer)) for t in box_labels(ax) if t.fits]
+    assert labels.fits is not None
+    font = FontProperties(size=labels.style.fontsize)
+    out = []
+    for i in np.flatnonzero(labels.fits):
+        extent = TextPath((0, 0), labels.texts[i], prop=font).get_extents()
+        w, h = extent.width * dpi / 72, extent.height * dpi / 72
+        if labels.style.rotated:
+            w, h = h, w
+        x0, x1, y0, y1 = labels.boxes[i]
+        cx, cy = ax.transData.transform([((x0 + x1) / 2, (y0 + y1) / 2)])[0]
+        out.append((int(i), np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])))
+    return out
 
 
 @pytest.mark.parametrize(
-    "figsize",
-    [None, (12.0, 5.0)],  # the chart's own size, and a cramped one where most labels drop
+    ("figsize", "dpi"),
+    [(None, 100), (None, 150), ((12.0, 5.0), 100)],  # own size at two dpi, and a cramped one
 )
-def test_labels_never_overlap_or_leave_their_box_at_p16_m64(figsize) -> None:
+def test_labels_inside_their_box_never_overlapping_and_consistent_at_p16_m64(figsize, dpi) -> None:
     schedule = baseline("1f1b", Problem.create(16, 64))
     ax = None
     if figsize is not None:
@@ -134,31 +154,36 @@ def test_labels_never_overlap_or_leave_their_box_at_p16_m64(figsize) -> None:
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
     ax = plot_gantt(schedule, ax=ax)
-    shown = drawn_labels(ax)
-    ops = {(op.device, (op.start + op.end) / 2): op for op in schedule.ops()}
-    extents = np.array([[e.x0, e.y0, e.x1, e.y1] for _, e in shown]).reshape(-1, 4)
-    for label, extent in shown:
-        x, y = label.get_position()
-        op = ops[(round(y), x)]
-        assert label.get_text() == str(op.microbatch + 1)
+    labels = chart_labels(ax)
+    assert labels is not None
+    shown = drawn_extents(ax, labels, dpi)
+    ops = {(op.device, op.start): op for op in schedule.ops()}
+    pixels = ax.transData.transform
+    for i, (x0, y0, x1, y1) in shown:
+        start, end, low, high = labels.boxes[i]
+        op = ops[(round((low + high) / 2), start)]
+        assert labels.texts[i] == str(op.microbatch + 1) and end == op.end
         # the op's box (rows are 0.8 high), computed here from the op, in display pixels
-        corners = [(op.start, op.device - 0.4), (op.end, op.device + 0.4)]
-        xs, ys = ax.transData.transform(corners).T
-        assert xs.min() <= extent.x0 and extent.x1 <= xs.max()
-        assert ys.min() <= extent.y0 and extent.y1 <= ys.max()
-    x0, y0, x1, y1 = extents.T
+        xs, ys = pixels([(op.start, op.device - 0.4), (op.end, op.device + 0.4)]).T
+        assert xs.min() <= x0 and x1 <= xs.max() and ys.min() <= y0 and y1 <= ys.max()
+    extents = np.array([e for _, e in shown]).reshape(-1, 4)
+    a0, b0, a1, b1 = extents.T
     overlap = (
-        (x0[:, None] < x1[None, :])
-        & (x0[None, :] < x1[:, None])
-        & (y0[:, None] < y1[None, :])
-        & (y0[None, :] < y1[:, None])
+        (a0[:, None] < a1[None, :])
+        & (a0[None, :] < a1[:, None])
+        & (b0[:, None] < b1[None, :])
+        & (b0[None, :] < b1[:, None])
     )
     np.fill_diagonal(overlap, False)
     assert not overlap.any()
-    if figsize is None:
-        # the chart's own size keeps at least the backward numbers (one per device and batch)
-        assert len(shown) >= 16 * 64
-        assert len(shown) < 2 * 16 * 64  # and did drop the narrow forwards' two-digit numbers
+    # one rule: boxes of one length are all labelled or all not, whatever their number
+    assert labels.fits is not None
+    by_length: dict[float, set[bool]] = {}
+    for (start, end, _, _), fits in zip(labels.boxes, labels.fits, strict=True):
+        by_length.setdefault(round(end - start, 9), set()).add(bool(fits))
+    assert all(len(decisions) == 1 for decisions in by_length.values())
+    if figsize is None:  # the chart's own size labels every backward, two-digit numbers too
+        assert labels.fits.sum() >= 16 * 64
 
 
 def test_figure_grows_with_devices_and_tasks_within_bounds() -> None:
@@ -185,3 +210,14 @@ def test_given_axes_no_new_figure_is_made(monkeypatch, split: Schedule) -> None:
     assert made == [] and fig.axes == [gantt_ax, memory_ax]
     plot_gantt(split)
     assert len(made) == 1  # the counter does see figures being made
+
+
+def test_large_chart_has_an_idle_strip_with_each_devices_share() -> None:
+    """p=12 1F1B (F=1, B=2, m=24): device d idles (p-1)(f+b) = 33 of the makespan
+    (m+p-1)(f+b) = 105, the same on every device; a p=4 chart has no strip."""
+    schedule = baseline("1f1b", Problem.create(12, 24))
+    ax = plot_gantt(schedule)
+    (strip,) = ax.child_axes
+    widths = [patch.get_width() for patch in strip.patches]
+    assert widths == pytest.approx([33 / 105] * 12)
+    assert plot_gantt(baseline("1f1b", Problem.create(4, 8))).child_axes == []
