@@ -39,13 +39,16 @@ from ppopt.errors import (
     UnknownScheduleError,
 )
 from ppopt.export.schedule_json import read_schedule, write_schedule
+from ppopt.layers import Layer, Partition, Profile, read_profile_csv
 from ppopt.limits import MemoryLimit
 from ppopt.metrics import Metrics, compute_metrics
+from ppopt.partition import LayeredProblem
 from ppopt.problem import Problem
 from ppopt.runs import Comparison, Outcome, compare_schedules, run_schedule
 from ppopt.runtime import Runtime
 from ppopt.schedule import Op, Schedule
 from ppopt.solver import Objective, Progress, SolveResult, SolverOptions, Status, solve
+from ppopt.solver.partition import PartitionResult, solve_partition
 from ppopt.tasks import Kind, Task
 from ppopt.timeline import compute_timeline
 from ppopt.validate import assert_valid, validate
@@ -84,6 +87,8 @@ __all__ = [
     "ConfigError",
     "DeadlockError",
     "Kind",
+    "Layer",
+    "LayeredProblem",
     "MemoryLimit",
     "Metrics",
     "NoScheduleError",
@@ -91,9 +96,12 @@ __all__ = [
     "Objective",
     "Op",
     "OrderError",
+    "Partition",
+    "PartitionResult",
     "PpoptError",
     "Problem",
     "ProblemError",
+    "Profile",
     "Progress",
     "Schedule",
     "ScheduleFileError",
@@ -110,8 +118,10 @@ __all__ = [
     "baseline",
     "compute_metrics",
     "compute_timeline",
+    "read_profile_csv",
     "read_schedule",
     "solve",
+    "solve_partition",
     "validate",
     "write_schedule",
     *_PLOTTING,

@@ -1,4 +1,5 @@
-"""Atomic output files: write to a temporary file in the target's directory, then rename.
+"""Atomic output files: write to a temporary file in the target's directory, then rename;
+and reading an input file's text with one-line errors (:func:`read_input_text`).
 
 A reader (or a user after Ctrl-C) sees either the old file or the complete new one, never a
 half-written file: :func:`os.replace` is atomic within one file system, which is why the
@@ -13,6 +14,8 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from ppopt.errors import PpoptError
 
 
 def _current_umask() -> int:
@@ -76,3 +79,16 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     """Write ``text`` to ``path`` atomically (the old content stays until the rename)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding=encoding)
+
+
+def read_input_text(path: Path, error: type[PpoptError], what: str = "") -> str:
+    """The UTF-8 text of an input file; a missing or unreadable file is one ``error`` line
+    naming the path (``what`` names the kind of file: ``profile``)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {what + ' ' if what else ''}file not found") from None
+    except (OSError, UnicodeDecodeError) as failure:
+        reason = failure.strerror if isinstance(failure, OSError) else "not UTF-8 text"
+        kind = f" the {what}" if what else ""
+        raise error(f"{path}: cannot read{kind}: {reason or failure}") from None

@@ -29,6 +29,7 @@ from ppopt.checks import (
     per_stage,
 )
 from ppopt.errors import NoScheduleError, ProblemError
+from ppopt.layers import Partition
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
 from ppopt.placement import check_placement, placement_stages
 from ppopt.recompute import Recompute, RecomputePer, parse_recompute, parse_recompute_per
@@ -61,6 +62,9 @@ class Problem:
     memory_limit: MemoryLimit = field(default=DEFAULT_LIMIT)
     placement_name: str = "interleaved"
     runtime: Runtime = Runtime.ABSTRACT
+    #: The layers each virtual stage holds, when the stages were cut from a layer profile
+    #: (:mod:`ppopt.partition`); it only names the stages, their times are the fields above.
+    partition: Partition | None = None
     recompute: Recompute = Recompute.NONE  # see ppopt.recompute
     recompute_times: tuple[float, ...] | None = None  # None: the forward times
     checkpoint: tuple[float, ...] | None = None  # None: 0 on every stage
@@ -86,6 +90,11 @@ class Problem:
         self._check_time_scale()
         check_placement(self.placement, self.num_devices, self.num_chunks)
         self._check_memory()
+        if self.partition is not None and len(self.partition.sizes) != n:
+            raise ProblemError(
+                f"partition: expected {n} layer counts (one per virtual stage), "
+                f"got {len(self.partition.sizes)}"
+            )
         self._check_recompute()
 
     def _check_time_scale(self) -> None:

@@ -18,6 +18,7 @@ from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.runtime import Runtime
 from ppopt.schedule import Schedule
+from ppopt.solver.partition import PartitionResult
 from ppopt.solver.result import SolveResult, Status
 from ppopt.tasks import Kind
 
@@ -60,7 +61,7 @@ def format_report(
     if not same:
         columns.append((reference_label(problem), compute_metrics(reference)))
     show_span = problem.is_split or (result is not None and result.objective == Objective.SPAN)
-    lines = [problem_line(problem), limit_line(problem)]
+    lines = [problem_line(problem), *partition_lines(problem), limit_line(problem)]
     if problem.recompute != Recompute.NONE:
         lines.append(recompute_line(schedule))
     lines += metrics_table(columns, show_span)
@@ -118,6 +119,36 @@ def problem_line(problem: Problem) -> str:
             memory += f", retained {_values(problem.retained)}"
         parts.append(memory)
     return "problem: " + "; ".join(parts)
+
+
+def partition_lines(problem: Problem) -> list[str]:
+    """The layers of each virtual stage, when the stages were cut from a layer profile."""
+    partition = problem.partition
+    if partition is None:
+        return []
+    ranges = " | ".join(partition.range_label(s) for s in range(problem.num_stages))
+    sizes = ", ".join(str(size) for size in partition.sizes)
+    return [f"partition: layers per virtual stage [{sizes}]: {ranges}"]
+
+
+def partition_search_lines(search: PartitionResult) -> list[str]:
+    """How ``partition: auto`` chose: the candidates looked at closely (their lower bound,
+    best baseline schedule and optimizer makespan), and the bound over every partition."""
+    lines = [
+        f"partition search: {search.evaluated} partitions bounded, "
+        f"{sum(c.floor is not None for c in search.candidates)} timed with the baselines, "
+        f"{sum(c.solved is not None for c in search.candidates)} solved, "
+        f"{search.wall_time:.2f} s; chosen [{', '.join(map(str, search.sizes))}]",
+        f"  lower bound over every partition {_num(search.lower_bound)}, "
+        f"gap {_percent(search.gap)}",
+    ]
+    for c in search.candidates:
+        sizes = ", ".join(map(str, c.sizes))
+        lines.append(
+            f"  {c.label:<24} [{sizes}]  bound {_num(c.bound)}, baselines {_num(c.floor)}, "
+            f"optimal {_num(c.solved)}"
+        )
+    return lines
 
 
 def limit_line(problem: Problem) -> str:

@@ -15,11 +15,13 @@ from functools import cached_property
 
 from ppopt.baselines import BASELINES, applicable_baselines, baseline
 from ppopt.config import OPTIMAL, RunConfig
+from ppopt.errors import ConfigError
 from ppopt.metrics import improvement
 from ppopt.report import reference_schedule
 from ppopt.schedule import Schedule
 from ppopt.solver import Objective, ProgressCallback, SolveResult, solve
 from ppopt.solver.floor import objective_value
+from ppopt.solver.partition import PartitionResult, solve_partition
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,14 @@ class Outcome:
     ``schedule`` is the chosen schedule (the optimizer's best, marked interrupted after
     Ctrl-C, or the baseline); ``result`` is the optimizer's :class:`SolveResult` (``None`` for
     a baseline); ``reference`` is the classic 1F1B of docs/contract.md §1: the problem with its
-    backward unsplit and each device's chunks merged into one stage.
+    backward unsplit and each device's chunks merged into one stage. ``partition`` is the
+    search that chose the partition (``partition: auto``), else ``None``.
     """
 
     schedule: Schedule
     result: SolveResult | None
     reference: Schedule
+    partition: PartitionResult | None = None
 
     @property
     def objective(self) -> Objective:
@@ -90,6 +94,15 @@ def run_schedule(
     name. A sweep passes ``check_fits=False`` to measure baselines whatever the limit.
     """
     name = name or run.schedule
+    if run.auto_partition and run.layered is not None:
+        if name != OPTIMAL:
+            raise ConfigError(
+                f"partition: auto chooses the partition with the optimizer; give schedule: "
+                f"optimal, or an even or explicit partition for {name}"
+            )
+        search = solve_partition(run.layered, run.solver, progress)
+        chosen = search.result.schedule.problem
+        return Outcome(search.result.schedule, search.result, reference_schedule(chosen), search)
     if check_fits and name != OPTIMAL:
         run.problem.check_one_microbatch_fits()
     return _outcome(run, name, reference_schedule(run.problem), progress)
@@ -108,6 +121,11 @@ def compare_schedules(
     for all names; a baseline that does not apply is then named in ``left_out`` instead of
     raising :class:`~ppopt.errors.NotApplicableError`.
     """
+    if run.auto_partition:
+        raise ConfigError(
+            "partition: auto: ppopt compare needs a fixed partition (even or a list of layers "
+            "per virtual stage); ppopt solve chooses one and reports it"
+        )
     has_baselines = any(name != OPTIMAL for name in names)
     if has_baselines:
         run.problem.check_one_microbatch_fits()

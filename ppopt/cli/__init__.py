@@ -1,5 +1,5 @@
 """The ``ppopt`` command line (docs/contract.md §3): ``solve``, ``compare``, ``sweep``,
-``validate``, ``plot``, ``export`` and ``--version``.
+``validate``, ``plot``, ``export``, ``profile`` and ``--version``.
 
 A thin layer over the library: :mod:`~ppopt.cli.args` reads what click does not (the seed's
 space-separated lists, no sub-command), :mod:`~ppopt.cli.errors` turns every error into one
@@ -17,6 +17,7 @@ import typer
 import ppopt
 from ppopt.cli.errors import PpoptGroup
 from ppopt.cli.files import export, plot, validate
+from ppopt.cli.profile import profile
 from ppopt.cli.solve import compare, solve
 from ppopt.cli.sweep import sweep
 
@@ -29,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for command in (solve, compare, validate, plot, export, sweep):
+for command in (solve, compare, validate, plot, export, sweep, profile):
     app.command()(command)
 
 

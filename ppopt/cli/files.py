@@ -13,9 +13,11 @@ from ppopt.cli.errors import errors_to_exit_codes
 from ppopt.cli.outputs import TRACE_SUFFIX, Outputs, check_distinct, checked, wrote
 from ppopt.config import check_picture_suffix
 from ppopt.errors import ConfigError
+from ppopt.export.megatron import write_megatron_layout
 from ppopt.export.schedule_json import read_schedule, read_schedule_file
 from ppopt.export.torch_comms import write_torch_comms_csv
 from ppopt.export.torch_csv import check_for_torch, checkpointed_stages, write_torch_csv
+from ppopt.export.torchtitan import write_torchtitan_parts
 from ppopt.report import summary_line
 from ppopt.validate import validate_declared
 
@@ -23,7 +25,9 @@ if TYPE_CHECKING:
     from ppopt.viz.compare import View  # matplotlib: only when drawing
 
 #: ``ppopt export`` formats: the tables PyTorch's pipelining runtime loads, and the others.
-EXPORT_FORMATS = ("torch", "torch-comms", "trace", "json")
+EXPORT_FORMATS = ("torch", "torch-comms", "trace", "json", "megatron", "torchtitan")
+#: Formats of the partition alone (a schedule whose stages were cut from layers).
+PARTITION_WRITERS = {"megatron": write_megatron_layout, "torchtitan": write_torchtitan_parts}
 
 ScheduleFileArg = Annotated[Path, typer.Argument(help="Schedule file written by --json.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", help="No 'wrote' line on stderr.")]
@@ -103,8 +107,10 @@ def export(
             "--format",
             help="torch (PyTorch pipelining compute-only CSV, one row per rank), "
             "torch-comms (the compute_comms CSV: the same with sends and receives placed "
-            "from the plan), trace (Chrome/Perfetto trace) or json (the schedule file, "
-            "normalised). Default: from the output's extension (.csv torch, .trace.json "
+            "from the plan), trace (Chrome/Perfetto trace), json (the schedule file, "
+            "normalised), megatron (the partition as --pipeline-model-parallel-layout) or "
+            "torchtitan (the partition as module_fqns_per_model_part, JSON). Default: from "
+            "the output's extension (.csv torch, .trace.json "
             "trace, .json json).",
         ),
     ] = None,
@@ -140,6 +146,9 @@ def export(
             if warning is not None:
                 typer.echo(f"warning: {warning}", err=True)
             wrote(output, quiet)
+        elif fmt in PARTITION_WRITERS:
+            PARTITION_WRITERS[fmt](output, schedule)
+            wrote(output, quiet)
         elif fmt == "trace":
             Outputs(trace=output).write(schedule, solver, quiet)
         else:
@@ -148,6 +157,8 @@ def export(
 
 #: The export format each output extension means (longest suffix first).
 FORMAT_OF_SUFFIX = {".trace.json": "trace", ".json": "json", ".csv": "torch"}
+#: (format an extension names, another format writing that kind of file too).
+SAME_FILE_KIND = {("torch", "torch-comms"), ("json", "torchtitan")}
 
 
 def export_format(fmt: str | None, output: str) -> str:
@@ -164,7 +175,7 @@ def export_format(fmt: str | None, output: str) -> str:
         return implied
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-    if implied is not None and implied != fmt and not (implied == "torch" and fmt == "torch-comms"):
+    if implied is not None and implied != fmt and (implied, fmt) not in SAME_FILE_KIND:
         raise ConfigError(f"--output: {output!r} names a {implied} file, not --format {fmt}")
     return fmt
 

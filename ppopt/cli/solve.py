@@ -25,7 +25,7 @@ from ppopt.cli.outputs import (
 )
 from ppopt.config import MAX_TASKS, OPTIMAL, check_picture_suffix, known_schedules, load_config
 from ppopt.export.comparison_json import write_comparison
-from ppopt.report import compare_table, format_report
+from ppopt.report import compare_table, format_report, partition_search_lines
 from ppopt.runs import compare_schedules, run_schedule
 
 DEFAULT_COMPARE = "1f1b,gpipe,optimal"
@@ -250,6 +250,8 @@ def solve(
         outcome = run_schedule(run, progress=progress)
         finish_progress(progress, outcome.result)
         typer.echo(format_report(outcome.schedule, outcome.result, outcome.reference))
+        if outcome.partition is not None:
+            typer.echo("\n".join(partition_search_lines(outcome.partition)))
         solver = None if outcome.result is None else outcome.result.to_dict()
         outputs.write(outcome.schedule, solver, quiet)
         if outcome.schedule.interrupted:

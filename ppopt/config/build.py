@@ -21,8 +21,10 @@ from typing import Any
 from ppopt.baselines import BASELINES
 from ppopt.checks import did_you_mean
 from ppopt.config.files import one_line, read_data_file
+from ppopt.config.layers import AUTO, cut_problem, layered_problem, named_stages, partition_choice
 from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
+from ppopt.partition import LayeredProblem
 from ppopt.placement import placement_stages
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute, RecomputePer
@@ -43,8 +45,19 @@ PROBLEM_KEYS = (
     "runtime",
     "recompute_times",
 )
+#: A layer profile to cut into stages instead of per-stage times (:mod:`ppopt.config.layers`);
+#: a schedule file's problem carries the cut as ``partition`` (when there was one).
+LAYER_KEYS = ("layers", "partition")
 #: Every top-level key of a config file.
-TOP_KEYS = (*PROBLEM_KEYS, "schedule", "solver", "output_file", "json_file", "trace_file")
+TOP_KEYS = (
+    *PROBLEM_KEYS,
+    *LAYER_KEYS,
+    "schedule",
+    "solver",
+    "output_file",
+    "json_file",
+    "trace_file",
+)
 MEMORY_KEYS = (
     "activation",
     "retained",
@@ -68,6 +81,8 @@ class RunConfig:
 
     ``output_file`` is the picture path (``None``: the default ``pipeline_<schedule>.png``);
     ``memory_limit_given`` says whether the user chose the limit or ppopt's default applied.
+    With ``layers:``, ``layered`` is the profile to cut and ``auto_partition`` says that the
+    partition is still to be chosen (``problem`` is then the even split).
     """
 
     problem: Problem
@@ -77,6 +92,8 @@ class RunConfig:
     json_file: str | None = None
     trace_file: str | None = None
     memory_limit_given: bool = False
+    layered: LayeredProblem | None = None
+    auto_partition: bool = False
 
 
 # ------------------------------------------------------------------------------ reading
@@ -105,9 +122,12 @@ def read_config_file(path: str | Path) -> Raw:
     path = Path(path)
     data = read_data_file(path, "config")
     try:
-        return dict(check_keys(data))
+        raw = dict(check_keys(data))
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
+    if isinstance(raw.get("layers"), str):  # a profile CSV, relative to the config file
+        raw["layers"] = str(path.parent / raw["layers"])
+    return raw
 
 
 def check_keys(data: object) -> Mapping[str, Any]:
@@ -197,9 +217,13 @@ def build_run_config(raw: Mapping[str, Any], max_tasks: int | None = None) -> Ru
         memory["limit"] = "1x" if schedule == OPTIMAL else "none"
     if max_tasks is not None:
         check_size(raw, max_tasks)
-    problem = build_problem({**raw, "memory": memory})
+    full = {**raw, "memory": memory}
+    layered = _layered(full) if raw.get("layers") is not None else None
+    problem = build_problem(full) if layered is None else _cut(layered, full)
     return RunConfig(
         problem=problem,
+        layered=layered,
+        auto_partition=layered is not None and partition_choice(raw) == AUTO,
         schedule=schedule,
         solver=build_solver_options(raw.get("solver") or {}),
         output_file=_path_value(raw, "output_file"),
@@ -211,10 +235,7 @@ def build_run_config(raw: Mapping[str, Any], max_tasks: int | None = None) -> Ru
 
 def build_problem(raw: Mapping[str, Any]) -> Problem:
     """The :class:`Problem` of a config dict (problem keys only are read)."""
-    for key in ("num_stages", "num_batches"):
-        if raw.get(key) is None:
-            option = "--" + key.replace("_", "-")
-            raise ConfigError(f"{key}: missing; give it in the config file or as {option}")
+    _required(raw)
     memory = raw.get("memory") or {}
     placement = raw.get("placement", "interleaved")
     if not isinstance(placement, str | list | tuple):
@@ -222,6 +243,8 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             f"placement: expected interleaved, vshape or a list of device indices, "
             f"got {_kind(placement)}"
         )
+    if raw.get("layers") is not None:
+        return _cut(_layered(raw), raw)
     try:
         problem = Problem.create(
             num_devices=raw["num_stages"],
@@ -243,9 +266,36 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
         )
         if memory.get("recomputed") is not None:
             problem = problem.with_recomputed(_pairs(memory["recomputed"]))
-        return problem
     except ProblemError as error:
         raise ConfigError(one_line(str(error))) from None
+    return named_stages(raw, problem)
+
+
+def _layered(raw: Mapping[str, Any]) -> LayeredProblem:
+    """The profile to cut of a config with ``layers:`` (checked like the rest)."""
+    _required(raw)
+    memory = raw.get("memory") or {}
+    try:
+        layered = layered_problem(raw, MemoryLimit.parse(memory.get("limit")))
+    except ProblemError as error:
+        raise ConfigError(one_line(str(error))) from None
+    assert layered is not None
+    return layered
+
+
+def _cut(layered: LayeredProblem, raw: Mapping[str, Any]) -> Problem:
+    """The problem of the config's partition of ``layered``."""
+    try:
+        return cut_problem(layered, partition_choice(raw))
+    except ProblemError as error:
+        raise ConfigError(one_line(str(error))) from None
+
+
+def _required(raw: Mapping[str, Any]) -> None:
+    for key in ("num_stages", "num_batches"):
+        if raw.get(key) is None:
+            option = "--" + key.replace("_", "-")
+            raise ConfigError(f"{key}: missing; give it in the config file or as {option}")
 
 
 #: The size guard of ``ppopt solve`` and ``ppopt compare``: more tasks than this are refused
@@ -415,6 +465,7 @@ def problem_to_dict(problem: Problem) -> Raw:
             "limit": problem.memory_limit.to_config(),
         },
         "runtime": str(problem.runtime),
+        **({} if problem.partition is None else {"partition": problem.partition.to_dict()}),
     }
     extra = _recompute_to_dict(problem)
     out["memory"].update(extra.pop("memory"))
@@ -443,9 +494,10 @@ def problem_from_dict(raw: object) -> Problem:
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"problem: expected a mapping of config keys, got {_kind(raw)}")
-    extra = [key for key in raw if key not in PROBLEM_KEYS]
+    known = (*PROBLEM_KEYS, "partition")
+    extra = [key for key in raw if key not in known]
     if extra:
-        raise ConfigError(f"problem.{extra[0]}: unknown key (known: {', '.join(PROBLEM_KEYS)})")
+        raise ConfigError(f"problem.{extra[0]}: unknown key (known: {', '.join(known)})")
     check_keys(raw)
     memory = dict(raw.get("memory") or {})
     memory.setdefault("limit", "none")

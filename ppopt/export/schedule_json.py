@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ppopt.atomic import atomic_write_text
+from ppopt.atomic import atomic_write_text, read_input_text
 from ppopt.config import problem_from_dict, problem_to_dict
 from ppopt.config.files import loads_json
 from ppopt.errors import ConfigError, ScheduleFileError
@@ -120,13 +120,7 @@ def read_schedule_file(path: str | Path) -> ScheduleFile:
     ppopt schedule, another format version, or ops/metrics inconsistent with the file's problem.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScheduleFileError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise ScheduleFileError(f"{path}: cannot read: {reason or error}") from None
+    text = read_input_text(path, ScheduleFileError)
     try:
         data = loads_json(text)
     except ConfigError as error:

@@ -79,7 +79,7 @@ def plot_gantt(
     box_pt = ROW_HEIGHT * _axes_points(ax)[1] / max(problem.num_devices, 1)
     style = choose_style(list(schedule.ops()), points_per_unit, box_pt, problem.num_microbatches)
     ax.add_artist(BoxLabels(np.array(boxes), texts, text_colors, style))
-    _style_rows(ax, problem.num_devices)
+    _style_rows(ax, problem)
     style_time_axis(ax, schedule.makespan, time_unit)
     ax.set_title(title if title is not None else schedule_title(schedule, time_unit), fontsize=10)
     strip = problem.num_devices > STRIP_DEVICES
@@ -254,13 +254,24 @@ def _axes_points(ax: Axes) -> tuple[float, float]:
     return ax.bbox.width * 72.0 / dpi, ax.bbox.height * 72.0 / dpi
 
 
-def _style_rows(ax: Axes, num_devices: int) -> None:
+def _style_rows(ax: Axes, problem: Problem) -> None:
     """Device rows: ``device 1`` at the top, no frame clutter."""
+    num_devices = problem.num_devices
     ax.set_ylim(num_devices - 0.5, -0.5)
-    ax.set_yticks(range(num_devices), [f"device {d + 1}" for d in range(num_devices)])
+    ax.set_yticks(range(num_devices), [device_label(problem, d) for d in range(num_devices)])
     ax.tick_params(axis="y", length=0, labelsize=8 if num_devices <= 16 else 6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+
+
+def device_label(problem: Problem, device: int) -> str:
+    """``device 1``, and under it the layers its stages hold when the stages were cut from a
+    layer profile (``L0-4``, chunks joined by commas)."""
+    label = f"device {device + 1}"
+    if problem.partition is None:
+        return label
+    ranges = ",".join(problem.partition.range_label(s) for s in problem.stages_on(device))
+    return f"{label}\n{ranges}"
 
 
 def _luminance(color: tuple[float, float, float]) -> float:

@@ -277,6 +277,7 @@ def test_bad_input_as_subprocess_has_no_traceback(tmp_path: Path) -> None:
 DIRECTORY = object()
 BAD_UTF8 = b"num_stages: 4\nnum_batches: \xff\xfe\n"
 CHUNKED = "num_stages: 4\nnum_batches: 8\nnum_chunks: 2\nplacement: vshape\n"
+LAYERED = "num_stages: 2\nnum_batches: 4\nlayers: p.csv\n"
 
 
 def unwritable_directory(tmp_path: Path) -> str:
@@ -409,9 +410,31 @@ CASES = [
      "json"], 2, "--output: s2.json is also the schedule file"),
     # plot: an empty schedule file
     ("plot-empty", {"e.json": ""}, ["plot", "e.json", "-o", "e.png"], 2, "e.json"),
+    # a profile CSV without the activation column (issue 19)
+    ("profile-missing-column", {"c.yaml": LAYERED, "p.csv": "name,forward,backward\na,1,1\n"},
+     ["solve", "c.yaml"], 2, "p.csv: missing column activation"),
+    # a profile CSV with a negative time
+    ("profile-negative-time",
+     {"c.yaml": LAYERED, "p.csv": "name,forward,backward,activation\na,1,-1,1\nb,1,1,1\n"},
+     ["solve", "c.yaml"], 2, "p.csv: row 2, backward: must be >= 0, got -1"),
+    # fewer layers than virtual stages
+    ("profile-too-few-layers",
+     {"c.yaml": LAYERED, "p.csv": "name,forward,backward,activation\na,1,1,1\n"},
+     ["solve", "c.yaml"], 2, "layers: the profile has 1 layers, fewer than the 2 virtual stages"),
+    # compare cannot choose the partition
+    ("compare-auto-partition",
+     {"c.yaml": LAYERED + "partition: auto\n",
+      "p.csv": "name,forward,backward,activation\na,1,1,1\nb,1,1,1\n"},
+     ["compare", "c.yaml"], 2, "partition: auto: ppopt compare needs a fixed partition"),
+    # a negative time in an inline layer
+    ("layer-negative-time",
+     {"c.yaml": "num_stages: 2\nnum_batches: 4\nlayers: [{name: a, count: 2, forward: -1, "
+                "backward: 1, activation: 1}]\n"},
+     ["solve", "c.yaml"], 2, "c.yaml: layers[0].forward: must be > 0, got -1"),
     # export: an unknown format
     ("export-format", {"c.yaml": GOOD}, ["export", "c.yaml", "-o", "x.csv", "--format", "xls"],
-     2, "--format: expected one of torch, torch-comms, trace, json, got 'xls'"),
+     2, "--format: expected one of torch, torch-comms, trace, json, megatron, torchtitan, "
+        "got 'xls'"),
     # a schedule file given to solve: point to the commands that read it
     ("solve-schedule-file", {"c.json": SCHEDULE}, ["solve", "c.json"], 2,
      "c.json: a schedule file, not a config: check it with 'ppopt validate'"),

@@ -227,6 +227,78 @@ def test_normalised_problem_rejects_run_keys() -> None:
         problem_from_dict({**raw, "schedule": "1f1b"})
 
 
+#: The shape issue 19 promises (keys may grow, this must work).
+LAYERS_CONFIG = """\
+num_stages: 8
+num_batches: 16
+layers:            # in model order; `backward` is B (input gradient) when `weight` is given
+  - {name: embed, forward: 0.4, backward: 0.4, weight: 0.3, activation: 0.5}
+  - {name: block, count: 30, forward: 1.0, backward: 1.0, weight: 0.8, activation: 1.0}
+  - {name: head, forward: 3.5, backward: 3.5, weight: 2.5, activation: 3.0}
+partition: auto
+"""
+
+
+def test_layers_config_of_the_issue(tmp_path: Path) -> None:
+    run = load_config(write(tmp_path / "c.yaml", LAYERS_CONFIG))
+    assert run.auto_partition and run.layered is not None
+    assert len(run.layered.profile) == 32
+    problem = run.problem  # the even split, which the search starts from
+    assert problem.partition is not None and problem.partition.sizes == (4,) * 8
+    assert problem.forward[0] == 0.4 + 3 * 1.0 and problem.forward[-1] == 3 * 1.0 + 3.5
+    assert problem.weight is not None and problem.weight[-1] == 3 * 0.8 + 2.5
+    explicit = load_config(
+        write(tmp_path / "e.yaml", LAYERS_CONFIG.replace("auto", "[2, 5, 5, 5, 5, 5, 4, 1]"))
+    )
+    assert not explicit.auto_partition
+    assert explicit.problem.forward[-1] == 3.5 and explicit.problem.forward[0] == 1.4
+
+
+def test_layers_from_a_csv_next_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    write(
+        tmp_path / "sub" / "p.csv",
+        "name,count,forward,backward,activation\nembed,,1,1,1\nblock,3,2,2,1\n",
+    )
+    cfg = write(tmp_path / "sub" / "c.yaml", "num_stages: 2\nnum_batches: 4\nlayers: p.csv\n")
+    problem = load_config(cfg).problem
+    assert problem.forward == (3.0, 4.0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # per-stage times beside layers
+        ("forward_times: 1\n", "c.yaml: forward_times: cannot be given with layers"),
+        # activation beside layers
+        ("memory: {activation: 2}\n", "c.yaml: memory.activation: cannot be given with layers"),
+        # an unknown partition word
+        ("partition: optimal\n", "c.yaml: partition: expected even, auto or a list"),
+        # layer counts that do not add up
+        (
+            "partition: [1, 1]\n",
+            "c.yaml: partition: the layer counts add up to 2, the profile has 3 layers",
+        ),
+    ],
+)
+def test_bad_layer_configs(extra: str, message: str, tmp_path: Path) -> None:
+    text = (
+        "num_stages: 2\nnum_batches: 4\nlayers:\n"
+        "  - {name: a, count: 3, forward: 1, backward: 1, activation: 1}\n" + extra
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path / "c.yaml", text))
+    assert str(error.value).startswith(str(tmp_path / message)), str(error.value)
+
+
+def test_normalised_problem_keeps_the_partition(tmp_path: Path) -> None:
+    run = load_config(write(tmp_path / "c.yaml", LAYERS_CONFIG.replace("auto", "even")))
+    raw = problem_to_dict(run.problem)
+    assert raw["partition"] == {"layers": list(run.layered.profile.names), "sizes": [4] * 8}
+    again = problem_from_dict(json.loads(json.dumps(raw)))
+    assert again == replace(run.problem, placement_name=again.placement_name)
+
+
 def test_yaml_and_json_read_1e_minus_3_alike(tmp_path: Path) -> None:
     """Issue 21 item 13: YAML 1.1 made ``1e-3`` a string ("not a number"); JSON and the
     command line read it as 0.001, and so does YAML now."""

@@ -51,3 +51,19 @@ def test_plots_name_metric_units_and_bands() -> None:
     assert "1F1B makespan - optimal makespan" in gain.get_suptitle()
     assert gain.axes[0].get_ylabel() == "makespan gain over 1F1B (%)"
     assert math.isclose(max(max(line.get_ydata()) for line in gain.axes[0].get_lines()), 5.0)
+
+
+def test_improvement_is_over_the_sweeps_own_1f1b_row_when_it_has_one() -> None:
+    """Split backward: the sweep's 1f1b run (30) is not the unsplit reference (33); the
+    plot's gain is 1 - 27/30 = 10 %, not 1 - 27/33, and the title says which 1F1B."""
+    from ppopt.sweep.plots import OWN_1F1B, gains_over_own_1f1b
+
+    rows = [
+        {"num_batches": 8, "schedule": "1f1b", "makespan": 30.0, "improvement": None},
+        {"num_batches": 8, "schedule": "optimal", "makespan": 27.0, "improvement": 1 - 27 / 33},
+    ]
+    (gain,) = gains_over_own_1f1b(rows, ["num_batches"])
+    assert gain["improvement"] == pytest.approx(0.1)
+    figure = plot_improvement([gain], ["num_batches"], OWN_1F1B)
+    assert OWN_1F1B in figure.get_suptitle()
+    assert gains_over_own_1f1b(rows[1:], ["num_batches"]) == []  # no 1f1b run: none
