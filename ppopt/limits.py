@@ -67,7 +67,7 @@ class MemoryLimit:
             if text in ("none", "null", "inf", ""):
                 return cls()
             if text.endswith("x"):
-                return cls(factor=parse_number("memory.limit", text[:-1]))
+                return cls(factor=_factor(text[:-1]))
             parts = [part for part in text.replace(",", " ").split() if part]
             return cls(values=tuple(parse_number("memory.limit", part) for part in parts))
         if isinstance(raw, bool):
@@ -81,7 +81,8 @@ class MemoryLimit:
     def to_config(self) -> str | float | list[float]:
         """The value as it would be written in a config file."""
         if self.factor is not None:
-            return f"{self.factor:g}x"
+            short = f"{self.factor:g}"
+            return f"{short if float(short) == self.factor else repr(self.factor)}x"
         if self.values is not None:
             return self.values[0] if len(self.values) == 1 else list(self.values)
         return "none"
@@ -94,6 +95,18 @@ class MemoryLimit:
         if self.values is not None:
             return per_device("memory.limit", self.values, num_devices)
         return None
+
+
+def _factor(text: str) -> float:
+    """The N of ``Nx``: a number, or a fraction ``a/b`` (``1/3x`` is exactly a third, where
+    ``0.33x`` is a little less and may not hold what a third holds)."""
+    if "/" not in text:
+        return parse_number("memory.limit", text)
+    top, _, bottom = text.partition("/")
+    denominator = parse_number("memory.limit", bottom)
+    if denominator <= 0:
+        raise ProblemError(f"memory.limit: the fraction {text}x needs a denominator > 0")
+    return parse_number("memory.limit", top) / denominator
 
 
 #: The optimizer's default limit, and so the default of every problem: no more memory than 1F1B.

@@ -84,7 +84,7 @@ def memory_events(problem: Problem, ops: tuple[Op, ...]) -> list[tuple[float, in
     end when it ends."""
     events = []
     for op in ops:
-        taken, freed = problem.memory_change(op.kind, op.stage)
+        taken, freed = problem.op_memory_change(op.kind, op.stage, op.microbatch)
         if taken:
             events.append((op.start, 1, taken))
         if freed:

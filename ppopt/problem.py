@@ -13,6 +13,7 @@ model and the list scheduler all read them from here.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -31,8 +32,9 @@ from ppopt.errors import NoScheduleError, ProblemError
 from ppopt.layers import Partition
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
 from ppopt.placement import check_placement, placement_stages
+from ppopt.recompute import Recompute, RecomputePer, parse_recompute, parse_recompute_per
 from ppopt.runtime import Runtime, check_runtime_retained, runtime_retained, runtime_times
-from ppopt.tasks import KINDS, Edge, Hold, Kind, Task
+from ppopt.tasks import PASS_KINDS, Edge, Hold, Kind, Task
 
 #: ``(kind, stage)`` of a task with the micro-batch left out: rules are the same for all.
 StageKind = tuple[Kind, int]
@@ -63,6 +65,11 @@ class Problem:
     #: The layers each virtual stage holds, when the stages were cut from a layer profile
     #: (:mod:`ppopt.partition`); it only names the stages, their times are the fields above.
     partition: Partition | None = None
+    recompute: Recompute = Recompute.NONE  # see ppopt.recompute
+    recompute_times: tuple[float, ...] | None = None  # None: the forward times
+    checkpoint: tuple[float, ...] | None = None  # None: 0 on every stage
+    recomputed: frozenset[tuple[int, int]] = frozenset()  # auto: the chosen (stage, mb)
+    recompute_per: RecomputePer = RecomputePer.MICROBATCH  # auto: what one choice covers
 
     def __post_init__(self) -> None:
         check_count("num_stages", self.num_devices)
@@ -88,6 +95,7 @@ class Problem:
                 f"partition: expected {n} layer counts (one per virtual stage), "
                 f"got {len(self.partition.sizes)}"
             )
+        self._check_recompute()
 
     def _check_time_scale(self) -> None:
         """Every time and every sum of them representable, none below the solver's resolution."""
@@ -145,6 +153,29 @@ class Problem:
         if self.memory_limit.values is not None:
             per_device("memory.limit", self.memory_limit.values, self.num_devices)
 
+    def _check_recompute(self) -> None:
+        object.__setattr__(self, "recompute", parse_recompute(self.recompute))
+        object.__setattr__(self, "recompute_per", parse_recompute_per(self.recompute_per))
+        n = self.num_stages
+        if self.recompute_times is not None:
+            check_times("recompute_times", self.recompute_times, n)
+        if self.checkpoint is not None:
+            check_lengths("memory.checkpoint", self.checkpoint, n)
+            for i, amount in enumerate(self.checkpoint):
+                check_nonnegative(f"memory.checkpoint[{i}]", amount)
+        if self.recomputed and self.recompute != Recompute.AUTO:
+            raise ProblemError("recomputed: only a recompute: auto problem lists its choices")
+        for s, i in self.recomputed:
+            if not (0 <= s < n and 0 <= i < self.num_microbatches):
+                raise ProblemError(f"recomputed: ({s}, {i}) is not a stage and micro-batch")
+        if self.recompute_per == RecomputePer.STAGE:
+            stages = {s for s, _ in self.recomputed}
+            if len(self.recomputed) != len(stages) * self.num_microbatches:
+                raise ProblemError(
+                    "recomputed: with recompute_per stage a stage recomputes all of its "
+                    "micro-batches or none"
+                )
+
     # ----------------------------------------------------------------------------- building
 
     @classmethod
@@ -162,6 +193,10 @@ class Problem:
         retained: float | Sequence[float] = 0.0,
         memory_limit: MemoryLimit | object = DEFAULT_LIMIT,
         runtime: Runtime | str = Runtime.ABSTRACT,
+        recompute: Recompute | str = Recompute.NONE,
+        recompute_times: float | Sequence[float] | None = None,
+        checkpoint: float | Sequence[float] | None = None,
+        recompute_per: RecomputePer | str = RecomputePer.MICROBATCH,
         **config_names: object,
     ) -> Problem:
         """Build a problem from scalars or per-stage sequences, filling the defaults.
@@ -169,7 +204,9 @@ class Problem:
         The config file's names work too (``num_stages``, ``num_batches``, ``forward_times``,
         ``backward_times``, ``weight_times``, ``p2p_time``), so
         ``Problem.create(num_stages=4, num_batches=8, forward_times=1.0)`` is the problem of
-        that config. ``memory_limit`` takes what ``memory.limit`` takes (default ``1x``).
+        that config. ``memory_limit`` takes what ``memory.limit`` takes (default ``1x``);
+        ``recompute``, ``recompute_times`` and ``checkpoint`` are ``memory.recompute``,
+        ``recompute_times`` and ``memory.checkpoint`` (:mod:`ppopt.recompute`).
         """
         given = {
             "num_devices": num_devices,
@@ -209,6 +246,10 @@ class Problem:
             memory_limit=MemoryLimit.parse(memory_limit),
             placement_name=name,
             runtime=runtime,  # type: ignore[arg-type]  # checked on construction
+            recompute=recompute,  # type: ignore[arg-type]  # checked on construction
+            recompute_times=_optional_per_stage("recompute_times", recompute_times, n),
+            checkpoint=_optional_per_stage("memory.checkpoint", checkpoint, n),
+            recompute_per=recompute_per,  # type: ignore[arg-type]  # checked on construction
         )
 
     def with_limit(self, limit: MemoryLimit | object) -> Problem:
@@ -223,6 +264,39 @@ class Problem:
         if self.runtime != Runtime.ABSTRACT:
             raise ProblemError(f"runtime: a {self.runtime} problem cannot become {runtime}")
         return replace(self, runtime=Runtime(runtime))
+
+    def with_recompute(
+        self,
+        recompute: Recompute | str,
+        recompute_times: float | Sequence[float] | None = None,
+        checkpoint: float | Sequence[float] | None = None,
+    ) -> Problem:
+        """The same problem with another ``memory.recompute`` (and, when given, R times and
+        checkpoints: one number or one per virtual stage); no choice made yet."""
+        n = self.num_stages
+        return replace(
+            self,
+            recompute=parse_recompute(recompute),
+            recomputed=frozenset(),
+            recompute_times=self.recompute_times
+            if recompute_times is None
+            else per_stage("recompute_times", recompute_times, n),
+            checkpoint=self.checkpoint
+            if checkpoint is None
+            else per_stage("memory.checkpoint", checkpoint, n),
+        )
+
+    def with_recomputed(self, pairs: object) -> Problem:
+        """The ``auto`` problem with its choice made: ``pairs`` of (stage, micro-batch)."""
+        if self.recompute != Recompute.AUTO:
+            raise ProblemError(f"recomputed: the problem has recompute {self.recompute}, not auto")
+        return replace(self, recomputed=frozenset((int(s), int(i)) for s, i in pairs))  # type: ignore[attr-defined]
+
+    def without_recompute(self) -> Problem:
+        """The same problem with nothing recomputed (``recompute: none``)."""
+        if self.recompute == Recompute.NONE:
+            return self
+        return replace(self, recompute=Recompute.NONE, recomputed=frozenset())
 
     def unsplit(self) -> Problem:
         """The classic problem: one full backward of duration B + W, nothing retained."""
@@ -268,13 +342,52 @@ class Problem:
 
     @property
     def kinds(self) -> tuple[Kind, ...]:
-        """The task kinds of this problem: ``F, B`` or ``F, B, W``."""
-        return KINDS if self.is_split else KINDS[:2]
+        """The task kinds of this problem: ``F, B`` or ``F, B, W``, and ``R`` when it may
+        recompute (:attr:`recompute` not ``none``)."""
+        passes = PASS_KINDS if self.is_split else PASS_KINDS[:2]
+        return passes if self.recompute == Recompute.NONE else (*passes, Kind.R)
+
+    @property
+    def pass_kinds(self) -> tuple[Kind, ...]:
+        """The kinds every micro-batch runs on every stage (``kinds`` without ``R``)."""
+        return PASS_KINDS if self.is_split else PASS_KINDS[:2]
 
     @property
     def num_tasks(self) -> int:
         """Total number of tasks."""
-        return len(self.kinds) * self.num_stages * self.num_microbatches
+        passes = len(self.pass_kinds) * self.num_stages * self.num_microbatches
+        return passes + self.num_recomputed
+
+    @property
+    def num_recomputed(self) -> int:
+        """How many (stage, micro-batch) pairs run an R task."""
+        if self.recompute == Recompute.ALL:
+            return self.num_stages * self.num_microbatches
+        return len(self.recomputed)
+
+    def is_recomputed(self, stage: int, microbatch: int) -> bool:
+        """Whether micro-batch ``microbatch`` recomputes its forward on ``stage``."""
+        if self.recompute == Recompute.NONE:
+            return False
+        return self.recompute == Recompute.ALL or (stage, microbatch) in self.recomputed
+
+    def has_task(self, task: Task) -> bool:
+        """Whether a task (kind, stage, micro-batch in range) is one of this problem's."""
+        kind, s, i = task
+        if kind == Kind.R:
+            return self.is_recomputed(s, i)
+        return (
+            kind in self.pass_kinds and 0 <= s < self.num_stages and 0 <= i < self.num_microbatches
+        )
+
+    def recompute_time(self, stage: int) -> float:
+        """How long R takes on a stage: ``recompute_times``, else the forward time."""
+        times = self.recompute_times
+        return self.forward[stage] if times is None else times[stage]
+
+    def checkpoint_of(self, stage: int) -> float:
+        """Memory a recomputed micro-batch keeps from its F's start to its R's end."""
+        return 0.0 if self.checkpoint is None else self.checkpoint[stage]
 
     def device_of(self, stage: int) -> int:
         """The device that runs a virtual stage."""
@@ -299,24 +412,30 @@ class Problem:
             return self.backward[stage]
         if kind == Kind.W and self.weight is not None:
             return self.weight[stage]
+        if kind == Kind.R and self.recompute != Recompute.NONE:
+            return self.recompute_time(stage)
         raise KeyError(f"no {kind} tasks in this problem")
 
     def tasks(self) -> list[Task]:
-        """Every task of the problem."""
-        return [
-            Task(kind, s, i)
-            for kind in self.kinds
-            for s in range(self.num_stages)
-            for i in range(self.num_microbatches)
-        ]
+        """Every task of the problem (R only for the recomputed micro-batches)."""
+        S, m = self.num_stages, self.num_microbatches
+        out = [Task(kind, s, i) for kind in self.pass_kinds for s in range(S) for i in range(m)]
+        if self.recompute != Recompute.NONE:
+            out += [
+                Task(Kind.R, s, i) for s in range(S) for i in range(m) if self.is_recomputed(s, i)
+            ]
+        return out
 
     # -------------------------------------------------------------------------- the rules
 
     @cached_property
     def edges(self) -> dict[StageKind, tuple[Edge, ...]]:
         """Every dependency rule (docs/contract.md §1), per ``(kind, stage)``: F(s,i) after
-        F(s-1,i); B(S-1,i) after F(S-1,i); B(s,i) after B(s+1,i); W(s,i) after B(s,i). An
-        edge between two devices waits ``p2p`` more; edges on one device wait nothing."""
+        F(s-1,i); B(S-1,i) after F(S-1,i); B(s,i) after B(s+1,i); W(s,i) after B(s,i). With
+        recomputation R(s,i) after F(s,i), and B(s,i) after R(s,i) *when micro-batch i is
+        recomputed on s* (an edge to a task the problem does not have is void, see
+        :meth:`dependencies`). An edge between two devices waits ``p2p`` more; edges on one
+        device wait nothing."""
         last = self.num_stages - 1
         table: dict[StageKind, tuple[Edge, ...]] = {}
         for s in range(self.num_stages):
@@ -324,7 +443,10 @@ class Problem:
                 Kind.F: [(Kind.F, s - 1)] if s > 0 else [],
                 Kind.B: [(Kind.B, s + 1)] if s < last else [(Kind.F, s)],
                 Kind.W: [(Kind.B, s)],
+                Kind.R: [(Kind.F, s)],
             }
+            if self.recompute != Recompute.NONE:
+                befores[Kind.B].append((Kind.R, s))
             for kind in self.kinds:
                 table[kind, s] = tuple(Edge(dk, ds, self._hop(ds, s)) for dk, ds in befores[kind])
         return table
@@ -344,39 +466,60 @@ class Problem:
 
     def dependencies(self, task: Task) -> tuple[Task, ...]:
         """The tasks that must end before ``task`` may start."""
-        return tuple(Task(e.kind, e.stage, task.microbatch) for e in self.edges[task[0], task[1]])
+        i = task.microbatch
+        deps = (Task(e.kind, e.stage, i) for e in self.edges[task[0], task[1]])
+        if self.recompute == Recompute.NONE:
+            return tuple(deps)
+        return tuple(dep for dep in deps if dep.kind != Kind.R or self.is_recomputed(dep.stage, i))
 
     def latency(self, before: Task, after: Task) -> float:
         """Extra wait on a dependency edge: ``p2p`` across devices, nothing on one device."""
         return self._hop(before.stage, after.stage)
 
-    def holds(self, stage: int) -> tuple[Hold, ...]:
+    def holds(self, stage: int, recomputed: bool = False) -> tuple[Hold, ...]:
         """The memory rule (docs/contract.md §1): what one micro-batch holds on the stage's
         device. F allocates the activation when it starts; an unsplit B frees it when it
-        ends; a split B frees all but the retained part, which W frees when it ends."""
+        ends; a split B frees all but the retained part, which W frees when it ends. A
+        ``recomputed`` micro-batch holds the activation for its F only and the checkpoint
+        from F to R; R re-allocates the activation, which B (and W) free as usual."""
         act, kept = self.activation[stage], self.retained[stage]
-        if not self.is_split:
-            return (Hold(Kind.F, Kind.B, act),)
-        return (Hold(Kind.F, Kind.B, act - kept), Hold(Kind.F, Kind.W, kept))
+        source = Kind.R if recomputed else Kind.F
+        usual = (
+            (Hold(source, Kind.B, act),)
+            if not self.is_split
+            else (Hold(source, Kind.B, act - kept), Hold(source, Kind.W, kept))
+        )
+        if not recomputed:
+            return usual
+        ckpt = self.checkpoint_of(stage)
+        return (Hold(Kind.F, Kind.F, act), Hold(Kind.F, Kind.R, ckpt), *usual)
 
     def allocation(self, stage: int) -> float:
         """Memory a forward of this stage allocates when it starts."""
         return self.memory_change(Kind.F, stage)[0]
 
-    def memory_change(self, kind: str, stage: int) -> tuple[float, float]:
-        """What a task of this kind and stage takes when it starts and frees when it ends."""
-        return self._memory_changes[kind, stage]
+    def memory_change(self, kind: str, stage: int, recomputed: bool = False) -> tuple[float, float]:
+        """What a task of this kind and stage takes when it starts and frees when it ends
+        (for a micro-batch that is ``recomputed`` on the stage, or not)."""
+        return self._memory_changes[kind, stage, recomputed]
+
+    def op_memory_change(self, kind: str, stage: int, microbatch: int) -> tuple[float, float]:
+        """:meth:`memory_change` of one task."""
+        return self._memory_changes[kind, stage, self.is_recomputed(stage, microbatch)]
 
     @cached_property
-    def _memory_changes(self) -> dict[tuple[str, int], tuple[float, float]]:
-        """:meth:`memory_change` of every ``(kind, stage)``, summed from the holds once (it is
-        asked per op by the metrics and the tabu search)."""
-        table: dict[tuple[str, int], tuple[float, float]] = {}
+    def _memory_changes(self) -> dict[tuple[str, int, bool], tuple[float, float]]:
+        """:meth:`memory_change` of every ``(kind, stage, recomputed)``, summed from the holds
+        once (it is asked per op by the metrics and the tabu search)."""
+        table: dict[tuple[str, int, bool], tuple[float, float]] = {}
+        kinds = (*self.pass_kinds, Kind.R)
         for s in range(self.num_stages):
-            holds = self.holds(s)
-            for kind in self.kinds:
-                taken = sum(h.amount for h in holds if h.alloc == kind)
-                table[kind, s] = (taken, sum(h.amount for h in holds if h.free == kind))
+            for recomputed in (False, True):
+                holds = self.holds(s, recomputed)
+                for kind in kinds:
+                    taken = sum(h.amount for h in holds if h.alloc == kind)
+                    freed = sum(h.amount for h in holds if h.free == kind)
+                    table[kind, s, recomputed] = (taken, freed)
         return table
 
     def release(self, kind: str, stage: int) -> float:
@@ -384,8 +527,27 @@ class Problem:
         return self.memory_change(kind, stage)[1]
 
     def microbatch_memory(self, device: int) -> float:
-        """Memory one micro-batch's forwards take on a device (all of its stages)."""
-        return sum(self.allocation(s) for s in self.stages_on(device))
+        """Memory one micro-batch's forwards take on a device (all of its stages). With
+        recomputation, the most a lone micro-batch holds there (:meth:`_lone_peak`): with
+        ``all`` when every stage recomputes, with ``auto`` under its most frugal choice."""
+        stages = self.stages_on(device)
+        if self.recompute == Recompute.NONE:
+            return sum(self.allocation(s) for s in stages)
+        if self.recompute == Recompute.ALL or len(stages) > 10:
+            return self._lone_peak(stages, (True,) * len(stages))
+        choices = itertools.product((False, True), repeat=len(stages))
+        return min(self._lone_peak(stages, choice) for choice in choices)
+
+    def _lone_peak(self, stages: Sequence[int], recomputed: Sequence[bool]) -> float:
+        """Peak of one micro-batch alone on a device: at the F (or R) of its j-th stage there
+        it holds that activation (and its checkpoint, if recomputed), and of each earlier
+        stage the checkpoint if recomputed, else the activation."""
+        peak = kept = 0.0
+        for s, again in zip(stages, recomputed, strict=True):
+            ckpt = self.checkpoint_of(s) if again else 0.0
+            peak = max(peak, kept + self.activation[s] + ckpt)
+            kept += ckpt if again else self.activation[s]
+        return peak
 
     # ----------------------------------------------------------------------------- memory
 
@@ -415,9 +577,15 @@ class Problem:
         for d in range(self.num_devices):
             need = self.microbatch_memory(d)
             if not within(need, caps[d]):
+                factor = self.memory_limit.factor
+                unit = (
+                    ""
+                    if factor is None
+                    else f" ({factor:g}x of the 1F1B peak {caps[d] / factor:g})"
+                )
                 raise NoScheduleError(
                     f"no schedule: device {d} needs {need:g} memory for one micro-batch, "
-                    f"the limit is {caps[d]:g}"
+                    f"the limit is {caps[d]:g}{unit}"
                 )
 
     # ------------------------------------------------------------------------------- sums
@@ -454,13 +622,23 @@ class Problem:
     def total_work(self) -> float:
         """Sum of all task durations."""
         per_mb = sum(self.forward) + sum(self.backward) + sum(self.weight or ())
-        return per_mb * self.num_microbatches
+        return per_mb * self.num_microbatches + self._recompute_work(range(self.num_stages))
 
     def device_work(self, device: int) -> float:
         """Sum of the task durations on one device."""
-        kinds = self.kinds
-        per_mb = sum(self.duration(k, s) for s in self.stages_on(device) for k in kinds)
-        return per_mb * self.num_microbatches
+        kinds = self.pass_kinds
+        stages = self.stages_on(device)
+        per_mb = sum(self.duration(k, s) for s in stages for k in kinds)
+        return per_mb * self.num_microbatches + self._recompute_work(stages)
+
+    def _recompute_work(self, stages: Sequence[int]) -> float:
+        """Sum of the R durations on these stages."""
+        if self.recompute == Recompute.NONE:
+            return 0.0
+        m = self.num_microbatches
+        return sum(
+            self.recompute_time(s) * sum(self.is_recomputed(s, i) for i in range(m)) for s in stages
+        )
 
 
 #: The config file's names of :meth:`Problem.create`'s arguments.
@@ -472,6 +650,11 @@ CONFIG_NAMES = {
     "weight_times": "weight",
     "p2p_time": "p2p",
 }
+
+
+def _optional_per_stage(key: str, value: object, n: int) -> tuple[float, ...] | None:
+    """:func:`per_stage`, with ``None`` kept as "not given"."""
+    return None if value is None else per_stage(key, value, n)
 
 
 def _from_config_names(given: dict[str, object]) -> dict[str, object]:

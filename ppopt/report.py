@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from ppopt.baselines import baseline
 from ppopt.metrics import Metrics, Objective, compute_metrics, improvement
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute
 from ppopt.runtime import Runtime
 from ppopt.schedule import Schedule
 from ppopt.solver.partition import PartitionResult
 from ppopt.solver.result import SolveResult, Status
+from ppopt.tasks import Kind
 
 RATE = "bubble rate (idle share)"
 RATIO = "bubble ratio (idle/compute)"
@@ -28,8 +30,9 @@ MAX_LISTED = 8
 
 
 def reference_problem(problem: Problem) -> Problem:
-    """The problem the 1F1B reference runs on: unsplit backward, chunks merged."""
-    return problem.unsplit().merged_chunks()
+    """The problem the 1F1B reference runs on: unsplit backward, chunks merged, nothing
+    recomputed."""
+    return problem.without_recompute().unsplit().merged_chunks()
 
 
 def reference_schedule(problem: Problem) -> Schedule:
@@ -59,6 +62,8 @@ def format_report(
         columns.append((reference_label(problem), compute_metrics(reference)))
     show_span = problem.is_split or (result is not None and result.objective == Objective.SPAN)
     lines = [problem_line(problem), *partition_lines(problem), limit_line(problem)]
+    if problem.recompute != Recompute.NONE:
+        lines.append(recompute_line(schedule))
     lines += metrics_table(columns, show_span)
     lines.append("peak memory per device:")
     width = max(len(name) for name, _ in columns)
@@ -72,6 +77,25 @@ def format_report(
     if schedule.interrupted:
         lines.append("note: interrupted; this is the best schedule found before the stop")
     return "\n".join(lines)
+
+
+def recompute_line(schedule: Schedule) -> str:
+    """What was recomputed (per stage) and what it cost: the R work and its share."""
+    problem = schedule.problem
+    pairs = problem.num_recomputed
+    total = problem.num_stages * problem.num_microbatches
+    head = f"recompute: {problem.recompute}, {pairs} of {total} (stage, micro-batch) recomputed"
+    if pairs == 0:
+        return head
+    per_stage = [0] * problem.num_stages
+    cost = 0.0
+    for op in schedule.ops():
+        if op.kind == Kind.R:
+            per_stage[op.stage] += 1
+            cost += op.end - op.start
+    work = sum(op.end - op.start for op in schedule.ops())
+    stages = ", ".join(f"s{s}: {n}" for s, n in enumerate(per_stage) if n)
+    return f"{head} ({stages}); R work {_num(cost)} = {cost / work:.1%} of all work"
 
 
 def problem_line(problem: Problem) -> str:
@@ -134,8 +158,8 @@ def limit_line(problem: Problem) -> str:
         return "memory limit: none"
     absolute = problem.memory_caps
     assert absolute is not None  # only a 'none' limit resolves to None
-    written = limit.to_config()
     if limit.factor is not None:
+        written = f"{limit.factor:.4g}x"
         return f"memory limit: {written} the 1F1B peak = {_values(absolute)} per device"
     return f"memory limit: {_values(absolute)} per device"
 

@@ -16,11 +16,13 @@ from typing import NamedTuple
 
 class Kind(StrEnum):
     """A task kind. ``B`` is the input gradient on a split problem (PyTorch's ``I``) and the
-    full backward otherwise (PyTorch's ``B``); ``W`` is the weight gradient."""
+    full backward otherwise (PyTorch's ``B``); ``W`` is the weight gradient; ``R`` recomputes
+    a forward's activations before its backward (:mod:`ppopt.recompute`)."""
 
     F = "F"
     B = "B"
     W = "W"
+    R = "R"
 
     # Enum hashes in Python (``hash(self._name_)``); the str hash is the same number in C,
     # which keeps dict look-ups keyed by kinds as fast as with plain strings (engine, validator).
@@ -42,6 +44,7 @@ class KindSpec:
     lane: Lane
     torch_split: str  # PyTorch's action type on a split problem
     torch_unsplit: str | None  # ... on an unsplit problem (None: the kind does not occur)
+    exportable: bool = True  # False: PyTorch's schedule table has no such action
 
 
 #: Every kind's declaration, in the order tasks are numbered (forward first).
@@ -49,10 +52,13 @@ KIND_SPECS: dict[Kind, KindSpec] = {
     Kind.F: KindSpec(Kind.F, "forward", Lane.COMPUTE, "F", "F"),
     Kind.B: KindSpec(Kind.B, "backward", Lane.COMPUTE, "I", "B"),
     Kind.W: KindSpec(Kind.W, "weight gradient", Lane.COMPUTE, "W", None),
+    Kind.R: KindSpec(Kind.R, "recompute", Lane.COMPUTE, "", "", exportable=False),
 }
 
 #: All kinds, in numbering order.
 KINDS: tuple[Kind, ...] = tuple(KIND_SPECS)
+#: The kinds every problem has (``W`` only when split), before any recomputation.
+PASS_KINDS: tuple[Kind, ...] = (Kind.F, Kind.B, Kind.W)
 
 
 class Task(NamedTuple):

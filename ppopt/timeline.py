@@ -12,7 +12,7 @@ from __future__ import annotations
 from ppopt.errors import DeadlockError, OrderError
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Orders, Schedule
-from ppopt.tasks import Task
+from ppopt.tasks import Kind, Task
 
 #: Per task id, its dependencies as ``(task id, latency)`` pairs.
 Deps = list[tuple[tuple[int, float], ...]]
@@ -87,7 +87,7 @@ class TaskTable:
         its dependencies allow until all tasks are timed; :class:`DeadlockError` if they
         cannot be."""
         deps, dur = self.deps, self.dur
-        self.timed += self.index.size
+        self.timed += self.problem.num_tasks
         start = [0.0] * self.index.size
         end = [-1.0] * self.index.size
         pos = [0] * len(orders)
@@ -120,7 +120,7 @@ class TaskTable:
                     continue
                 break
             pos[d], clock[d] = k, now
-        if sum(pos) < self.index.size:
+        if sum(pos) < sum(len(order) for order in orders):
             raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, deps))
         return start, end
 
@@ -131,13 +131,14 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
         raise OrderError(f"expected {problem.num_devices} device orders, got {len(orders)}")
     S, m, place = index.S, index.m, problem.placement
     kind_index = {kind: k for k, kind in enumerate(problem.kinds)}
+    r, again = kind_index.get(Kind.R, -1), problem.is_recomputed
     seen = bytearray(index.size)
     id_orders = []
     for d, order in enumerate(orders):
         ids = []
         for kind, s, i in order:
             k = kind_index.get(kind)
-            if k is None or not 0 <= s < S or not 0 <= i < m:
+            if k is None or not (0 <= s < S and 0 <= i < m) or (k == r and not again(s, i)):
                 raise OrderError(f"device {d}: {(kind, s, i)} is not a task of this problem")
             if place[s] != d:
                 raise OrderError(
@@ -149,9 +150,9 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
             seen[tid] = 1
             ids.append(tid)
         id_orders.append(ids)
-    missing = index.size - sum(seen)
+    missing = problem.num_tasks - sum(seen)
     if missing:
-        first = index.task(seen.index(0))
+        first = next(t for t in problem.tasks() if not seen[index.id(t)])
         raise OrderError(f"{missing} tasks are in no device order, e.g. {first.label()}")
     return id_orders
 
@@ -165,6 +166,10 @@ def _dependency_table(problem: Problem, index: _Index) -> Deps:
         sources = [((index.kind_number[e.kind] * S + e.stage) * m, e.latency) for e in edges]
         for i in range(m):
             deps[base + i] = tuple((src + i, latency) for src, latency in sources)
+    if problem.num_recomputed < S * m and Kind.R in index.kind_number:
+        for tid, task in ((tid, index.task(tid)) for tid in range(index.size)):
+            if task.kind == Kind.B and not problem.is_recomputed(task.stage, task.microbatch):
+                deps[tid] = tuple(d for d in deps[tid] if index.task(d[0]).kind != Kind.R)
     return deps
 
 

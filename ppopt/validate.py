@@ -270,6 +270,12 @@ def _known_ops(
             if not (kind in kinds and _index(s, S) and _index(i, m)):
                 violations.append(f"device {d}: {_label(op)} is not a task of this problem")
                 continue
+            if kind == Kind.R and not problem.is_recomputed(s, i):
+                violations.append(
+                    f"device {d}: {_label(op)} recomputes a micro-batch the problem does not "
+                    f"recompute on stage {s}"
+                )
+                continue
             key = (kind, s, i)
             if key in seen:
                 violations.append(f"device {d}: {_label(op)} appears more than once")
@@ -292,18 +298,15 @@ def _known_ops(
 def _edges(problem: Problem) -> dict[tuple[Kind, int], list[tuple[Kind, int, float]]]:
     """Per ``(kind, stage)``: its dependencies' ``(kind, stage, latency)``, asked of the problem.
 
-    Dependencies link tasks of one micro-batch, so micro-batch 0 stands for all of them; this
-    keeps the per-op work to dictionary look-ups.
+    Dependencies link tasks of one micro-batch, so one rule stands for every micro-batch; this
+    keeps the per-op work to dictionary look-ups. An edge to a task the problem does not have
+    (the R of a micro-batch that is not recomputed) is void: such a task is never among the
+    checked ops, and a missing task of the problem is reported by the coverage rule.
     """
-    table = {}
-    for kind in problem.kinds:
-        for s in range(problem.num_stages):
-            task = Task(kind, s, 0)
-            table[kind, s] = [
-                (dep.kind, dep.stage, problem.latency(dep, task))
-                for dep in problem.dependencies(task)
-            ]
-    return table
+    return {
+        key: [(edge.kind, edge.stage, edge.latency) for edge in edges]
+        for key, edges in problem.edges.items()
+    }
 
 
 def _coverage(problem: Problem, seen: set[_Key]) -> list[str]:
@@ -414,13 +417,24 @@ def _memory_events(
     """``(time, 0 free / 1 allocate, delta, allocating op)``, sorted: frees first at one time.
 
     F allocates its stage's activation at its start; an unsplit B frees it all at its end; a
-    split B frees activation - retained and its W the retained part, each at its end.
+    split B frees activation - retained and its W the retained part, each at its end. For a
+    recomputed micro-batch F also allocates the checkpoint and frees the activation at its
+    end, R allocates the activation at its start and frees the checkpoint at its end.
     """
     activation, retained, split = problem.activation, problem.retained, problem.is_split
     events: list[tuple[float, int, float, Op | None]] = []
     for op in row:
         s = op.stage
-        if op.kind == Kind.F:
+        again = op.kind in (Kind.F, Kind.R) and problem.is_recomputed(s, op.microbatch)
+        if again:
+            checkpoint = problem.checkpoint_of(s)
+            if op.kind == Kind.F:
+                events.append((op.start, 1, activation[s] + checkpoint, op))
+                events.append((op.end, 0, -activation[s], None))
+            else:
+                events.append((op.start, 1, activation[s], op))
+                events.append((op.end, 0, -checkpoint, None))
+        elif op.kind == Kind.F:
             events.append((op.start, 1, activation[s], op))
         elif op.kind == Kind.B:
             freed = activation[s] - retained[s] if split else activation[s]

@@ -58,12 +58,23 @@ def test_limit_is_parsed_as_the_config_writes_it() -> None:
         (3, None, (3.0,)),  # absolute, every device
         ([1, 2.5], None, (1.0, 2.5)),  # absolute per device
         ("1, 2", None, (1.0, 2.0)),  # a list typed on the command line
+        ("0.5x", 0.5, None),  # V-Half's budget
+        ("1/3x", 1 / 3, None),  # V-Min's budget, exactly a third (round trip: repr)
     ],
 )
 def test_memory_limit_parse(raw: object, factor: float | None, values: object) -> None:
     limit = MemoryLimit.parse(raw)
     assert (limit.factor, limit.values) == (factor, values)
     assert MemoryLimit.parse(limit.to_config()) == limit
+
+
+def test_a_third_holds_what_a_third_holds_where_0_33x_does_not() -> None:
+    """p = 3: 1F1B's peak is 3 micro-batches, a third is one; 0.33x is 0.99, below one."""
+    problem = Problem.create(3, 6)
+    assert problem.with_limit("1/3x").memory_caps == (1.0,) * 3
+    assert problem.with_limit("0.33x").memory_caps == pytest.approx((0.99,) * 3)
+    with pytest.raises(ProblemError, match="denominator"):
+        MemoryLimit.parse("1/0x")
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ from ppopt.baselines.gpipe import gpipe_orders
 from ppopt.baselines.greedy import greedy_baseline_orders
 from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
+from ppopt.baselines.recompute import insert_recomputes
+from ppopt.baselines.vmemory import vhalf_orders, vmin_orders
 from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
 from ppopt.baselines.zbauto import zb_auto_orders, zbv_auto_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
@@ -32,6 +34,8 @@ BASELINES: dict[str, OrderMaker] = {
     "zb-v": zbv_orders,
     "v-1f1b": v1f1b_orders,
     "dualpipev": dualpipev_orders,
+    "v-half": vhalf_orders,
+    "v-min": vmin_orders,
     "zb-h1": zb_h1_orders,
     "zb-h2": zb_h2_orders,
     "zb-auto": zb_auto_orders,
@@ -43,7 +47,9 @@ BASELINES: dict[str, OrderMaker] = {
 def baseline(name: str, problem: Problem) -> Schedule:
     """The named baseline schedule of a problem, timed by the engine.
 
-    Raises :class:`UnknownScheduleError` for a name not in :data:`BASELINES` and
+    A problem that recomputes gets the baseline's order with each recomputed micro-batch's
+    R right before its backward (``recompute: all``: the full-recompute variant). Raises
+    :class:`UnknownScheduleError` for a name not in :data:`BASELINES` and
     :class:`NotApplicableError` when the baseline is not defined for the problem."""
     try:
         make = BASELINES[name]
@@ -53,7 +59,8 @@ def baseline(name: str, problem: Problem) -> Schedule:
             f"schedule: unknown baseline {name!r}{did_you_mean(name, tuple(BASELINES))} "
             f"(known: {known})"
         ) from None
-    return compute_timeline(problem, make(problem), name)
+    orders = make(problem.without_recompute())
+    return compute_timeline(problem, insert_recomputes(problem, orders), name)
 
 
 def applicable_baselines(problem: Problem) -> dict[str, Schedule]:

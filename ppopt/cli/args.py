@@ -25,6 +25,8 @@ LIST_OPTIONS = frozenset(
         "--weight-times",
         "--memory-limit",
         "--placement",
+        "--recompute-times",
+        "--checkpoint",
     }
 )
 #: First arguments that belong to the top-level command itself, never to ``solve``.

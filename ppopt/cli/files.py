@@ -16,7 +16,7 @@ from ppopt.errors import ConfigError
 from ppopt.export.megatron import write_megatron_layout
 from ppopt.export.schedule_json import read_schedule, read_schedule_file
 from ppopt.export.torch_comms import write_torch_comms_csv
-from ppopt.export.torch_csv import check_for_torch, write_torch_csv
+from ppopt.export.torch_csv import check_for_torch, checkpointed_stages, write_torch_csv
 from ppopt.export.torchtitan import write_torchtitan_parts
 from ppopt.report import summary_line
 from ppopt.validate import validate_declared
@@ -135,6 +135,14 @@ def export(
             if warning is not None and strict:
                 raise ConfigError(f"--strict: {file}: {warning}")
             (write_torch_csv if fmt == "torch" else write_torch_comms_csv)(output, schedule)
+            if stages := checkpointed_stages(schedule):
+                listed = ", ".join(map(str, stages))
+                typer.echo(
+                    f"note: wrap virtual stages {listed} in activation checkpointing "
+                    "(torch.utils.checkpoint); the table has no R actions, each R runs "
+                    "inside its B",
+                    err=True,
+                )
             if warning is not None:
                 typer.echo(f"warning: {warning}", err=True)
             wrote(output, quiet)

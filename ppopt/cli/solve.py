@@ -134,6 +134,34 @@ def solve(
         ),
     ] = None,
     memory_limit: MemoryLimitOption = None,
+    recompute: Annotated[
+        str | None,
+        typer.Option(
+            "--recompute",
+            help="none (default), all (every micro-batch recomputes its forward before its "
+            "backward) or auto (the optimizer chooses per stage and micro-batch).",
+        ),
+    ] = None,
+    recompute_times: Annotated[
+        str | None,
+        typer.Option("--recompute-times", help="R time per virtual stage (default: forward)."),
+    ] = None,
+    recompute_per: Annotated[
+        str | None,
+        typer.Option(
+            "--recompute-per",
+            help="With --recompute auto: microbatch (default, any choice) or stage (all of a "
+            "stage's micro-batches or none: what checkpointing a PyTorch stage module runs).",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            help="Memory a recomputed micro-batch keeps from F to R, per virtual stage "
+            "(default 0).",
+        ),
+    ] = None,
     runtime: Annotated[
         str | None,
         typer.Option(
@@ -191,6 +219,10 @@ def solve(
             placement=placement,
             schedule=schedule,
             memory_limit=memory_limit,
+            recompute=recompute,
+            recompute_times=recompute_times,
+            recompute_per=recompute_per,
+            checkpoint=checkpoint,
             runtime=runtime,
             order=order,
             objective=objective,
@@ -330,6 +362,10 @@ def config_overrides(
     placement: str | None = None,
     schedule: str | None = None,
     memory_limit: str | None = None,
+    recompute: str | None = None,
+    recompute_times: str | None = None,
+    recompute_per: str | None = None,
+    checkpoint: str | None = None,
     runtime: str | None = None,
     order: str | None = None,
     objective: str | None = None,
@@ -357,7 +393,13 @@ def config_overrides(
         "num_chunks": chunks,
         "placement": None if placement is None else parse_placement(placement),
         "schedule": schedule,
-        "memory": {"limit": memory_limit},
+        "memory": {
+            "limit": memory_limit,
+            "recompute": recompute,
+            "recompute_per": recompute_per,
+            "checkpoint": numbers("memory.checkpoint", checkpoint),
+        },
+        "recompute_times": numbers("recompute_times", recompute_times),
         "runtime": runtime,
         "solver": {
             "time_limit": time_limit,

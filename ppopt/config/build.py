@@ -27,6 +27,7 @@ from ppopt.limits import MemoryLimit
 from ppopt.partition import LayeredProblem
 from ppopt.placement import placement_stages
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute, RecomputePer
 from ppopt.runtime import Runtime
 from ppopt.solver.options import SolverOptions
 
@@ -42,6 +43,7 @@ PROBLEM_KEYS = (
     "p2p_time",
     "memory",
     "runtime",
+    "recompute_times",
 )
 #: A layer profile to cut into stages instead of per-stage times (:mod:`ppopt.config.layers`);
 #: a schedule file's problem carries the cut as ``partition`` (when there was one).
@@ -56,7 +58,15 @@ TOP_KEYS = (
     "json_file",
     "trace_file",
 )
-MEMORY_KEYS = ("activation", "retained", "limit")
+MEMORY_KEYS = (
+    "activation",
+    "retained",
+    "limit",
+    "recompute",
+    "checkpoint",
+    "recomputed",
+    "recompute_per",
+)
 SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic", "method")
 SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
 PICTURE_SUFFIXES = (".png", ".svg", ".pdf", ".html")  # .html: the interactive page
@@ -249,7 +259,13 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             retained=_given(memory, "retained", 0.0),
             memory_limit=MemoryLimit.parse(memory.get("limit")),
             runtime=_word(raw, "runtime", Runtime.ABSTRACT),
+            recompute=_word(memory, "recompute", Recompute.NONE, "memory."),
+            recompute_times=raw.get("recompute_times"),
+            checkpoint=memory.get("checkpoint"),
+            recompute_per=_word(memory, "recompute_per", RecomputePer.MICROBATCH, "memory."),
         )
+        if memory.get("recomputed") is not None:
+            problem = problem.with_recomputed(_pairs(memory["recomputed"]))
     except ProblemError as error:
         raise ConfigError(one_line(str(error))) from None
     return named_stages(raw, problem)
@@ -398,13 +414,30 @@ def check_picture_suffix(key: str, path: str) -> None:
         raise ConfigError(f"{key}: picture must end in {known}, got {suffix or 'no extension'!r}")
 
 
-def _word(raw: Mapping[str, Any], key: str, default: str) -> str:
+def _word(raw: Mapping[str, Any], key: str, default: str, prefix: str = "") -> str:
     value = raw.get(key)
     if value is None:
         return default
     if not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a word, got {value!r}")
+        raise ConfigError(f"{prefix}{key}: expected a word, got {value!r}")
     return value
+
+
+def _pairs(value: object) -> list[tuple[int, int]]:
+    """``memory.recomputed``: a list of ``[stage, micro-batch]`` pairs of whole numbers."""
+    pairs = list(value) if isinstance(value, list | tuple) else None
+    whole = [
+        (pair[0], pair[1])
+        for pair in pairs or ()
+        if isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
+    ]
+    if pairs is None or len(whole) != len(pairs):
+        raise ConfigError(
+            f"memory.recomputed: expected a list of [stage, micro-batch], got {value!r}"
+        )
+    return whole
 
 
 def _given(raw: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -417,7 +450,7 @@ def _given(raw: Mapping[str, Any], key: str, default: Any) -> Any:
 
 def problem_to_dict(problem: Problem) -> Raw:
     """The complete, normalised problem as config keys (every stage listed, every default)."""
-    return {
+    out: Raw = {
         "num_stages": problem.num_devices,
         "num_batches": problem.num_microbatches,
         "num_chunks": problem.num_chunks,
@@ -434,6 +467,24 @@ def problem_to_dict(problem: Problem) -> Raw:
         "runtime": str(problem.runtime),
         **({} if problem.partition is None else {"partition": problem.partition.to_dict()}),
     }
+    extra = _recompute_to_dict(problem)
+    out["memory"].update(extra.pop("memory"))
+    out.update(extra)
+    return out
+
+
+def _recompute_to_dict(problem: Problem) -> Raw:
+    """The recomputation keys (``None``: not given, the default applies);
+    ``memory.recomputed`` lists an ``auto`` problem's choice."""
+    memory: Raw = {
+        "recompute": str(problem.recompute),
+        "checkpoint": None if problem.checkpoint is None else list(problem.checkpoint),
+    }
+    if problem.recompute == Recompute.AUTO:
+        memory["recomputed"] = [list(pair) for pair in sorted(problem.recomputed)]
+        memory["recompute_per"] = str(problem.recompute_per)
+    times = None if problem.recompute_times is None else list(problem.recompute_times)
+    return {"recompute_times": times, "memory": memory}
 
 
 def problem_from_dict(raw: object) -> Problem:

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ppopt.atomic import atomic_write_text
-from ppopt.export.torch_csv import rows_csv, torch_action
+from ppopt.export.torch_csv import checkpointed_stages, rows_csv, torch_action
 from ppopt.schedule import Schedule
 from ppopt.tasks import Kind, Task
 from ppopt.timeline import compute_timeline
@@ -103,6 +103,7 @@ def torch_comms_rows(schedule: Schedule) -> list[list[str]]:
     """
     problem = schedule.problem
     compute_timeline(problem, schedule.orders(), schedule.name)
+    checkpointed_stages(schedule)  # refuses what cannot be exported
     split = problem.is_split
     rows = schedule.device_ops
     where = {op.task: k for row in rows for k, op in enumerate(row)}
@@ -135,7 +136,7 @@ def torch_comms_rows(schedule: Schedule) -> list[list[str]]:
         cells: list[str] = []
         for k, op in enumerate(row):
             cells += before.get((rank, k), [])
-            cells.append(torch_action(op, split))
+            cells += [action] if (action := torch_action(op, split)) else []
             cells += sends.get((rank, k), [])
             if last_backward.get((rank, op.stage)) == k:
                 cells.append(f"{op.stage}REDUCE_GRAD")

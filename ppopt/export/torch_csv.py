@@ -31,8 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ppopt.atomic import atomic_write_text
+from ppopt.errors import NotApplicableError
 from ppopt.limits import fits
 from ppopt.metrics import peak_memory
+from ppopt.recompute import Recompute, RecomputePer
 from ppopt.runtime import Runtime
 from ppopt.schedule import Op, Schedule
 from ppopt.tasks import KIND_SPECS
@@ -43,7 +45,32 @@ def torch_action(op: Op, split: bool) -> str:
     """The table cell of one op, ``{stage}{F|I|W|B}{microbatch}`` (e.g. ``2I0``); the action
     types are each kind's declaration (:data:`ppopt.tasks.KIND_SPECS`)."""
     spec = KIND_SPECS[op.kind]
+    if not spec.exportable:
+        return ""  # no such action: see exportable_schedule
     return f"{op.stage}{spec.torch_split if split else spec.torch_unsplit}{op.microbatch}"
+
+
+def checkpointed_stages(schedule: Schedule) -> tuple[int, ...]:
+    """The virtual stages whose modules PyTorch must wrap in activation checkpointing for
+    a per-stage recompute choice (``recompute_per: stage``): the stages that run R tasks.
+
+    Raises :class:`NotApplicableError` for per-micro-batch choices, which PyTorch's runtime
+    cannot express (its table has no recompute action; checkpointing is a property of a
+    stage module, the same for every micro-batch)."""
+    problem = schedule.problem
+    if not problem.num_recomputed:
+        return ()
+    if problem.recompute == Recompute.AUTO and problem.recompute_per != RecomputePer.STAGE:
+        raise NotApplicableError(
+            "export: PyTorch's schedule table has no recompute action and checkpointing is "
+            "per stage module; a per-micro-batch recompute choice cannot be exported (solve "
+            "with --recompute-per stage)"
+        )
+    return (
+        tuple(sorted({s for s, _ in problem.recomputed}))
+        if problem.recomputed
+        else tuple(range(problem.num_stages))
+    )
 
 
 @dataclass(frozen=True)
@@ -94,8 +121,10 @@ def torch_rows(schedule: Schedule) -> list[list[str]]:
     when the per-device orders cannot run, so that no table is written that would hang.
     """
     compute_timeline(schedule.problem, schedule.orders(), schedule.name)
+    checkpointed_stages(schedule)  # refuses what cannot be exported
     split = schedule.problem.is_split
-    return [[torch_action(op, split) for op in row] for row in schedule.device_ops]
+    rows = [[torch_action(op, split) for op in row] for row in schedule.device_ops]
+    return [[cell for cell in row if cell] for row in rows]
 
 
 def rows_csv(rows: list[list[str]]) -> str:

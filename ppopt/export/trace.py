@@ -45,8 +45,8 @@ from ppopt.schedule import Op, Schedule
 US_PER_UNIT = 1000.0
 COMPUTE_TID = 0
 FIRST_COMM_TID = 1
-UNSPLIT_CATEGORIES = {"F": "forward", "B": "backward"}
-SPLIT_CATEGORIES = {"F": "forward", "B": "backward-input", "W": "weight"}
+UNSPLIT_CATEGORIES = {"F": "forward", "B": "backward", "R": "recompute"}
+SPLIT_CATEGORIES = {"F": "forward", "B": "backward-input", "W": "weight", "R": "recompute"}
 COMM_CATEGORY = "p2p"
 FLOW_CATEGORY = "flow"
 MEMORY_COUNTER = "memory"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from ppopt.metrics import Objective
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute
 from ppopt.tasks import Kind, Task
 
 
@@ -177,7 +178,12 @@ def span_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -
 
 
 def lower_bound(problem: Problem, objective: str, limit: tuple[float, ...] | None = None) -> float:
-    """The bound for the chosen objective (``makespan`` or ``span``)."""
+    """The bound for the chosen objective (``makespan`` or ``span``). With recomputation the
+    memory arguments do not hold (a recomputed micro-batch frees memory before its B, and R
+    passes can fill the idle windows): the bound is that of the problem without R passes and
+    without a limit, a relaxation."""
+    if problem.recompute != Recompute.NONE:
+        problem, limit = problem.without_recompute(), None
     if objective == Objective.SPAN:
         return span_lower_bound(problem, limit)
     return makespan_lower_bound(problem, limit)

@@ -11,10 +11,16 @@ from collections.abc import Callable, Iterator
 from ppopt.baselines import BASELINES, baseline
 from ppopt.baselines.greedy import applicable_preferences, greedy_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
-from ppopt.errors import NotApplicableError
+from ppopt.baselines.recompute import (
+    drop_needless_recomputes,
+    insert_recomputes,
+    recompute_to_fit,
+)
+from ppopt.errors import NoScheduleError, NotApplicableError
 from ppopt.limits import fits
 from ppopt.metrics import compute_metrics, peak_memory
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute
 from ppopt.schedule import Schedule
 from ppopt.solver.options import Objective
 from ppopt.timeline import compute_timeline
@@ -54,6 +60,10 @@ def floor_stages(problem: Problem, caps: Caps) -> Iterator[list[Schedule]]:
         if schedule_fits(schedule, caps):
             found = True
             yield [schedule]
+        elif problem.recompute == Recompute.AUTO and caps is not None:
+            fitted = _recomputed_to_fit(schedule, caps) + _all_recomputed(name, problem, caps)
+            found = found or bool(fitted)
+            yield fitted
     if problem.num_chunks == 1 and caps is not None:
         capped = _capped_one_f_one_b(problem, caps)
         found = found or bool(capped)
@@ -78,10 +88,36 @@ def best_floor(problem: Problem, caps: Caps, objective: str) -> Schedule | None:
 
 
 def _fitting_greedy(problem: Problem, caps: Caps, prefer: str) -> list[Schedule]:
-    """One greedy variant's schedule, if it fits the limit."""
-    orders = greedy_orders(problem, caps, prefer)
-    schedule = compute_timeline(problem, orders, f"greedy-{prefer}")
+    """One greedy variant's schedule, if it fits the limit (the list scheduler does not
+    recompute: on a problem that does, its order gets each R right before its B)."""
+    try:
+        orders = greedy_orders(problem.without_recompute(), caps, prefer)
+    except NoScheduleError:
+        return []  # one micro-batch fits only with recomputation
+    schedule = compute_timeline(problem, insert_recomputes(problem, orders), f"greedy-{prefer}")
     return [schedule] if schedule_fits(schedule, caps) else []
+
+
+def _recomputed_to_fit(schedule: Schedule, caps: tuple[float, ...]) -> list[Schedule]:
+    """An ``auto`` problem's baseline that exceeds the limit, with the micro-batches it must
+    recompute to fit (:func:`recompute_to_fit`), if any choice makes it fit."""
+    fitted = recompute_to_fit(schedule.problem, schedule.orders(), caps)
+    if fitted is None:
+        return []
+    problem, orders = fitted
+    timed = compute_timeline(problem, orders, f"{schedule.name}-recompute")
+    return [timed] if schedule_fits(timed, caps) else []
+
+
+def _all_recomputed(name: str, problem: Problem, caps: tuple[float, ...]) -> list[Schedule]:
+    """An ``auto`` problem's baseline with every micro-batch recomputed (R right before each
+    B), less the recomputes memory does not need, if it fits."""
+    every = [(s, i) for s in range(problem.num_stages) for i in range(problem.num_microbatches)]
+    full = baseline(name, problem.with_recomputed(every))
+    if not schedule_fits(full, caps):
+        return []
+    kept, orders = drop_needless_recomputes(full.problem, full.orders(), caps)
+    return [compute_timeline(kept, orders, f"{name}-recompute")]
 
 
 def _capped_one_f_one_b(problem: Problem, caps: tuple[float, ...]) -> list[Schedule]:
@@ -96,7 +132,7 @@ def _capped_one_f_one_b(problem: Problem, caps: tuple[float, ...]) -> list[Sched
         else problem.num_stages
     )
     for cap in range(min(max(fit, 1), problem.num_stages), 0, -1):
-        orders = one_f_one_b_orders(problem, max_in_flight=cap)
+        orders = insert_recomputes(problem, one_f_one_b_orders(problem, max_in_flight=cap))
         schedule = compute_timeline(problem, orders, f"1f1b-cap{cap}")
         if schedule_fits(schedule, caps):
             return [schedule]

@@ -91,8 +91,8 @@ class TabuSearch:
         self.alloc = [0.0] * index.size  # memory a task takes when it starts
         self.change = [0.0] * index.size  # ... less what it frees when it ends
         for tid in range(index.size):
-            kind, stage, _ = index.task(tid)
-            taken, freed = self.problem.memory_change(kind, stage)
+            kind, stage, microbatch = index.task(tid)
+            taken, freed = self.problem.op_memory_change(kind, stage, microbatch)
             self.alloc[tid], self.change[tid] = taken, taken - freed
         orders = self.table.ids(schedule.orders())
         self.current = _Timed(orders, *self.table.times(orders))

@@ -30,6 +30,7 @@ from ortools.sat.python import cp_model
 
 from ppopt.metrics import Objective
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute
 from ppopt.schedule import Schedule
 from ppopt.solver.scaling import IntMemory
 from ppopt.tasks import Kind, Task
@@ -101,7 +102,8 @@ class PipelineModel:
     def _microbatch_order(self) -> None:
         """Tasks of one (kind, stage) run in micro-batch order (lossless symmetry break)."""
         problem = self.problem
-        for kind in problem.kinds:
+        kinds = problem.kinds if problem.recompute == Recompute.ALL else problem.pass_kinds
+        for kind in kinds:
             for s in range(problem.num_stages):
                 for i in range(1, problem.num_microbatches):
                     prev, task = Task(kind, s, i - 1), Task(kind, s, i)
@@ -125,15 +127,22 @@ class PipelineModel:
         for d in range(problem.num_devices):
             intervals, demands = [], []
             for s in problem.stages_on(d):
-                for hold in memory.holds[s]:
-                    if hold.amount <= 0:
-                        continue
-                    for i in range(problem.num_microbatches):
-                        alloc, free = Task(hold.alloc, s, i), Task(hold.free, s, i)
-                        intervals.append(self._holding_interval(alloc, free))
-                        demands.append(int(hold.amount))
+                for i in range(problem.num_microbatches):
+                    for interval, demand in self._held_intervals(s, i):
+                        intervals.append(interval)
+                        demands.append(demand)
             if intervals and sum(demands) > memory.capacity[d]:
                 self.model.add_cumulative(intervals, demands, memory.capacity[d])
+
+    def _held_intervals(self, s: int, i: int) -> list[tuple[cp_model.IntervalVar, int]]:
+        """The holding intervals of micro-batch ``i`` on stage ``s``, with their amounts."""
+        memory = self.data.memory
+        assert memory is not None
+        return [
+            (self._holding_interval(Task(h.alloc, s, i), Task(h.free, s, i)), int(h.amount))
+            for h in memory.holds_of(s, self.problem.is_recomputed(s, i))
+            if h.amount > 0
+        ]
 
     def _holding_interval(self, alloc: Task, free: Task) -> cp_model.IntervalVar:
         """The interval from ``alloc``'s start to ``free``'s end."""
@@ -149,8 +158,8 @@ class PipelineModel:
         parts fit beside one activation (the holds of docs/contract.md §1: F takes ``act``,
         B frees all but ``kept``, W frees ``kept``)."""
         memory, problem = self.data.memory, self.problem
-        if memory is None:
-            return
+        if memory is None or problem.recompute != Recompute.NONE:
+            return  # a recomputed micro-batch frees its activation before its B
         m = problem.num_microbatches
         for s in range(problem.num_stages):
             cap = memory.capacity[problem.device_of(s)]
@@ -208,6 +217,10 @@ class PipelineModel:
             self.model.add_hint(var, starts[task])
         for (alloc, free), size in self.held.items():
             self.model.add_hint(size, ends[free] - starts[alloc])
+        self._hint_objective(schedule)
+
+    def _hint_objective(self, schedule: Schedule) -> None:
+        """Hint the objective variable with the schedule's value (integer units)."""
         span = self.data.objective == Objective.SPAN
         rows = [row for row in schedule.device_ops if row]
         metric = max(round(row[-1].end) - (round(row[0].start) if span else 0) for row in rows)

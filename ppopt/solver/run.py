@@ -10,14 +10,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ortools.sat.python import cp_model
 
 from ppopt.baselines.onefoneb import one_f_one_b_orders
+from ppopt.baselines.recompute import drop_needless_recomputes, insert_recomputes
 from ppopt.errors import NoScheduleError, SolverOptionError
 from ppopt.limits import meets_bound
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute
 from ppopt.schedule import Schedule
 from ppopt.solver.bounds import lower_bound
 from ppopt.solver.cpsat import (
@@ -30,6 +32,7 @@ from ppopt.solver.floor import by_objective, floor_stages, objective_value
 from ppopt.solver.local import tabu_search
 from ppopt.solver.model import IntProblem, PipelineModel
 from ppopt.solver.options import Method, Objective, Order, Progress, ProgressCallback, SolverOptions
+from ppopt.solver.recompute_model import RecomputeModel
 from ppopt.solver.result import SolveResult, Status
 from ppopt.solver.scaling import (
     Scale,
@@ -61,6 +64,9 @@ DIRECT_WINDOW_SHARE = 0.2
 #: 0.6, where the search levels off; windows use the rest better on full-backward V cases).
 TABU_SHARE = 0.5
 TABU_PATIENCE = 150
+#: ``recompute: auto`` with no recomputation needed so far: share of the time left for the
+#: model without recomputation before the model with the choice.
+PLAIN_SHARE = 0.5
 #: ``method: auto`` uses the direct model (full presolve) up to this many tasks.
 DIRECT_TASK_LIMIT = 1500
 #: Seconds per task to build and hint the CP-SAT model (measured: 7.3 s for 65,536 tasks on
@@ -126,11 +132,16 @@ class _Run:
         if self.options.order == Order.FIXED:
             if self.problem.num_chunks != 1:
                 raise SolverOptionError("solver.order: fixed needs num_chunks = 1 (the 1F1B order)")
-            return self._cp_sat(None, one_f_one_b_orders(self.problem))
+            if self.problem.recompute == Recompute.AUTO:
+                raise SolverOptionError("solver.order: fixed cannot choose recomputation (auto)")
+            orders = insert_recomputes(self.problem, one_f_one_b_orders(self.problem))
+            return self._cp_sat(None, orders)
         try:
             self._floor()
             if self.best is not None and not self._proven(self.best) and self._left() > 0:
-                self._improve(self.best)
+                self._improve_without_r(self.best)
+            if self.problem.recompute == Recompute.AUTO and self.best is not None:
+                self._solve_without_r(self.best)
             if self.best is not None and self._proven(self.best):
                 # the bound is met: nothing CP-SAT can add (its time is not spent)
                 return self._result(self.best, self.best.name, False, self.valid_bound())
@@ -143,6 +154,39 @@ class _Run:
             return self._result(
                 self.best, self.best.name, interrupted=True, bound=self.valid_bound()
             )
+
+    def _solve_without_r(self, floor: Schedule) -> None:
+        """``auto`` when the best schedule so far recomputes nothing: first the model without
+        recomputation for a share of the time (smaller, so it converges sooner), its answer
+        then the hint of the model with the choice; so memory that needs no recomputation
+        finds what ``none`` finds (measured: 3 of 19 time-limited 1x cases were worse
+        without this)."""
+        if floor.problem.num_recomputed or self._proven(floor):
+            return
+        seconds = self.share(PLAIN_SHARE)
+        if seconds < MIN_SOLVE_SECONDS:
+            return  # the time is up: the model with the choice gets what is left
+        plain = floor.problem.without_recompute()
+        options = replace(self.options, time_limit=seconds)
+        first = _Run(plain, options, self.progress)
+        found = first._cp_sat(Schedule(plain, floor.name, floor.device_ops), None).schedule
+        if objective_value(found, self.options.objective) < objective_value(
+            floor, self.options.objective
+        ):
+            self.report(Schedule(floor.problem, found.name, found.device_ops))
+
+    def _improve_without_r(self, floor: Schedule) -> None:
+        """:meth:`_improve` when the best schedule runs no R task (the tabu search and the
+        window sweep do not move R tasks): on an ``auto`` problem it improves the schedule as
+        one without recomputation and hands the result back as the problem's own."""
+        if floor.problem.num_recomputed:
+            return
+        plain = floor.problem.without_recompute()
+        try:
+            self._improve(Schedule(plain, floor.name, floor.device_ops))
+        finally:
+            if self.best is not None and self.best.problem is plain:
+                self.best = Schedule(floor.problem, self.best.name, self.best.device_ops)
 
     def _floor(self) -> None:
         """The baselines under the limit, best kept in :attr:`best`. Once one is found, the
@@ -250,7 +294,7 @@ class _Run:
             status, interrupted = interruptible_solve(solver, model.model, callback)
         solved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
         if solved:
-            self.offer(compute_timeline(problem, model.orders(solver), "cp-sat"))
+            self.offer(self._read_back(model, solver))
             self.cp_bound = max(self.cp_bound, scale.to_float(solver.best_objective_bound) * ratio)
         best = self.best
         if best is None:
@@ -285,6 +329,15 @@ class _Run:
             self.last_said = news
             self.progress(Progress(self.elapsed(), *news))
 
+    def _read_back(self, model: PipelineModel, solver: cp_model.CpSolver) -> Schedule:
+        """The solution's orders timed in floats; with ``auto``, its choice of recomputed
+        micro-batches without the recomputes memory does not need (never slower)."""
+        problem, orders = self.problem, model.orders(solver)
+        if isinstance(model, RecomputeModel):
+            chosen = problem.with_recomputed(model.recomputed(solver))
+            problem, orders = drop_needless_recomputes(chosen, orders, self.caps)
+        return compute_timeline(problem, orders, "optimal")
+
     def _model(
         self, scale: Scale, floor: Schedule | None, fixed: list[list[Task]] | None
     ) -> tuple[cp_model.CpSolver, PipelineModel, float]:
@@ -292,7 +345,8 @@ class _Run:
         problem, options = self.problem, self.options
         int_problem = integer_problem(problem, scale)
         hint_orders = fixed if fixed is not None else (floor.orders() if floor else None)
-        hint = compute_timeline(int_problem, hint_orders) if hint_orders is not None else None
+        hint_problem = integer_problem(floor.problem, scale) if floor else int_problem
+        hint = compute_timeline(hint_problem, hint_orders) if hint_orders is not None else None
         horizon = _horizon(int_problem, hint, options.objective)
         int_bound = lower_bound(int_problem, options.objective, self.caps)
         data = IntProblem(
@@ -304,7 +358,8 @@ class _Run:
             objective=options.objective,
             memory=memory_data(problem, self.caps),
         )
-        model = PipelineModel(data, fixed_orders=fixed)
+        auto = problem.recompute == Recompute.AUTO
+        model = (RecomputeModel if auto else PipelineModel)(data, fixed_orders=fixed)
         if hint is not None:
             model.add_hint(hint)
         budget = (
@@ -331,7 +386,7 @@ class _Run:
         nothing about the value."""
         value = objective_value(best, self.options.objective)
         return SolveResult(
-            schedule=Schedule(self.problem, name, best.device_ops, interrupted=interrupted),
+            schedule=Schedule(best.problem, name, best.device_ops, interrupted=interrupted),
             status=Status.OPTIMAL if meets_bound(value, bound) else Status.FEASIBLE,
             objective=self.options.objective,
             objective_value=value,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from ppopt.checks import TIME_RESOLUTION
 from ppopt.problem import Problem
+from ppopt.recompute import Recompute
 from ppopt.tasks import Hold
 
 #: Integer units for the longest task when no power of ten makes the times whole (the problem
@@ -58,6 +59,7 @@ def _decimal_factor(
 def time_scale(problem: Problem) -> Scale:
     """The integer scaling of a problem's times (durations and latency)."""
     values = [*problem.forward, *problem.backward, *(problem.weight or ()), problem.p2p]
+    values += problem.recompute_times or ()
     positive = [v for v in values if v > 0]
     factor = _decimal_factor(positive, limit=10.0 * RESOLUTION)
     if factor is not None:
@@ -100,6 +102,11 @@ def integer_problem(problem: Problem, scale: Scale) -> Problem:
         backward=column("B"),
         weight=column("W") if problem.is_split else None,
         p2p=float(scale.to_int(problem.p2p)),
+        recompute_times=(
+            column("R")
+            if problem.recompute_times is not None and problem.recompute != Recompute.NONE
+            else problem.recompute_times  # unused without recomputation
+        ),
     )
 
 
@@ -113,6 +120,11 @@ class IntMemory:
     #: False when amounts were rounded up and capacities down: the integer model is then
     #: stricter than the problem, and its bound no bound of the problem.
     exact: bool = True
+    recomputed_holds: tuple[tuple[Hold, ...], ...] = ()  # per stage, of a recomputed micro-batch
+
+    def holds_of(self, stage: int, recomputed: bool) -> tuple[Hold, ...]:
+        """A stage's holds for a micro-batch that is ``recomputed`` there, or not."""
+        return self.recomputed_holds[stage] if recomputed else self.holds[stage]
 
     def held(self, stage: int, alloc: str | None = None, free: str | None = None) -> int:
         """Total amount of a stage's holds taken by ``alloc`` and/or freed by ``free``."""
@@ -128,7 +140,9 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
     exceeds the true limit (amounts up, capacity down) when the scaling is not exact."""
     if limit is None:
         return None
-    amounts = [h.amount for s in range(problem.num_stages) for h in problem.holds(s)]
+    stages = range(problem.num_stages)
+    again = problem.recompute != Recompute.NONE
+    amounts = [h.amount for s in stages for r in (False, again) for h in problem.holds(s, r)]
     scale = memory_scale([*problem.activation, *amounts, *limit])
     # exact only if every scaled value is whole up to float noise: the decimal search's
     # relative tolerance passes e.g. 3.7123089870894113 at 1e8 units (0.3 units off)
@@ -139,15 +153,18 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
     def up(x: float) -> int:
         return round(x * scale.factor) if exact else math.ceil(x * scale.factor)
 
-    holds = tuple(
-        tuple(h._replace(amount=up(h.amount)) for h in problem.holds(s))
-        for s in range(problem.num_stages)
-    )
+    def rounded(recomputed: bool) -> tuple[tuple[Hold, ...], ...]:
+        return tuple(
+            tuple(h._replace(amount=up(h.amount)) for h in problem.holds(s, recomputed))
+            for s in stages
+        )
+
+    holds = rounded(False)
     if exact:
         capacity = tuple(round(c * scale.factor) for c in limit)
     else:
         capacity = tuple(math.floor(c * scale.factor) for c in limit)
-    return IntMemory(holds, capacity, exact)
+    return IntMemory(holds, capacity, exact, rounded(True) if again else ())
 
 
 def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> float:

@@ -27,11 +27,16 @@ from ppopt.viz.labels import BoxLabels, choose_style
 
 #: The colour of each task kind, the same in every picture ppopt draws; told apart also with
 #: red-green or blue-yellow colour blindness (tests/viz/test_colors.py; W is Paul Tol's teal).
-KIND_COLORS: dict[str, str] = {"F": "#3b75af", "B": "#e1812c", "W": "#44aa99"}
+KIND_COLORS: dict[str, str] = {"F": "#3b75af", "B": "#e1812c", "W": "#44aa99", "R": "#aa3377"}
 CHUNK_LEGEND_COLOR = "#707070"  # neutral grey for the chunk entries of the legend
 
 #: Legend names of the kinds; ``B`` means the full backward on an unsplit problem.
-KIND_NAMES = {"F": "F forward", "B": "B backward (input grad)", "W": "W weight grad"}
+KIND_NAMES = {
+    "F": "F forward",
+    "B": "B backward (input grad)",
+    "W": "W weight grad",
+    "R": "R recompute",
+}
 
 #: Hatch per chunk index (chunk 1 plain); chunks are also shaded lighter.
 CHUNK_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")

@@ -156,7 +156,8 @@ def test_override_beats_file_and_file_fills_the_rest(tmp_path: Path) -> None:
         (
             "num_stages: 4\nnum_batches: 8\nmemory: 3\n",
             {},
-            "c.yaml: memory: expected a mapping (activation, retained, limit), got 3",
+            "c.yaml: memory: expected a mapping (activation, retained, limit, recompute, "
+            "checkpoint, recomputed, recompute_per), got 3",
         ),
         # booleans are not counts
         (
@@ -216,7 +217,7 @@ def test_normalised_problem_reads_back_to_the_same_problem(problem: Problem) -> 
         assert again.placement_name == problem.placement_name  # one device: both names fit
     assert set(raw) == {
         "num_stages", "num_batches", "num_chunks", "placement", "forward_times",
-        "backward_times", "weight_times", "p2p_time", "memory", "runtime",
+        "backward_times", "weight_times", "p2p_time", "memory", "runtime", "recompute_times",
     }  # fmt: skip
 
 

@@ -53,6 +53,7 @@ def test_file_content(tmp_path: Path) -> None:
     assert data["problem"]["weight_times"] == [0.5, 0.5, 0.5]
     assert data["problem"]["memory"] == {
         "activation": [1.0, 1.0, 1.0], "retained": [0.25, 0.25, 0.25], "limit": "1x",
+        "recompute": "none", "checkpoint": None,
     }  # fmt: skip
     assert data["schedule"] == "1f1b"
     assert data["solver"] == solver

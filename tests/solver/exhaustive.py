@@ -65,6 +65,7 @@ class _Search:
         for k, deps in enumerate(self.deps):
             for d, _ in deps:
                 self.succ[d].append(k)
+        self.alloc = [self._memory_alloc(t) for t in self.tasks]
         self.delta = [self._memory_delta(t) for t in self.tasks]
         p = problem.num_devices
         self.limit = list(limit) if limit is not None else None
@@ -89,12 +90,26 @@ class _Search:
         self.seen: set[tuple[object, ...]] = set()
         self.saved: list[tuple[float, float | None]] = []
 
+    def _memory_alloc(self, task: Task) -> float:
+        """Memory a task takes at its start: an F its activation (and a recomputed F its
+        checkpoint too), an R the activation again (docs/contract.md §1)."""
+        p, s = self.problem, task.stage
+        again = p.is_recomputed(s, task.microbatch)
+        if task.kind == "F":
+            return p.activation[s] + (p.checkpoint_of(s) if again else 0.0)
+        return p.activation[s] if task.kind == "R" else 0.0
+
     def _memory_delta(self, task: Task) -> float:
-        """Memory change of a task on its device: +activation at an F's start, -freed at the
+        """Memory change of a task on its device once it has ended: +activation for an F
+        (+checkpoint only, when recomputed), +activation - checkpoint for an R, -freed at the
         end of a B or W (docs/contract.md §1)."""
         p, s = self.problem, task.stage
         if task.kind == "F":
+            if p.is_recomputed(s, task.microbatch):
+                return p.checkpoint_of(s)
             return p.activation[s]
+        if task.kind == "R":
+            return p.activation[s] - p.checkpoint_of(s)
         if task.kind == "B":
             return -(p.activation[s] - p.retained[s]) if p.is_split else -p.activation[s]
         return -p.retained[s]
@@ -215,10 +230,10 @@ class _Search:
         return out
 
     def _over_limit(self, k: int, d: int) -> bool:
-        """Whether task ``k`` (an F) would take device ``d`` above its memory limit."""
-        if self.limit is None or self.delta[k] <= 0:
+        """Whether task ``k`` (an F or R) would take device ``d`` above its memory limit."""
+        if self.limit is None or self.alloc[k] <= 0:
             return False
-        return self.mem[d] + self.delta[k] > self.limit[d] * (1 + MEMORY_EPS) + MEMORY_EPS
+        return self.mem[d] + self.alloc[k] > self.limit[d] * (1 + MEMORY_EPS) + MEMORY_EPS
 
     def _place(self, k: int, start: float) -> None:
         """Put task ``k`` at ``start`` on its device and release its successors."""
@@ -271,6 +286,27 @@ def exhaustive_optimum(
         raise ValueError("no schedule fits the memory limit")
     orders = [[search.tasks[k] for k in row] for row in search.best_orders]
     return SearchResult(search.best, orders, search.nodes, search.leaves)
+
+
+def exhaustive_recompute_optimum(
+    problem: Problem, limit: Sequence[float] | None = None
+) -> tuple[float, frozenset[tuple[int, int]]]:
+    """For a ``recompute: auto`` problem: the least makespan over every choice of recomputed
+    (stage, micro-batch) pairs and every tight schedule of each, and one optimal choice (the
+    smallest when several tie). Raises ``ValueError`` when no choice fits the limit."""
+    pairs = [(s, i) for s in range(problem.num_stages) for i in range(problem.num_microbatches)]
+    best: tuple[float, int, frozenset[tuple[int, int]]] | None = None
+    for mask in range(1 << len(pairs)):
+        chosen = frozenset(pair for bit, pair in enumerate(pairs) if mask >> bit & 1)
+        try:
+            value = exhaustive_optimum(problem.with_recomputed(chosen), limit).value
+        except ValueError:
+            continue
+        if best is None or (value, len(chosen)) < best[:2]:
+            best = (value, len(chosen), chosen)
+    if best is None:
+        raise ValueError("no choice of recomputation fits the memory limit")
+    return best[0], best[2]
 
 
 def _later_kinds_first(candidate: tuple[float, int, int]) -> tuple[float, int, int]:
