@@ -329,14 +329,16 @@ class _Run:
             self.last_said = news
             self.progress(Progress(self.elapsed(), *news))
 
-    def _read_back(self, model: PipelineModel, solver: cp_model.CpSolver) -> Schedule:
+    def _read_back(
+        self, model: PipelineModel, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback
+    ) -> Schedule:
         """The solution's orders timed in floats; with ``auto``, its choice of recomputed
         micro-batches without the recomputes memory does not need (never slower)."""
         problem, orders = self.problem, model.orders(solver)
         if isinstance(model, RecomputeModel):
             chosen = problem.with_recomputed(model.recomputed(solver))
             problem, orders = drop_needless_recomputes(chosen, orders, self.caps)
-        return compute_timeline(problem, orders, "optimal")
+        return compute_timeline(problem, orders, "cp-sat")
 
     def _model(
         self, scale: Scale, floor: Schedule | None, fixed: list[list[Task]] | None
@@ -422,8 +424,7 @@ class _Reporter(cp_model.CpSolverSolutionCallback):
         now = time.perf_counter()
         if run.problem.num_tasks <= DIRECT_TASK_LIMIT or now - self._timed_at >= RETIME_SECONDS:
             self._timed_at = now
-            orders = self._model.orders(self)
-            run.offer(compute_timeline(run.problem, orders, "cp-sat"))
+            run.offer(run._read_back(self._model, self))
         run.say()
 
 
