@@ -223,9 +223,15 @@ def test_abstract_split_plan_is_retimed_as_pytorch_runs_it() -> None:
     split = Problem.create(4, 8, forward=1, backward=1.5, weight=0.5)
     planned = solve(split, SolverOptions(time_limit=20, workers=1)).schedule
     check = check_for_torch(planned)
-    assert (planned.makespan, check.real.makespan) == (28.5, 34.5)
+    # which 28.5 optimum the solver returns decides how much PyTorch stretches it (33 or
+    # 34.5 seen): always more than the 30 the torch optimum takes, as the issue found
+    assert planned.makespan == 28.5 and check.real.makespan > 30
     warning = check.warning()
-    assert warning is not None and "34.5 (planned 28.5, +21.1%)" in warning
+    real = check.real.makespan
+    assert (
+        warning is not None
+        and f"{real:g} (planned 28.5, +{100 * (real / 28.5 - 1):.1f}%)" in warning
+    )
     assert "above the limit 4" in warning  # nothing freed at I: the plan's memory breaks too
     assert check_for_torch(baseline("zb-h1", split.with_runtime("torch"))).warning() is None
     assert check_for_torch(baseline("1f1b", Problem.create(4, 8))).warning() is None
