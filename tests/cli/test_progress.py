@@ -66,7 +66,7 @@ def test_cli_last_progress_line_agrees_with_the_report() -> None:
     result = run("solve", str(config), "--workers", "1", "--no-visualization")
     assert result.exit_code == 0, result.output
     last = result.stderr.strip().splitlines()[-1]
-    report = re.search(r"solver: (\w+).*lower bound ([\d.]+), gap ([\d.]+)%", result.stdout)
+    report = re.search(r"solver: (\w+).*lower bound ([\d.]+).*?, gap ([\d.]+)%", result.stdout)
     makespan = re.search(r"makespan\s+([\d.]+)", result.stdout)
     assert report and makespan
     assert f"{report[1]}  best {makespan[1]}  bound {report[2]}  gap {report[3]}%" in last
