@@ -6,13 +6,14 @@ p=4, m=8, split F=1 B=1.5 W=0.5, 1x memory, in the sleep-emulated runtime of
 PyTorch itself deciding what ``I``, ``W`` and ``B`` run; stage 0's ``I`` takes ~0 and its ``W``
 ``B + W``). Three tables run one after the other in one set of rank processes: 1F1B (split), the
 optimum planned with ``runtime: torch`` (30) and the optimum planned with ``runtime: abstract``
-(28.5 planned, 34.5 as PyTorch runs its order).
+(28.5 planned; 33 or 34.5 as PyTorch runs its order, by which optimum is returned).
 
 Only robust facts are asserted, with room for a loaded 2-core CI machine: the torch-planned
 schedules take 1.0-1.15x their plan (sleeps only overshoot; the per-action overhead is ~1.3 ms,
-~4 % of a step at 30 ms per unit), and the torch-aware optimum is more than 10 % faster than the
-abstract one (expected ~13-15 %). ~25-45 s on the shared 2-core machine, most of it starting
-four processes that import torch; ``benchmarks/bench_runtime.py`` measures the full table.
+~4 % of a step at 30 ms per unit), and the torch-aware optimum beats the abstract one by at least
+ppopt's forecast (the abstract order re-timed under torch) less 3 points. ~25-45 s on the
+shared 2-core machine, most of it starting four processes that import torch;
+``benchmarks/bench_runtime.py`` measures the full table.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if not torch.distributed.is_available():  # pragma: no cover - builds without di
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
 import ppopt  # noqa: E402
-from ppopt.export.torch_csv import write_torch_csv  # noqa: E402
+from ppopt.export.torch_csv import check_for_torch, write_torch_csv  # noqa: E402
 from torch_runtime.emulated import (  # noqa: E402
     EmulatedSpec,
     StageCost,
@@ -74,5 +75,12 @@ def test_torch_plans_run_as_planned_and_beat_the_abstract_plan(tmp_path):
     print(summary)  # shown with pytest -s
     for name in ("1f1b", "optimal-torch"):
         assert 1.0 <= ratios[name] <= 1.15, summary
+    # which 28.5 abstract optimum the solver returns decides how far PyTorch stretches it
+    # (33 or 34.5 re-timed under torch): the measured gain must match ppopt's own forecast
+    abstract = schedules["optimal-abstract"]
+    forecast = 1 - schedules["optimal-torch"].makespan / check_for_torch(abstract).real.makespan
     gain = 1 - measured["optimal-torch"] / measured["optimal-abstract"]
-    assert gain > 0.10, f"torch-aware optimum only {gain:.1%} faster; {summary}"
+    assert forecast > 0.05, f"forecast gain only {forecast:.1%}; {summary}"
+    assert gain > forecast - 0.03, (
+        f"torch-aware optimum {gain:.1%} faster, forecast {forecast:.1%}; {summary}"
+    )
