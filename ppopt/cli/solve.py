@@ -99,6 +99,9 @@ PlacementOption = Annotated[
     str | None,
     typer.Option("--placement", help="interleaved, vshape, or one device index per virtual stage."),
 ]
+ConfigOption = Annotated[
+    Path | None, typer.Option("-c", "--config", help="Config file (same as CONFIG).")
+]
 ConfigArg = Annotated[
     Path | None,
     typer.Argument(
@@ -115,9 +118,7 @@ METHOD_HELP = (
 
 def solve(
     config_arg: ConfigArg = None,
-    config: Annotated[
-        Path | None, typer.Option("-c", "--config", help="Config file (same as CONFIG).")
-    ] = None,
+    config: ConfigOption = None,
     num_stages: NumStagesOption = None,
     num_batches: NumBatchesOption = None,
     forward_times: ForwardTimesOption = None,
@@ -260,9 +261,7 @@ def solve(
 
 def compare(
     config_arg: ConfigArg = None,
-    config: Annotated[
-        Path | None, typer.Option("-c", "--config", help="Config file (same as CONFIG).")
-    ] = None,
+    config: ConfigOption = None,
     num_stages: NumStagesOption = None,
     num_batches: NumBatchesOption = None,
     forward_times: ForwardTimesOption = None,
