@@ -21,6 +21,7 @@ one place that turns it into the wait of an edge.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from ppopt.checks import as_float, check_nonnegative
 from ppopt.errors import ProblemError
@@ -45,7 +46,9 @@ def parse_p2p(value: object, key: str = KEY) -> P2P:
         rows = []
         for a, row in enumerate(value):
             if not _is_list(row):
-                raise ProblemError(f"{key}[{a}]: expected a row of the matrix (a list), got {row!r}")
+                raise ProblemError(
+                    f"{key}[{a}]: expected a row of the matrix (a list), got {row!r}"
+                )
             assert isinstance(row, Sequence)
             rows.append(tuple(as_float(f"{key}[{a}][{b}]", x) for b, x in enumerate(row)))
         return tuple(rows)
@@ -57,8 +60,9 @@ def check_p2p(p2p: P2P, num_stages: int, num_devices: int, key: str = KEY) -> No
     finite number >= 0; one line naming the key and the index otherwise."""
     if is_matrix(p2p):
         assert isinstance(p2p, tuple)
-        if len(p2p) != num_devices or any(len(row) != num_devices for row in p2p):
-            shape = f"{len(p2p)} rows of " + "/".join(sorted({str(len(r)) for r in p2p}))
+        rows: LinkMatrix = p2p  # type: ignore[assignment]
+        if len(rows) != num_devices or any(len(row) != num_devices for row in rows):
+            shape = f"{len(rows)} rows of " + "/".join(sorted({str(len(r)) for r in rows}))
             raise ProblemError(
                 f"{key}: a matrix must be {num_devices}x{num_devices} (one row and column "
                 f"per device), got {shape}"
@@ -85,10 +89,10 @@ def named_values(p2p: P2P, key: str = KEY) -> list[tuple[str, float]]:
     if is_matrix(p2p):
         return [
             (f"{key}[{a}][{b}]", float(x))
-            for a, row in enumerate(p2p)
-            for b, x in enumerate(row)  # type: ignore[arg-type]
+            for a, row in enumerate(cast(LinkMatrix, p2p))
+            for b, x in enumerate(row)
         ]
-    return [(f"{key}[{s}]", float(x)) for s, x in enumerate(p2p)]  # type: ignore[arg-type]
+    return [(f"{key}[{s}]", float(x)) for s, x in enumerate(cast(LinkList, p2p))]
 
 
 def map_values(p2p: P2P, change: Callable[[float], float]) -> P2P:
@@ -96,8 +100,8 @@ def map_values(p2p: P2P, change: Callable[[float], float]) -> P2P:
     if isinstance(p2p, float | int):
         return change(p2p)
     if is_matrix(p2p):
-        return tuple(tuple(change(x) for x in row) for row in p2p)  # type: ignore[union-attr]
-    return tuple(change(x) for x in p2p)  # type: ignore[arg-type]
+        return tuple(tuple(change(x) for x in row) for row in cast(LinkMatrix, p2p))
+    return tuple(change(x) for x in cast(LinkList, p2p))
 
 
 def to_config(p2p: P2P) -> float | list[float] | list[list[float]]:
@@ -105,8 +109,8 @@ def to_config(p2p: P2P) -> float | list[float] | list[list[float]]:
     if isinstance(p2p, float | int):
         return float(p2p)
     if is_matrix(p2p):
-        return [list(row) for row in p2p]  # type: ignore[arg-type]
-    return list(p2p)  # type: ignore[arg-type]
+        return [list(row) for row in cast(LinkMatrix, p2p)]
+    return list(cast(LinkList, p2p))
 
 
 def _is_list(value: object) -> bool:

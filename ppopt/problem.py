@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from ppopt.checks import (
-    as_float,
     check_count,
     check_lengths,
     check_memory_scale,
@@ -30,8 +29,8 @@ from ppopt.checks import (
 )
 from ppopt.errors import NoScheduleError, ProblemError
 from ppopt.layers import Partition
-from ppopt.links import P2P, check_p2p, is_matrix, named_values, parse_p2p
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
+from ppopt.links import P2P, check_p2p, is_matrix, named_values, parse_p2p
 from ppopt.placement import check_placement, placement_stages
 from ppopt.recompute import Recompute, RecomputePer, parse_recompute, parse_recompute_per
 from ppopt.runtime import Runtime, check_runtime_retained, runtime_retained, runtime_times
@@ -502,8 +501,8 @@ class Problem:
         if isinstance(p2p, float):
             return p2p
         if isinstance(p2p[0], tuple):
-            return p2p[a][b]  # type: ignore[index]
-        return p2p[min(before, after)]  # type: ignore[return-value]
+            return p2p[a][b]
+        return p2p[min(before, after)]
 
     def dependencies(self, task: Task) -> tuple[Task, ...]:
         """The tasks that must end before ``task`` may start."""

@@ -304,7 +304,9 @@ def _edges(problem: Problem) -> dict[tuple[Kind, int], list[tuple[Kind, int, flo
     checked ops, and a missing task of the problem is reported by the coverage rule.
     """
     return {
-        (kind, s): [(edge.kind, edge.stage, _link_latency(problem, edge.stage, s)) for edge in edges]
+        (kind, s): [
+            (edge.kind, edge.stage, _link_latency(problem, edge.stage, s)) for edge in edges
+        ]
         for (kind, s), edges in problem.edges.items()
     }
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ppopt import links
 from ppopt.baselines import BASELINES
 from ppopt.checks import did_you_mean
 from ppopt.config.files import one_line, read_data_file
 from ppopt.config.layers import AUTO, cut_problem, layered_problem, named_stages, partition_choice
-from ppopt import links
 from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
 from ppopt.partition import LayeredProblem

@@ -21,7 +21,8 @@ Layout:
 * every dependency edge between two devices whose latency is > 0 is a send interval on the
   sender's device, from the sending op's end to that end plus the edge's own latency (one
   ``p2p_time`` for all, or its boundary's or device pair's entry, :mod:`ppopt.links`; also in
-  ``args.latency``), named like ``send F3 -> device 2``. Sends of one device can overlap (the latency occupies no device), so
+  ``args.latency``), named like ``send F3 -> device 2``. Sends of one device can overlap (the
+  latency occupies no device), so
   they are spread greedily over threads ``tid 1, 2, …`` (``p2p send``, ``p2p send 2``, …) so that
   no thread holds two overlapping events; the number of threads used is the largest number of
   sends in flight at once on that device.
@@ -220,7 +221,7 @@ def _send_event(schedule: Schedule, send: Send, tid: int) -> dict[str, Any]:
             "kind": sender.kind,
             "to": op_name(schedule, receiver),
             "to_device": receiver.device,
-            "latency": (send.end_us - send.start_us) / US_PER_UNIT,
+            "latency": schedule.problem.latency(sender.task, receiver.task),
         },
     }
 
