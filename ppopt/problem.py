@@ -34,7 +34,7 @@ from ppopt.links import P2P, check_p2p, is_matrix, named_values, parse_p2p
 from ppopt.placement import check_placement, placement_stages
 from ppopt.recompute import Recompute, RecomputePer, parse_recompute, parse_recompute_per
 from ppopt.runtime import Runtime, check_runtime_retained, runtime_retained, runtime_times
-from ppopt.tasks import PASS_KINDS, Edge, Hold, Kind, Task
+from ppopt.tasks import PASS_KINDS, Edge, Hold, Kind, Task, device_name
 
 #: ``(kind, stage)`` of a task with the micro-batch left out: rules are the same for all.
 StageKind = tuple[Kind, int]
@@ -624,7 +624,7 @@ class Problem:
                     else f" ({factor:g}x of the 1F1B peak {caps[d] / factor:g})"
                 )
                 raise NoScheduleError(
-                    f"no schedule: device {d} needs {need:g} memory for one micro-batch, "
+                    f"no schedule: {device_name(d)} needs {need:g} memory for one micro-batch, "
                     f"the limit is {caps[d]:g}{unit}"
                 )
 
@@ -653,9 +653,10 @@ class Problem:
         heads, trips, below = [0.0] * n, [0.0] * n, [0.0] * n
         for s in range(1, n):
             heads[s] = heads[s - 1] + self.forward[s - 1] + self.hop(s - 1, s)
-            below[s] = below[s - 1] + self.hop(s - 1, s) + self.backward[s - 1]
-        for s in range(n - 2, -1, -1):
-            trips[s] = trips[s + 1] + 2 * self.hop(s, s + 1) + self.forward[s + 1]
+            below[s] = below[s - 1] + self.hop(s, s - 1) + self.backward[s - 1]
+        for s in range(n - 2, -1, -1):  # down and back up: the two directions of a matrix
+            there_and_back = self.hop(s, s + 1) + self.hop(s + 1, s)
+            trips[s] = trips[s + 1] + there_and_back + self.forward[s + 1]
             trips[s] += self.backward[s + 1]
         return heads, trips, below
 

@@ -21,7 +21,7 @@ from ppopt.runtime import Runtime
 from ppopt.schedule import Schedule
 from ppopt.solver.partition import PartitionResult
 from ppopt.solver.result import SolveResult, Status
-from ppopt.tasks import Kind
+from ppopt.tasks import Kind, device_name, stage_name
 
 RATE = "bubble rate (idle share)"
 RATIO = "bubble ratio (idle/compute)"
@@ -97,7 +97,7 @@ def recompute_line(schedule: Schedule) -> str:
             per_stage[op.stage] += 1
             cost += op.end - op.start
     work = sum(op.end - op.start for op in schedule.ops())
-    stages = ", ".join(f"s{s}: {n}" for s, n in enumerate(per_stage) if n)
+    stages = ", ".join(f"s{s + 1}: {n}" for s, n in enumerate(per_stage) if n)
     return f"{head} ({stages}); R work {_num(cost)} = {cost / work:.1%} of all work"
 
 
@@ -126,9 +126,9 @@ def problem_line(problem: Problem) -> str:
 
 def latency_text(problem: Problem) -> str:
     """``p2p 0.5``; with per-link latencies the most common one and the links that differ,
-    e.g. ``p2p 0.05 (stage 3→4: 0.5)`` for a boundary of the list (both directions) or
-    ``p2p 0.05 (device 3↔4: 0.5, device 0→1: 0.1)`` for the matrix (devices and stages
-    0-based, as the config indexes them); only links some edge can use are counted."""
+    e.g. ``p2p 0.05 (stage 4→5: 0.5)`` for a boundary of the list (both directions) or
+    ``p2p 0.05 (device 4↔5: 0.5, device 1→2: 0.1)`` for the matrix (devices and stages
+    counted from 1, as on every screen); only links some edge can use are counted."""
     if problem.uniform_latency:
         return f"p2p {_num(problem.max_latency)}"
     links = _used_links(problem)
@@ -148,7 +148,7 @@ def _used_links(problem: Problem) -> dict[str, float]:
     placement, S = problem.placement, problem.num_stages
     if not is_matrix(problem.p2p):
         return {
-            f"stage {s}→{s + 1}": problem.hop(s, s + 1)
+            f"{stage_name(s)}→{s + 2}": problem.hop(s, s + 1)
             for s in range(S - 1)
             if placement[s] != placement[s + 1]
         }
@@ -160,7 +160,7 @@ def _used_links(problem: Problem) -> dict[str, float]:
         if there == back and (b, a) in pairs and a > b:
             continue  # named once as a↔b
         arrow = "↔" if there == back and (b, a) in pairs else "→"
-        out[f"device {a}{arrow}{b}"] = float(there)
+        out[f"{device_name(a)}{arrow}{b + 1}"] = float(there)
     return out
 
 

@@ -65,11 +65,11 @@ def test_a_boundary_inside_one_device_waits_nothing() -> None:
 
 def test_report_names_the_slow_link() -> None:
     problem = Problem.create(8, 4, p2p=[0.05] * 3 + [0.5] + [0.05] * 3)
-    assert "p2p 0.05 (stage 3→4: 0.5)" in problem_line(problem)
+    assert "p2p 0.05 (stage 4→5: 0.5)" in problem_line(problem)
     rows = [
         [0.0 if a == b else (1.0 if {a, b} == {1, 2} else 0.1) for b in range(3)] for a in range(3)
     ]
-    assert "p2p 0.1 (device 1↔2: 1)" in problem_line(Problem.create(3, 2, p2p=rows))
+    assert "p2p 0.1 (device 2↔3: 1)" in problem_line(Problem.create(3, 2, p2p=rows))
 
 
 def test_one_slow_boundary_closed_form_gpipe() -> None:

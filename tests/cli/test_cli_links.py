@@ -33,7 +33,7 @@ def test_solve_validate_trace_and_report_with_a_matrix(tmp_path: Path) -> None:
         "--no-visualization",
     )
     assert result.exit_code == 0, result.output
-    assert "p2p 0.05 (device 1↔2: 0.5)" in result.output
+    assert "p2p 0.05 (device 2↔3: 0.5)" in result.output
     saved = json.loads(out.read_text())
     assert saved["problem"]["p2p_time"][1] == [0.05, 0.0, 0.5, 0.05]
     assert run("validate", str(out)).exit_code == 0
