@@ -319,7 +319,7 @@ def time_slack(problem: Problem, tol: float = TIME_TOLERANCE) -> Slack:
     time, plus ``TIME_ULPS`` ulps of ``t`` (float rounding there). It grows with ``|t|`` only as
     float rounding does, so shifting every time by 1e12 or 1e7 hides no error."""
     times = [*problem.forward, *problem.backward, *(problem.weight or ()), problem.p2p]
-    base = tol * min(t for t in times if t > 0)
+    base = tol * min(t for t in times if t > 0) * min(_scales(problem) or (1.0,))
 
     def slack(t: float) -> float:
         return base + TIME_ULPS * math.ulp(abs(t))
@@ -342,7 +342,7 @@ def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack) -> list[st
                 f"device {d}: {_label(op)} runs here but stage {s} is placed on "
                 f"device {placement[s]}"
             )
-        expected = durations[kind, s]
+        expected = durations[kind, s] * _factor(problem, op.microbatch)
         if abs((end - start) - expected) > slack(end):
             out.append(
                 f"device {d}: {_label(op)} lasts {_t(end - start)} ({_t(start)} to {_t(end)}), "
@@ -421,13 +421,16 @@ def _memory_events(
     recomputed micro-batch F also allocates the checkpoint and frees the activation at its
     end, R allocates the activation at its start and frees the checkpoint at its end.
     """
-    activation, retained, split = problem.activation, problem.retained, problem.is_split
+    split = problem.is_split
     events: list[tuple[float, int, float, Op | None]] = []
     for op in row:
         s = op.stage
+        c = _factor(problem, op.microbatch)  # every amount is the reference's times the scale
+        activation = {s: problem.activation[s] * c}
+        retained = {s: problem.retained[s] * c}
         again = op.kind in (Kind.F, Kind.R) and problem.is_recomputed(s, op.microbatch)
         if again:
-            checkpoint = problem.checkpoint_of(s)
+            checkpoint = problem.checkpoint_of(s) * c
             if op.kind == Kind.F:
                 events.append((op.start, 1, activation[s] + checkpoint, op))
                 events.append((op.end, 0, -activation[s], None))
@@ -446,6 +449,17 @@ def _memory_events(
 
 
 # ------------------------------------------------------------------------------- helpers
+
+
+def _scales(problem: Problem) -> tuple[float, ...] | None:
+    """The per-micro-batch factors of docs/contract.md §1 (read from the field itself)."""
+    return problem.microbatch_scale
+
+
+def _factor(problem: Problem, microbatch: int) -> float:
+    """Micro-batch ``microbatch``'s factor of durations and memory (1 when uniform)."""
+    scales = _scales(problem)
+    return 1.0 if scales is None else scales[microbatch]
 
 
 def _per_device(problem: Problem, limit: Sequence[float]) -> tuple[float, ...]:

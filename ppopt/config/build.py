@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ppopt.baselines import BASELINES
+from ppopt.microbatches import MICROBATCH_ORDERS
 from ppopt.checks import did_you_mean
 from ppopt.config.files import one_line, read_data_file
 from ppopt.config.layers import AUTO, cut_problem, layered_problem, named_stages, partition_choice
@@ -44,6 +45,7 @@ PROBLEM_KEYS = (
     "memory",
     "runtime",
     "recompute_times",
+    "microbatch_scale",
 )
 #: A layer profile to cut into stages instead of per-stage times (:mod:`ppopt.config.layers`);
 #: a schedule file's problem carries the cut as ``partition`` (when there was one).
@@ -244,6 +246,8 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             f"got {_kind(placement)}"
         )
     if raw.get("layers") is not None:
+        if raw.get("microbatch_scale") is not None:
+            raise ConfigError("microbatch_scale: not supported with layers (give stage times)")
         return _cut(_layered(raw), raw)
     try:
         problem = Problem.create(
@@ -263,6 +267,7 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             recompute_times=raw.get("recompute_times"),
             checkpoint=memory.get("checkpoint"),
             recompute_per=_word(memory, "recompute_per", RecomputePer.MICROBATCH, "memory."),
+            microbatch_scale=raw.get("microbatch_scale"),
         )
         if memory.get("recomputed") is not None:
             problem = problem.with_recomputed(_pairs(memory["recomputed"]))
@@ -385,8 +390,18 @@ def known_schedules() -> tuple[str, ...]:
     return (OPTIMAL, *BASELINES)
 
 
+def is_known_schedule(name: object) -> bool:
+    """Whether ``name`` is a schedule: a known one, or a baseline ``NAME@ORDER``."""
+    if not isinstance(name, str):
+        return False
+    base, _, order = name.partition("@")
+    if order:
+        return base in BASELINES and order in MICROBATCH_ORDERS
+    return name in known_schedules()
+
+
 def _schedule_name(value: object) -> str:
-    if not isinstance(value, str) or value not in known_schedules():
+    if not is_known_schedule(value):
         raise ConfigError(
             f"schedule: unknown schedule {value!r}"
             f"{did_you_mean(str(value), known_schedules())} (known: {', '.join(known_schedules())})"
@@ -466,6 +481,11 @@ def problem_to_dict(problem: Problem) -> Raw:
         },
         "runtime": str(problem.runtime),
         **({} if problem.partition is None else {"partition": problem.partition.to_dict()}),
+        **(
+            {}
+            if problem.microbatch_scale is None
+            else {"microbatch_scale": list(problem.microbatch_scale)}
+        ),
     }
     extra = _recompute_to_dict(problem)
     out["memory"].update(extra.pop("memory"))

@@ -39,7 +39,8 @@ from ppopt.solver.scaling import (
     bound_ratio,
     integer_problem,
     memory_data,
-    scaled_durations,
+    rounding_floor,
+    task_durations,
     time_scale,
 )
 from ppopt.solver.window import sweep_windows
@@ -253,7 +254,9 @@ class _Run:
         """Sweep exact window re-solves over the best schedule with part of the time left
         (:mod:`ppopt.solver.window`, either objective); yields each improvement and whether
         Ctrl-C came. For the direct model this only sharpens its hint, on problems larger than
-        one window."""
+        one window. Windows keep per-stage durations and memory: not for scaled micro-batches."""
+        if self.problem.is_scaled:
+            return
         if self.method == Method.LARGE:
             fraction = WINDOW_SHARE
         elif self.problem.num_tasks > WINDOW_TASKS:
@@ -345,15 +348,18 @@ class _Run:
     ) -> tuple[cp_model.CpSolver, PipelineModel, float]:
         """The hinted model, its solver with the method's parameters, and the time left."""
         problem, options = self.problem, self.options
-        int_problem = integer_problem(problem, scale)
         hint_orders = fixed if fixed is not None else (floor.orders() if floor else None)
-        hint_problem = integer_problem(floor.problem, scale) if floor else int_problem
-        hint = compute_timeline(hint_problem, hint_orders) if hint_orders is not None else None
-        horizon = _horizon(int_problem, hint, options.objective)
-        int_bound = lower_bound(int_problem, options.objective, self.caps)
+        if problem.is_scaled:
+            hint, horizon, int_bound = self._scaled_limits(scale, floor, hint_orders)
+        else:
+            int_problem = integer_problem(problem, scale)
+            hint_problem = integer_problem(floor.problem, scale) if floor else int_problem
+            hint = compute_timeline(hint_problem, hint_orders) if hint_orders is not None else None
+            horizon = _horizon(int_problem, hint, options.objective)
+            int_bound = lower_bound(int_problem, options.objective, self.caps)
         data = IntProblem(
             problem=problem,
-            duration=scaled_durations(problem, scale),
+            duration=task_durations(problem, scale),
             p2p=scale.to_int(problem.p2p),
             horizon=horizon,
             lower_bound=min(math.floor(int_bound), horizon),
@@ -373,6 +379,32 @@ class _Run:
         else:
             direct_model_parameters(solver, options)
         return solver, model, budget
+
+    def _scaled_limits(
+        self, scale: Scale, floor: Schedule | None, orders: list[list[Task]] | None
+    ) -> tuple[Schedule | None, int, float]:
+        """Hint (in integer units), horizon and integer lower bound of a problem with scaled
+        micro-batches, whose integer durations are rounded per task (no integer
+        :class:`Problem` has them). The hint's starts are its float times scaled (CP-SAT
+        repairs the rounding); the horizon allows each task and edge of a path its rounding
+        (at most 1 unit up); the bound is the float bound times :func:`rounding_floor`."""
+        problem = self.problem
+        hint = None
+        sequential = task_durations(problem, scale)
+        horizon = sum(sequential.values()) + 2 * problem.num_stages * scale.to_int(problem.p2p)
+        horizon *= problem.num_microbatches
+        if orders is not None:
+            timed = compute_timeline(floor.problem if floor else problem, orders)
+            f = scale.factor
+            rows = tuple(
+                tuple(op._replace(start=op.start * f, end=op.end * f) for op in row)
+                for row in timed.device_ops
+            )
+            hint = Schedule(problem, timed.name, rows)
+            if self.options.objective != Objective.SPAN:
+                horizon = math.ceil(timed.makespan * scale.factor + 2 * problem.num_tasks)
+        bound = lower_bound(problem, self.options.objective, self.caps)
+        return hint, horizon, bound * scale.factor * rounding_floor(problem, scale)
 
     def _result(
         self,
