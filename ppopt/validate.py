@@ -334,6 +334,7 @@ def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack) -> list[st
     durations = {
         (k, s): problem.duration(k, s) for k in problem.kinds for s in range(problem.num_stages)
     }
+    scales = _scales(problem)
     previous: Op | None = None
     for op in row:
         _, kind, s, _, start, end = op
@@ -342,7 +343,9 @@ def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack) -> list[st
                 f"device {d}: {_label(op)} runs here but stage {s} is placed on "
                 f"device {placement[s]}"
             )
-        expected = durations[kind, s] * _factor(problem, op.microbatch)
+        expected = durations[kind, s]
+        if scales is not None:
+            expected *= scales[op.microbatch]
         if abs((end - start) - expected) > slack(end):
             out.append(
                 f"device {d}: {_label(op)} lasts {_t(end - start)} ({_t(start)} to {_t(end)}), "
@@ -421,29 +424,30 @@ def _memory_events(
     recomputed micro-batch F also allocates the checkpoint and frees the activation at its
     end, R allocates the activation at its start and frees the checkpoint at its end.
     """
-    split = problem.is_split
+    split, scales = problem.is_split, _scales(problem)
+    activation, retained = problem.activation, problem.retained
     events: list[tuple[float, int, float, Op | None]] = []
     for op in row:
         s = op.stage
-        c = _factor(problem, op.microbatch)  # every amount is the reference's times the scale
-        activation = {s: problem.activation[s] * c}
-        retained = {s: problem.retained[s] * c}
+        act, kept = activation[s], retained[s]
+        if scales is not None:  # every amount is the reference's times the micro-batch's scale
+            act, kept = act * scales[op.microbatch], kept * scales[op.microbatch]
         again = op.kind in (Kind.F, Kind.R) and problem.is_recomputed(s, op.microbatch)
         if again:
-            checkpoint = problem.checkpoint_of(s) * c
+            checkpoint = problem.checkpoint_of(s) * _factor(problem, op.microbatch)
             if op.kind == Kind.F:
-                events.append((op.start, 1, activation[s] + checkpoint, op))
-                events.append((op.end, 0, -activation[s], None))
+                events.append((op.start, 1, act + checkpoint, op))
+                events.append((op.end, 0, -act, None))
             else:
-                events.append((op.start, 1, activation[s], op))
+                events.append((op.start, 1, act, op))
                 events.append((op.end, 0, -checkpoint, None))
         elif op.kind == Kind.F:
-            events.append((op.start, 1, activation[s], op))
+            events.append((op.start, 1, act, op))
         elif op.kind == Kind.B:
-            freed = activation[s] - retained[s] if split else activation[s]
+            freed = act - kept if split else act
             events.append((op.end, 0, -freed, None))
         else:
-            events.append((op.end, 0, -retained[s], None))
+            events.append((op.end, 0, -kept, None))
     events.sort(key=lambda e: (e[0], e[1]))
     return events
 
