@@ -33,7 +33,9 @@ MEDIAN_LENGTH = 2048
 def varlen_lengths(m: int = 32) -> list[int]:
     """The case's sequence lengths: lognormal around ``MEDIAN_LENGTH``, fixed seed."""
     rng = random.Random(LENGTH_SEED)
-    return [max(128, round(MEDIAN_LENGTH * rng.lognormvariate(0.0, LENGTH_SIGMA))) for _ in range(m)]
+    return [
+        max(128, round(MEDIAN_LENGTH * rng.lognormvariate(0.0, LENGTH_SIGMA))) for _ in range(m)
+    ]
 
 
 def varlen_problem(limit: str) -> Problem:
@@ -45,7 +47,9 @@ def varlen_problem(limit: str) -> Problem:
 
 
 def fits(schedule_peaks: tuple[float, ...], caps: tuple[float, ...] | None) -> bool:
-    return caps is None or all(p <= c * (1 + 1e-9) for p, c in zip(schedule_peaks, caps, strict=True))
+    return caps is None or all(
+        p <= c * (1 + 1e-9) for p, c in zip(schedule_peaks, caps, strict=True)
+    )
 
 
 def run_varlen(time_limit: float) -> None:

@@ -78,7 +78,9 @@ def _from_lengths(spec: Mapping[object, object]) -> tuple[float, ...]:
     if linear + quadratic <= 0:
         raise ProblemError(f"{KEY}: linear + quadratic must be > 0")
     reference = spec.get("reference")
-    ref = sum(values) / len(values) if reference is None else _positive(f"{KEY}.reference", reference)
+    ref = (
+        sum(values) / len(values) if reference is None else _positive(f"{KEY}.reference", reference)
+    )
     return tuple(
         (linear * (x / ref) + quadratic * (x / ref) ** 2) / (linear + quadratic) for x in values
     )

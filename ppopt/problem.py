@@ -480,18 +480,21 @@ class Problem:
     def scaled_uniform(self, factor: float) -> Problem:
         """The uniform problem whose every micro-batch has this scale (bounds use it)."""
 
-        def times(values: tuple[float, ...] | None) -> tuple[float, ...] | None:
-            return None if values is None else tuple(v * factor for v in values)
+        def times(values: tuple[float, ...]) -> tuple[float, ...]:
+            return tuple(v * factor for v in values)
+
+        def maybe(values: tuple[float, ...] | None) -> tuple[float, ...] | None:
+            return None if values is None else times(values)
 
         return replace(
             self,
             forward=times(self.forward),
             backward=times(self.backward),
-            weight=times(self.weight),
-            recompute_times=times(self.recompute_times),
+            weight=maybe(self.weight),
+            recompute_times=maybe(self.recompute_times),
             activation=times(self.activation),
             retained=times(self.retained),
-            checkpoint=times(self.checkpoint),
+            checkpoint=maybe(self.checkpoint),
             microbatch_scale=None,
         )
 
@@ -738,7 +741,8 @@ class Problem:
             return 0.0
         m = self.num_microbatches
         return sum(
-            self.recompute_time(s) * sum(self.scale_of(i) for i in range(m) if self.is_recomputed(s, i))
+            self.recompute_time(s)
+            * sum(self.scale_of(i) for i in range(m) if self.is_recomputed(s, i))
             for s in stages
         )
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from ppopt.baselines import baseline
 from ppopt.metrics import Metrics, Objective, compute_metrics, improvement
-from ppopt.problem import Problem
 from ppopt.microbatches import describe_scale
+from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.runtime import Runtime
 from ppopt.schedule import Schedule

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ppopt.baselines import BASELINES
-from ppopt.microbatches import MICROBATCH_ORDERS
 from ppopt.checks import did_you_mean
 from ppopt.config.files import one_line, read_data_file
 from ppopt.config.layers import AUTO, cut_problem, layered_problem, named_stages, partition_choice
 from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
+from ppopt.microbatches import MICROBATCH_ORDERS
 from ppopt.partition import LayeredProblem
 from ppopt.placement import placement_stages
 from ppopt.problem import Problem
@@ -401,7 +401,7 @@ def is_known_schedule(name: object) -> bool:
 
 
 def _schedule_name(value: object) -> str:
-    if not is_known_schedule(value):
+    if not isinstance(value, str) or not is_known_schedule(value):
         raise ConfigError(
             f"schedule: unknown schedule {value!r}"
             f"{did_you_mean(str(value), known_schedules())} (known: {', '.join(known_schedules())})"

@@ -178,7 +178,7 @@ def _compute_event(schedule: Schedule, op: Op) -> dict[str, Any]:
 
 
 def _scale_arg(schedule: Schedule, op: Op) -> dict[str, float]:
-    """``{"scale": c}``: the micro-batch's ``microbatch_scale`` factor, when micro-batches differ."""
+    """``{"scale": c}``: the micro-batch's ``microbatch_scale`` factor (when they differ)."""
     if not schedule.problem.is_scaled:
         return {}
     return {"scale": schedule.problem.scale_of(op.microbatch)}

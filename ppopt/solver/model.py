@@ -13,8 +13,10 @@ k-th smallest y; dependencies join tasks of one micro-batch, so of one class), d
 within a (kind, stage, class) are equal, and memory only counts how many tasks of each
 (kind, stage, class) have started or ended. Micro-batches of different scales are not
 ordered: a long one may overtake a short one anywhere, stage 0's injection order included
-(tests/solver/test_exhaustive.py shows a tiny case where ordering all of them loses the
-optimum, and checks the class-wise break against an exhaustive search without it). For the *span* objective the model measures each device from its actual
+(tests/solver/test_microbatch_scale.py shows a tiny case where ordering all of them loses the
+optimum, and checks the class-wise break against an exhaustive search without it).
+
+For the *span* objective the model measures each device from its actual
 first start, which may come later than the tight timeline's: the model is then a relaxation
 of the tight problem (every tight schedule is a schedule; reassigning slots to micro-batches
 keeps every start, so the symmetry break loses nothing among all schedules), so CP-SAT's bound

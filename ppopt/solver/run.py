@@ -38,6 +38,7 @@ from ppopt.solver.scaling import (
     Scale,
     bound_ratio,
     integer_problem,
+    integer_timeline,
     memory_data,
     rounding_floor,
     task_durations,
@@ -390,19 +391,16 @@ class _Run:
         (at most 1 unit up); the bound is the float bound times :func:`rounding_floor`."""
         problem = self.problem
         hint = None
-        sequential = task_durations(problem, scale)
-        horizon = sum(sequential.values()) + 2 * problem.num_stages * scale.to_int(problem.p2p)
-        horizon *= problem.num_microbatches
+        durations = task_durations(problem, scale)
+        p2p = scale.to_int(problem.p2p)
+        horizon = sum(durations.values()) + 2 * problem.num_stages * p2p * problem.num_microbatches
         if orders is not None:
             timed = compute_timeline(floor.problem if floor else problem, orders)
-            f = scale.factor
-            rows = tuple(
-                tuple(op._replace(start=op.start * f, end=op.end * f) for op in row)
-                for row in timed.device_ops
-            )
-            hint = Schedule(problem, timed.name, rows)
-            if self.options.objective != Objective.SPAN:
-                horizon = math.ceil(timed.makespan * scale.factor + 2 * problem.num_tasks)
+            rows = integer_timeline(problem, timed.device_ops, durations, p2p)
+            if rows is not None:
+                hint = Schedule(problem, timed.name, rows)
+                if self.options.objective != Objective.SPAN:
+                    horizon = math.ceil(hint.makespan)
         bound = lower_bound(problem, self.options.objective, self.caps)
         return hint, horizon, bound * scale.factor * rounding_floor(problem, scale)
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from ppopt.checks import TIME_RESOLUTION
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
-from ppopt.tasks import Hold, Task
+from ppopt.schedule import Op
+from ppopt.tasks import Hold, Kind, Task
 
 #: Integer units for the longest task when no power of ten makes the times whole (the problem
 #: refuses a positive time below half a unit, :func:`ppopt.checks.check_time_scale`).
@@ -101,7 +102,7 @@ def task_durations(problem: Problem, scale: Scale) -> dict[Task, int]:
     m = problem.num_microbatches
     if problem.microbatch_scale is None:
         per_stage = scaled_durations(problem, scale)
-        return {Task(k, s, i): d for (k, s), d in per_stage.items() for i in range(m)}
+        return {Task(Kind(k), s, i): d for (k, s), d in per_stage.items() for i in range(m)}
     return {
         Task(k, s, i): _whole(problem.duration(k, s, i), scale)
         for k in problem.kinds
@@ -169,7 +170,13 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
     again = problem.recompute != Recompute.NONE
     amounts = [h.amount for s in stages for r in (False, again) for h in problem.holds(s, r)]
     factors = sorted(set(problem.microbatch_scale or ()))
-    amounts += [h.amount * c for s in stages for r in (False, again) for h in problem.holds(s, r) for c in factors]
+    amounts += [
+        h.amount * c
+        for s in stages
+        for r in (False, again)
+        for h in problem.holds(s, r)
+        for c in factors
+    ]
     scale = memory_scale([*problem.activation, *amounts, *limit])
     # exact only if every scaled value is whole up to float noise: the decimal search's
     # relative tolerance passes e.g. 3.7123089870894113 at 1e8 units (0.3 units off)
@@ -218,9 +225,7 @@ def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> flo
     model then forbids schedules the problem allows."""
     if memory is not None and not memory.exact:
         return 0.0
-    pairs = [
-        (problem.duration(*task), whole) for task, whole in _distinct(problem, scale).items()
-    ]
+    pairs = [(problem.duration(*task), whole) for task, whole in _distinct(problem, scale).items()]
     pairs.append((problem.p2p, scale.to_int(problem.p2p)))
     ratio = 1.0
     for value, whole in pairs:
@@ -236,8 +241,33 @@ def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> flo
 def _distinct(problem: Problem, scale: Scale) -> dict[Task, int]:
     """One task of each distinct integer duration class (every task when scaled)."""
     if problem.microbatch_scale is None:
-        return {Task(k, s, 0): d for (k, s), d in scaled_durations(problem, scale).items()}
+        return {Task(Kind(k), s, 0): d for (k, s), d in scaled_durations(problem, scale).items()}
     return task_durations(problem, scale)
+
+
+def integer_timeline(
+    problem: Problem, schedule_ops: Sequence[Sequence[Op]], durations: dict[Task, int], p2p: int
+) -> tuple[tuple[Op, ...], ...] | None:
+    """A valid float schedule's orders re-timed tight in integer units (each task at the
+    latest of its device's previous end and each dependency's end plus the integer latency),
+    for hinting a model whose durations no integer :class:`Problem` holds. Tasks are timed
+    in order of their float start, which puts every dependency and device predecessor first
+    (``None`` if a zero-length tie breaks that)."""
+    end: dict[Task, int] = {}
+    device_end = [0] * problem.num_devices
+    rows: list[list[Op]] = [[] for _ in range(problem.num_devices)]
+    flat = sorted((op.start, op.end, k, op) for row in schedule_ops for k, op in enumerate(row))
+    for _, _, _, op in flat:
+        task = op.task
+        start = device_end[op.device]
+        for dep in problem.dependencies(task):
+            if dep not in end:
+                return None
+            start = max(start, end[dep] + (p2p if problem.latency(dep, task) > 0 else 0))
+        end[task] = start + durations[task]
+        device_end[op.device] = end[task]
+        rows[op.device].append(op._replace(start=float(start), end=float(end[task])))
+    return tuple(tuple(row) for row in rows)
 
 
 def rounding_floor(problem: Problem, scale: Scale) -> float:

@@ -44,9 +44,7 @@ def scaled_problem(seed: int) -> Problem:
     )
 
 
-SCALED_CASES = [
-    problem for problem in map(scaled_problem, range(40)) if problem.is_scaled
-][:24]
+SCALED_CASES = [problem for problem in map(scaled_problem, range(40)) if problem.is_scaled][:24]
 
 
 def in_microbatch_order(orders: list[list]) -> bool:  # type: ignore[type-arg]
@@ -102,7 +100,9 @@ def test_solver_matches_exhaustive_on_scaled_cases(problem: Problem) -> None:
     assert abs(result.objective_value - best) <= TOL * best
     assert_valid(result.schedule, caps)
     assert lower_bound(problem, "makespan", caps) <= best * (1 + TOL)
-    assert lower_bound(problem, "span", caps) <= exhaustive_optimum(problem, caps, "span").value + TOL
+    assert (
+        lower_bound(problem, "span", caps) <= exhaustive_optimum(problem, caps, "span").value + TOL
+    )
 
 
 @st.composite
@@ -153,7 +153,9 @@ def test_gpipe_closed_form_with_one_long_microbatch(p: int, m: int, c: float, or
     last device, the backward of the long one goes last everywhere and B(d, m-1) waits c on
     each of the p devices after the last unit backward of the last device, which again
     gives ``2pc + 2(m-1)`` (c = 1: GPipe's ``2(m+p-1)``)."""
-    problem = Problem.create(p, m, forward=1.0, backward=1.0, microbatch_scale=[c] + [1.0] * (m - 1))
+    problem = Problem.create(
+        p, m, forward=1.0, backward=1.0, microbatch_scale=[c] + [1.0] * (m - 1)
+    )
     schedule = baseline("gpipe" if order == "given" else f"gpipe@{order}", problem)
     assert_valid(schedule, None)
     assert schedule.makespan == pytest.approx(2 * p * c + 2 * (m - 1))
