@@ -471,11 +471,14 @@ class Problem:
 
     def reordered(self, order: Sequence[int]) -> Problem:
         """The problem with micro-batch ``k`` being this one's ``order[k]`` (for a baseline
-        that runs micro-batches in index order; without recomputation choices)."""
+        that runs micro-batches in index order; without recomputation choices). An ``Nx``
+        limit is kept as its absolute values: the unit is this problem's 1F1B peak."""
         if self.microbatch_scale is None:
             return self
         scales = tuple(self.microbatch_scale[i] for i in order)
-        return replace(self, microbatch_scale=scales, recomputed=frozenset())
+        caps = self.memory_caps
+        limit = self.memory_limit if caps is None else MemoryLimit.parse(list(caps))
+        return replace(self, microbatch_scale=scales, recomputed=frozenset(), memory_limit=limit)
 
     def scaled_uniform(self, factor: float) -> Problem:
         """The uniform problem whose every micro-batch has this scale (bounds use it)."""

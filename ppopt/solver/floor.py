@@ -51,8 +51,8 @@ def floor_stages(problem: Problem, caps: Caps) -> Iterator[list[Schedule]]:
     variant (the first of them early when nothing has fitted yet)."""
     found = False
     for name in ordered_names(problem, BASELINES):
-        if name.startswith("greedy"):
-            continue  # its variants come below
+        if name == "greedy":
+            continue  # its variants come below (in the given order; the others here)
         try:
             schedule = baseline(name, problem)
         except NotApplicableError:
