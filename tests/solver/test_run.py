@@ -217,14 +217,14 @@ def test_fixed_order_refuses_chunks() -> None:
 def test_limit_below_one_microbatch_names_the_device_and_amount() -> None:
     """Device 2 needs 2 (its activation) but may hold 1.5: no schedule exists at all."""
     problem = Problem.create(3, 4, activation=[1.0, 1.0, 2.0], memory_limit=[2.0, 2.0, 1.5])
-    with pytest.raises(NoScheduleError, match=r"device 2 needs 2 memory .*limit is 1\.5"):
+    with pytest.raises(NoScheduleError, match=r"device 3 needs 2 memory .*limit is 1\.5"):
         solve(problem, options())
 
 
 def test_limit_below_one_microbatch_with_chunks_counts_every_chunk() -> None:
     """With two chunks a device holds both stages' activations for one micro-batch."""
     problem = Problem.create(2, 2, num_chunks=2, activation=1.0, memory_limit=1.5)
-    with pytest.raises(NoScheduleError, match=r"device 0 needs 2 memory"):
+    with pytest.raises(NoScheduleError, match=r"device 1 needs 2 memory"):
         solve(problem, options())
 
 
