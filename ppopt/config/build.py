@@ -481,11 +481,6 @@ def problem_to_dict(problem: Problem) -> Raw:
         },
         "runtime": str(problem.runtime),
         **({} if problem.partition is None else {"partition": problem.partition.to_dict()}),
-        **(
-            {}
-            if problem.microbatch_scale is None
-            else {"microbatch_scale": list(problem.microbatch_scale)}
-        ),
     }
     extra = _recompute_to_dict(problem)
     out["memory"].update(extra.pop("memory"))
@@ -504,7 +499,8 @@ def _recompute_to_dict(problem: Problem) -> Raw:
         memory["recomputed"] = [list(pair) for pair in sorted(problem.recomputed)]
         memory["recompute_per"] = str(problem.recompute_per)
     times = None if problem.recompute_times is None else list(problem.recompute_times)
-    return {"recompute_times": times, "memory": memory}
+    scale = None if problem.microbatch_scale is None else list(problem.microbatch_scale)
+    return {"recompute_times": times, "microbatch_scale": scale, "memory": memory}
 
 
 def problem_from_dict(raw: object) -> Problem:

@@ -84,7 +84,7 @@ def test_round_trip_through_the_schedule_files_problem(tmp_path: Path) -> None:
     problem = load_config(config(tmp_path, "[1, 2.5, 0.5]")).problem
     assert problem_from_dict(problem_to_dict(problem)) == problem
     uniform = Problem.create(2, 3)
-    assert "microbatch_scale" not in problem_to_dict(uniform)
+    assert problem_to_dict(uniform)["microbatch_scale"] is None
 
 
 def test_orders_sort_by_factor_ties_by_index() -> None:
