@@ -31,6 +31,7 @@ from ppopt.errors import NoScheduleError, ProblemError
 from ppopt.layers import Partition
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
 from ppopt.links import P2P, check_p2p, is_matrix, named_values, parse_p2p
+from ppopt.microbatches import parse_microbatch_scale
 from ppopt.placement import check_placement, placement_stages
 from ppopt.recompute import Recompute, RecomputePer, parse_recompute, parse_recompute_per
 from ppopt.runtime import Runtime, check_runtime_retained, runtime_retained, runtime_times
@@ -71,6 +72,9 @@ class Problem:
     checkpoint: tuple[float, ...] | None = None  # None: 0 on every stage
     recomputed: frozenset[tuple[int, int]] = frozenset()  # auto: the chosen (stage, mb)
     recompute_per: RecomputePer = RecomputePer.MICROBATCH  # auto: what one choice covers
+    #: Per micro-batch, the factor of all its durations and memory (None: all 1, uniform);
+    #: see :mod:`ppopt.microbatches`.
+    microbatch_scale: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         check_count("num_stages", self.num_devices)
@@ -78,6 +82,11 @@ class Problem:
         check_count("num_chunks", self.num_chunks)
         n = self.num_stages
         check_times("forward_times", self.forward, n)
+        object.__setattr__(
+            self,
+            "microbatch_scale",
+            parse_microbatch_scale(self.microbatch_scale, self.num_microbatches),
+        )
         self._apply_runtime()
         if self.runtime == Runtime.TORCH and self.weight is not None:
             check_lengths("backward_times", self.backward, n)
@@ -110,9 +119,15 @@ class Problem:
             )
             for s, value in enumerate(values)
         ]
-        named += named_values(self.p2p)
-        per_microbatch = sum(value for _, value in named) + 2 * self.num_stages * self.max_latency
-        check_time_scale(named, per_microbatch * self.num_microbatches * self.num_devices)
+        latencies = named_values(self.p2p)
+        per_microbatch = sum(value for _, value in [*named, *latencies])
+        per_microbatch += 2 * self.num_stages * self.max_latency
+        scales = self.microbatch_scale or (1.0,)
+        low, high = min(scales), max(scales)
+        if self.microbatch_scale is not None:  # the shortest and longest tasks really run
+            named = [(k, v * c) for k, v in named for c in (low, high)]
+        named += latencies
+        check_time_scale(named, per_microbatch * high * self.num_microbatches * self.num_devices)
 
     def _apply_runtime(self) -> None:
         """Replace the durations and retained parts by what the runtime really runs
@@ -199,6 +214,7 @@ class Problem:
         recompute_times: float | Sequence[float] | None = None,
         checkpoint: float | Sequence[float] | None = None,
         recompute_per: RecomputePer | str = RecomputePer.MICROBATCH,
+        microbatch_scale: object = None,
         **config_names: object,
     ) -> Problem:
         """Build a problem from scalars or per-stage sequences, filling the defaults.
@@ -209,6 +225,7 @@ class Problem:
         that config. ``memory_limit`` takes what ``memory.limit`` takes (default ``1x``);
         ``recompute``, ``recompute_times`` and ``checkpoint`` are ``memory.recompute``,
         ``recompute_times`` and ``memory.checkpoint`` (:mod:`ppopt.recompute`).
+        ``microbatch_scale`` takes what the config key takes (:mod:`ppopt.microbatches`).
         """
         given = {
             "num_devices": num_devices,
@@ -252,6 +269,7 @@ class Problem:
             recompute_times=_optional_per_stage("recompute_times", recompute_times, n),
             checkpoint=_optional_per_stage("memory.checkpoint", checkpoint, n),
             recompute_per=recompute_per,  # type: ignore[arg-type]  # checked on construction
+            microbatch_scale=microbatch_scale,  # type: ignore[arg-type]  # parsed on construction
         )
 
     def with_limit(self, limit: MemoryLimit | object) -> Problem:
@@ -328,6 +346,7 @@ class Problem:
             activation=per_device(self.activation),
             retained=per_device(self.retained),
             memory_limit=self.memory_limit,
+            microbatch_scale=self.microbatch_scale,
         )
 
     def _merged_p2p(self) -> P2P:
@@ -432,8 +451,12 @@ class Problem:
             rows[d].append(s)
         return tuple(tuple(row) for row in rows)
 
-    def duration(self, kind: str, stage: int) -> float:
-        """How long a task of this kind runs on this virtual stage."""
+    def duration(self, kind: str, stage: int, microbatch: int | None = None) -> float:
+        """How long a task of this kind runs on this virtual stage: the reference
+        micro-batch's time, times ``microbatch``'s scale when one is given."""
+        return self._base_duration(kind, stage) * self.scale_of(microbatch)
+
+    def _base_duration(self, kind: str, stage: int) -> float:
         if kind == Kind.F:
             return self.forward[stage]
         if kind == Kind.B:
@@ -443,6 +466,70 @@ class Problem:
         if kind == Kind.R and self.recompute != Recompute.NONE:
             return self.recompute_time(stage)
         raise KeyError(f"no {kind} tasks in this problem")
+
+    def scale_of(self, microbatch: int | None) -> float:
+        """The factor of a micro-batch's durations and memory (1 when uniform or ``None``)."""
+        if microbatch is None or self.microbatch_scale is None:
+            return 1.0
+        return self.microbatch_scale[microbatch]
+
+    @property
+    def is_scaled(self) -> bool:
+        """Whether micro-batches differ (``microbatch_scale`` given, not all 1)."""
+        return self.microbatch_scale is not None
+
+    @cached_property
+    def identical_groups(self) -> tuple[tuple[int, ...], ...]:
+        """The micro-batches in classes of equal scale, each in increasing order: the
+        micro-batches a symmetry break may order (one class when uniform)."""
+        classes: dict[float, list[int]] = {}
+        for i in range(self.num_microbatches):
+            classes.setdefault(self.scale_of(i), []).append(i)
+        return tuple(tuple(group) for group in classes.values())
+
+    def previous_identical(self, microbatch: int) -> int | None:
+        """The largest earlier micro-batch of the same scale (``None``: none)."""
+        return self._previous_identical[microbatch]
+
+    @cached_property
+    def _previous_identical(self) -> tuple[int | None, ...]:
+        out: list[int | None] = [None] * self.num_microbatches
+        for group in self.identical_groups:
+            for before, after in zip(group, group[1:], strict=False):
+                out[after] = before
+        return tuple(out)
+
+    def reordered(self, order: Sequence[int]) -> Problem:
+        """The problem with micro-batch ``k`` being this one's ``order[k]`` (for a baseline
+        that runs micro-batches in index order; without recomputation choices). An ``Nx``
+        limit is kept as its absolute values: the unit is this problem's 1F1B peak."""
+        if self.microbatch_scale is None:
+            return self
+        scales = tuple(self.microbatch_scale[i] for i in order)
+        caps = self.memory_caps
+        limit = self.memory_limit if caps is None else MemoryLimit.parse(list(caps))
+        return replace(self, microbatch_scale=scales, recomputed=frozenset(), memory_limit=limit)
+
+    def scaled_uniform(self, factor: float) -> Problem:
+        """The uniform problem whose every micro-batch has this scale (bounds use it)."""
+
+        def times(values: tuple[float, ...]) -> tuple[float, ...]:
+            return tuple(v * factor for v in values)
+
+        def maybe(values: tuple[float, ...] | None) -> tuple[float, ...] | None:
+            return None if values is None else times(values)
+
+        return replace(
+            self,
+            forward=times(self.forward),
+            backward=times(self.backward),
+            weight=maybe(self.weight),
+            recompute_times=maybe(self.recompute_times),
+            activation=times(self.activation),
+            retained=times(self.retained),
+            checkpoint=maybe(self.checkpoint),
+            microbatch_scale=None,
+        )
 
     def tasks(self) -> list[Task]:
         """Every task of the problem (R only for the recomputed micro-batches)."""
@@ -516,13 +603,17 @@ class Problem:
         """Extra wait on a dependency edge (:meth:`hop` of the two tasks' stages)."""
         return self.hop(before.stage, after.stage)
 
-    def holds(self, stage: int, recomputed: bool = False) -> tuple[Hold, ...]:
+    def holds(
+        self, stage: int, recomputed: bool = False, microbatch: int | None = None
+    ) -> tuple[Hold, ...]:
         """The memory rule (docs/contract.md §1): what one micro-batch holds on the stage's
         device. F allocates the activation when it starts; an unsplit B frees it when it
         ends; a split B frees all but the retained part, which W frees when it ends. A
         ``recomputed`` micro-batch holds the activation for its F only and the checkpoint
-        from F to R; R re-allocates the activation, which B (and W) free as usual."""
-        act, kept = self.activation[stage], self.retained[stage]
+        from F to R; R re-allocates the activation, which B (and W) free as usual. Every
+        amount is that of the reference micro-batch times ``microbatch``'s scale."""
+        c = self.scale_of(microbatch)
+        act, kept = self.activation[stage] * c, self.retained[stage] * c
         source = Kind.R if recomputed else Kind.F
         usual = (
             (Hold(source, Kind.B, act),)
@@ -531,7 +622,7 @@ class Problem:
         )
         if not recomputed:
             return usual
-        ckpt = self.checkpoint_of(stage)
+        ckpt = self.checkpoint_of(stage) * c
         return (Hold(Kind.F, Kind.F, act), Hold(Kind.F, Kind.R, ckpt), *usual)
 
     def allocation(self, stage: int) -> float:
@@ -544,8 +635,12 @@ class Problem:
         return self._memory_changes[kind, stage, recomputed]
 
     def op_memory_change(self, kind: str, stage: int, microbatch: int) -> tuple[float, float]:
-        """:meth:`memory_change` of one task."""
-        return self._memory_changes[kind, stage, self.is_recomputed(stage, microbatch)]
+        """:meth:`memory_change` of one task (times its micro-batch's scale)."""
+        taken, freed = self._memory_changes[kind, stage, self.is_recomputed(stage, microbatch)]
+        if self.microbatch_scale is None:
+            return taken, freed
+        c = self.microbatch_scale[microbatch]
+        return taken * c, freed * c
 
     @cached_property
     def _memory_changes(self) -> dict[tuple[str, int, bool], tuple[float, float]]:
@@ -569,7 +664,11 @@ class Problem:
     def microbatch_memory(self, device: int) -> float:
         """Memory one micro-batch's forwards take on a device (all of its stages). With
         recomputation, the most a lone micro-batch holds there (:meth:`_lone_peak`): with
-        ``all`` when every stage recomputes, with ``auto`` under its most frugal choice."""
+        ``all`` when every stage recomputes, with ``auto`` under its most frugal choice.
+        With scaled micro-batches, the largest one's."""
+        return self._reference_microbatch_memory(device) * max(self.microbatch_scale or (1.0,))
+
+    def _reference_microbatch_memory(self, device: int) -> float:
         stages = self.stages_on(device)
         if self.recompute == Recompute.NONE:
             return sum(self.allocation(s) for s in stages)
@@ -598,10 +697,14 @@ class Problem:
         The memory of a device depends on its own order only. 1F1B's position ``s`` runs
         ``min(S-s-1, m)`` warm-up forwards, then one forward and one backward (with its W
         at once), so it holds at most ``min(S-s, m)`` micro-batches' activations at a time
-        (tests cross-check this against the 1F1B baseline's measured peak)."""
+        (tests cross-check this against the 1F1B baseline's measured peak). With scaled
+        micro-batches, 1F1B in the given order holds ``min(S-s, m)`` *consecutive*
+        micro-batches at its peak: the unit is the largest sum of scales over such a window,
+        times the stage's allocation, which is again the 1F1B baseline's real peak."""
         merged = self.merged_chunks()
         p, m = merged.num_devices, merged.num_microbatches
-        return max(min(p - s, m) * merged.allocation(s) for s in range(p))
+        scales = self.microbatch_scale or (1.0,) * m
+        return max(_widest_window(scales, min(p - s, m)) * merged.allocation(s) for s in range(p))
 
     @cached_property
     def memory_caps(self) -> tuple[float, ...] | None:
@@ -663,14 +766,20 @@ class Problem:
     def total_work(self) -> float:
         """Sum of all task durations."""
         per_mb = sum(self.forward) + sum(self.backward) + sum(self.weight or ())
-        return per_mb * self.num_microbatches + self._recompute_work(range(self.num_stages))
+        return per_mb * self._scale_sum + self._recompute_work(range(self.num_stages))
+
+    @property
+    def _scale_sum(self) -> float:
+        """Sum of the micro-batches' scales (``m`` when uniform)."""
+        scales = self.microbatch_scale
+        return float(self.num_microbatches) if scales is None else sum(scales)
 
     def device_work(self, device: int) -> float:
         """Sum of the task durations on one device."""
         kinds = self.pass_kinds
         stages = self.stages_on(device)
         per_mb = sum(self.duration(k, s) for s in stages for k in kinds)
-        return per_mb * self.num_microbatches + self._recompute_work(stages)
+        return per_mb * self._scale_sum + self._recompute_work(stages)
 
     def _recompute_work(self, stages: Sequence[int]) -> float:
         """Sum of the R durations on these stages."""
@@ -678,7 +787,9 @@ class Problem:
             return 0.0
         m = self.num_microbatches
         return sum(
-            self.recompute_time(s) * sum(self.is_recomputed(s, i) for i in range(m)) for s in stages
+            self.recompute_time(s)
+            * sum(self.scale_of(i) for i in range(m) if self.is_recomputed(s, i))
+            for s in stages
         )
 
 
@@ -691,6 +802,15 @@ CONFIG_NAMES = {
     "weight_times": "weight",
     "p2p_time": "p2p",
 }
+
+
+def _widest_window(values: Sequence[float], width: int) -> float:
+    """The largest sum of ``width`` consecutive values."""
+    window = best = sum(values[:width])
+    for k in range(width, len(values)):
+        window += values[k] - values[k - width]
+        best = max(best, window)
+    return best
 
 
 def _optional_per_stage(key: str, value: object, n: int) -> tuple[float, ...] | None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ppopt.baselines import baseline
 from ppopt.links import is_matrix
 from ppopt.metrics import Metrics, Objective, compute_metrics, improvement
+from ppopt.microbatches import describe_scale
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.runtime import Runtime
@@ -67,6 +68,9 @@ def format_report(
     lines = [problem_line(problem), *partition_lines(problem), limit_line(problem)]
     if problem.recompute != Recompute.NONE:
         lines.append(recompute_line(schedule))
+    scale_line = describe_scale(problem.microbatch_scale)
+    if scale_line is not None:
+        lines.append(scale_line)
     lines += metrics_table(columns, show_span)
     lines.append("peak memory per device:")
     width = max(len(name) for name, _ in columns)

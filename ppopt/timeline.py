@@ -177,9 +177,14 @@ def _dependency_table(problem: Problem, index: _Index) -> Deps:
 def _durations(problem: Problem, index: _Index) -> list[float]:
     """Duration of each task id."""
     out: list[float] = []
+    scales = problem.microbatch_scale
     for kind in problem.kinds:
         for s in range(index.S):
-            out.extend([problem.duration(kind, s)] * index.m)
+            base = problem.duration(kind, s)
+            if scales is None:
+                out.extend([base] * index.m)
+            else:
+                out.extend([problem.duration(kind, s, i) for i in range(index.m)])
     return out
 
 

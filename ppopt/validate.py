@@ -340,7 +340,7 @@ def time_slack(problem: Problem, tol: float = TIME_TOLERANCE) -> Slack:
     time, plus ``TIME_ULPS`` ulps of ``t`` (float rounding there). It grows with ``|t|`` only as
     float rounding does, so shifting every time by 1e12 or 1e7 hides no error."""
     times = [*problem.forward, *problem.backward, *(problem.weight or ()), *_latencies(problem)]
-    base = tol * min(t for t in times if t > 0)
+    base = tol * min(t for t in times if t > 0) * min(_scales(problem) or (1.0,))
 
     def slack(t: float) -> float:
         return base + TIME_ULPS * math.ulp(abs(t))
@@ -363,6 +363,7 @@ def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack) -> list[st
     durations = {
         (k, s): problem.duration(k, s) for k in problem.kinds for s in range(problem.num_stages)
     }
+    scales = _scales(problem)
     previous: Op | None = None
     for op in row:
         _, kind, s, _, start, end = op
@@ -372,6 +373,8 @@ def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack) -> list[st
                 f"{device_name(placement[s])}"
             )
         expected = durations[kind, s]
+        if scales is not None:
+            expected *= scales[op.microbatch]
         if abs((end - start) - expected) > slack(end):
             out.append(
                 f"{device_name(d)}: {_label(op)} lasts {_t(end - start)} "
@@ -453,31 +456,46 @@ def _memory_events(
     recomputed micro-batch F also allocates the checkpoint and frees the activation at its
     end, R allocates the activation at its start and frees the checkpoint at its end.
     """
-    activation, retained, split = problem.activation, problem.retained, problem.is_split
+    split, scales = problem.is_split, _scales(problem)
+    activation, retained = problem.activation, problem.retained
     events: list[tuple[float, int, float, Op | None]] = []
     for op in row:
         s = op.stage
+        act, kept = activation[s], retained[s]
+        if scales is not None:  # every amount is the reference's times the micro-batch's scale
+            act, kept = act * scales[op.microbatch], kept * scales[op.microbatch]
         again = op.kind in (Kind.F, Kind.R) and problem.is_recomputed(s, op.microbatch)
         if again:
-            checkpoint = problem.checkpoint_of(s)
+            checkpoint = problem.checkpoint_of(s) * _factor(problem, op.microbatch)
             if op.kind == Kind.F:
-                events.append((op.start, 1, activation[s] + checkpoint, op))
-                events.append((op.end, 0, -activation[s], None))
+                events.append((op.start, 1, act + checkpoint, op))
+                events.append((op.end, 0, -act, None))
             else:
-                events.append((op.start, 1, activation[s], op))
+                events.append((op.start, 1, act, op))
                 events.append((op.end, 0, -checkpoint, None))
         elif op.kind == Kind.F:
-            events.append((op.start, 1, activation[s], op))
+            events.append((op.start, 1, act, op))
         elif op.kind == Kind.B:
-            freed = activation[s] - retained[s] if split else activation[s]
+            freed = act - kept if split else act
             events.append((op.end, 0, -freed, None))
         else:
-            events.append((op.end, 0, -retained[s], None))
+            events.append((op.end, 0, -kept, None))
     events.sort(key=lambda e: (e[0], e[1]))
     return events
 
 
 # ------------------------------------------------------------------------------- helpers
+
+
+def _scales(problem: Problem) -> tuple[float, ...] | None:
+    """The per-micro-batch factors of docs/contract.md §1 (read from the field itself)."""
+    return problem.microbatch_scale
+
+
+def _factor(problem: Problem, microbatch: int) -> float:
+    """Micro-batch ``microbatch``'s factor of durations and memory (1 when uniform)."""
+    scales = _scales(problem)
+    return 1.0 if scales is None else scales[microbatch]
 
 
 def _per_device(problem: Problem, limit: Sequence[float]) -> tuple[float, ...]:

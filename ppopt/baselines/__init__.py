@@ -6,7 +6,7 @@ exact float timeline of its order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ppopt.baselines.gpipe import gpipe_orders
 from ppopt.baselines.greedy import greedy_baseline_orders
@@ -19,6 +19,7 @@ from ppopt.baselines.zbauto import zb_auto_orders, zbv_auto_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
 from ppopt.checks import did_you_mean
 from ppopt.errors import NoScheduleError, NotApplicableError, UnknownScheduleError
+from ppopt.microbatches import MICROBATCH_ORDERS, microbatch_permutation
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
 from ppopt.tasks import Task
@@ -50,23 +51,58 @@ def baseline(name: str, problem: Problem) -> Schedule:
     A problem that recomputes gets the baseline's order with each recomputed micro-batch's
     R right before its backward (``recompute: all``: the full-recompute variant). Raises
     :class:`UnknownScheduleError` for a name not in :data:`BASELINES` and
-    :class:`NotApplicableError` when the baseline is not defined for the problem."""
+    :class:`NotApplicableError` when the baseline is not defined for the problem.
+
+    ``NAME@ORDER`` runs the micro-batches in another order (:data:`MICROBATCH_ORDERS`:
+    ``given``, ``longest-first``, ``shortest-first`` by ``microbatch_scale``): the baseline
+    schedules the problem with its micro-batches renumbered in that order, and its orders
+    are mapped back to the problem's micro-batches."""
+    base, order = split_order(name)
     try:
-        make = BASELINES[name]
+        make = BASELINES[base]
     except KeyError:
         known = ", ".join(BASELINES)
         raise UnknownScheduleError(
-            f"schedule: unknown baseline {name!r}{did_you_mean(name, tuple(BASELINES))} "
+            f"schedule: unknown baseline {base!r}{did_you_mean(base, tuple(BASELINES))} "
             f"(known: {known})"
         ) from None
-    orders = make(problem.without_recompute())
+    plain = problem.without_recompute()
+    sequence = microbatch_permutation(plain.microbatch_scale, plain.num_microbatches, order)
+    orders = make(plain.reordered(sequence))
+    if sequence != sorted(sequence):
+        orders = [[Task(t.kind, t.stage, sequence[t.microbatch]) for t in row] for row in orders]
     return compute_timeline(problem, insert_recomputes(problem, orders), name)
+
+
+def split_order(name: str) -> tuple[str, str]:
+    """``NAME@ORDER`` as ``(NAME, ORDER)`` (``given`` when no order is named); an unknown
+    order is an :class:`UnknownScheduleError`."""
+    base, _, order = name.partition("@")
+    if not order:
+        return base, "given"
+    if order not in MICROBATCH_ORDERS:
+        raise UnknownScheduleError(
+            f"schedule: unknown micro-batch order {order!r} in {name!r} "
+            f"(known: {', '.join(MICROBATCH_ORDERS)})"
+        )
+    return base, order
+
+
+def ordered_names(problem: Problem, names: Iterable[str]) -> list[str]:
+    """Each baseline name, followed, when the micro-batches differ, by its longest-first and
+    shortest-first variants (``NAME@longest-first``, ``NAME@shortest-first``)."""
+    out = []
+    for name in names:
+        out.append(name)
+        if problem.is_scaled and "@" not in name and name in BASELINES:
+            out += [f"{name}@{order}" for order in MICROBATCH_ORDERS[1:]]
+    return out
 
 
 def applicable_baselines(problem: Problem) -> dict[str, Schedule]:
     """Every baseline that can schedule this problem, by name."""
     out = {}
-    for name in BASELINES:
+    for name in ordered_names(problem, BASELINES):
         try:
             out[name] = baseline(name, problem)
         except (NotApplicableError, NoScheduleError):

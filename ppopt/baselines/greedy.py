@@ -232,7 +232,7 @@ class _Simulation:
             t for t in ready if t is not None and (t.kind == Kind.B or self._fits(d, device, t))
         ]
         pick = min(startable, key=due.__getitem__) if startable else preferred
-        ends = now + self.problem.duration(pick.kind, pick.stage)
+        ends = now + self.problem.duration(*pick)
         for when, _, task in device.arriving:
             if task in due and due[task] < due[pick] and when < ends and ends > due[task]:
                 return None
@@ -258,13 +258,13 @@ class _Simulation:
     def _ends_in_time(self, device: _Device, task: Task, now: float) -> bool:
         """Whether ``task`` ends before the next F or B already known to arrive here."""
         arrivals = device.arriving
-        return not arrivals or now + self.problem.duration(task.kind, task.stage) <= arrivals[0][0]
+        return not arrivals or now + self.problem.duration(*task) <= arrivals[0][0]
 
     def _fits(self, d: int, device: _Device, f: Task) -> bool:
         """Whether the forward's activation fits in the device's memory right now."""
         if self.caps is None:
             return True
-        return device.level + self.problem.activation[f.stage] <= self.caps[d]
+        return device.level + self._activation(f.stage, f.microbatch) <= self.caps[d]
 
     def _safe_forward(self, d: int, device: _Device) -> Task | None:
         """The preferred ready forward whose start keeps the state safe (module docstring)."""
@@ -289,7 +289,7 @@ class _Simulation:
         """Banker's check: every active micro-batch older than ``f``'s still fits on ``d``."""
         if self.caps is None:
             return True
-        cap, amount = self.caps[d], self.problem.activation[f.stage]
+        cap, amount = self.caps[d], self._activation(f.stage, f.microbatch)
         if device.hard_total + device.rem_total + amount <= cap:
             return True  # each condition is at most this sum
         suffix = device.hard_total
@@ -307,7 +307,7 @@ class _Simulation:
         kind, s, i = task
         _take(device.ready[kind], task)
         device.order.append(task)
-        end = now + problem.duration(kind, s)
+        end = now + problem.duration(kind, s, i)
         device.free_at = end
         heapq.heappush(self.events, (end, d))
         if kind == Kind.F:
@@ -319,7 +319,7 @@ class _Simulation:
             self.in_flight[s] -= 1
             self._release_backward(device, s, i)
         else:
-            device.level -= problem.release("W", s)
+            device.level -= problem.release("W", s) * problem.scale_of(i)
         if kind != Kind.W:
             self.left[i] -= 1
             if self.left[i] == 0:
@@ -332,6 +332,7 @@ class _Simulation:
         self.active.append(i)
         for device, need in zip(self.devices, self.need, strict=True):
             if need:
+                need *= self.problem.scale_of(i)
                 device.rem[i] = need
                 device.rem_total += need
         if i + 1 < self.problem.num_microbatches:
@@ -339,7 +340,7 @@ class _Simulation:
 
     def _allocate(self, device: _Device, s: int, i: int) -> None:
         """A forward starts: its activation moves from ``rem`` to ``hard`` and the level."""
-        amount = self.problem.activation[s]
+        amount = self._activation(s, i)
         device.level += amount
         device.hard[i] = device.hard.get(i, 0.0) + amount
         device.hard_total += amount
@@ -348,10 +349,14 @@ class _Simulation:
 
     def _release_backward(self, device: _Device, s: int, i: int) -> None:
         """A backward runs (booked at its start: the device reads its state only when idle)."""
-        amount = self.problem.activation[s]
-        device.level -= self.problem.release("B", s)
+        amount = self._activation(s, i)
+        device.level -= self.problem.release("B", s) * self.problem.scale_of(i)
         device.hard[i] = device.hard.get(i, 0.0) - amount
         device.hard_total -= amount
+
+    def _activation(self, s: int, i: int) -> float:
+        """Activation of micro-batch ``i`` on stage ``s`` (times its ``microbatch_scale``)."""
+        return self.problem.activation[s] * self.problem.scale_of(i)
 
     def _retire(self, i: int) -> None:
         """Micro-batch ``i`` has run every F and B: it holds no hard memory any more."""

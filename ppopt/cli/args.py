@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ppopt.config import CONFIG_SUFFIXES, known_schedules
+from ppopt.config import CONFIG_SUFFIXES, is_known_schedule, known_schedules
 from ppopt.errors import ConfigError
 
 #: Options that take a list: every number-like token after them joins the list.
@@ -129,9 +129,12 @@ def parse_schedule_names(text: str) -> list[str]:
     if not names:
         raise ConfigError("--schedules: give at least one schedule name")
     for name in names:
-        if name not in known_schedules():
+        if not is_known_schedule(name):
             known = ", ".join(known_schedules())
-            raise ConfigError(f"--schedules: unknown schedule {name!r} (known: {known})")
+            raise ConfigError(
+                f"--schedules: unknown schedule {name!r} (known: {known}; a baseline may "
+                f"take @longest-first or @shortest-first)"
+            )
     return names
 
 

@@ -25,6 +25,7 @@ from ppopt.config.files import one_line, read_data_file
 from ppopt.config.layers import AUTO, cut_problem, layered_problem, named_stages, partition_choice
 from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
+from ppopt.microbatches import MICROBATCH_ORDERS
 from ppopt.partition import LayeredProblem
 from ppopt.placement import placement_stages
 from ppopt.problem import Problem
@@ -45,6 +46,7 @@ PROBLEM_KEYS = (
     "memory",
     "runtime",
     "recompute_times",
+    "microbatch_scale",
 )
 #: A layer profile to cut into stages instead of per-stage times (:mod:`ppopt.config.layers`);
 #: a schedule file's problem carries the cut as ``partition`` (when there was one).
@@ -245,6 +247,8 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             f"got {_kind(placement)}"
         )
     if raw.get("layers") is not None:
+        if raw.get("microbatch_scale") is not None:
+            raise ConfigError("microbatch_scale: not supported with layers (give stage times)")
         return _cut(_layered(raw), raw)
     try:
         problem = Problem.create(
@@ -264,6 +268,7 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             recompute_times=raw.get("recompute_times"),
             checkpoint=memory.get("checkpoint"),
             recompute_per=_word(memory, "recompute_per", RecomputePer.MICROBATCH, "memory."),
+            microbatch_scale=raw.get("microbatch_scale"),
         )
         if memory.get("recomputed") is not None:
             problem = problem.with_recomputed(_pairs(memory["recomputed"]))
@@ -386,8 +391,18 @@ def known_schedules() -> tuple[str, ...]:
     return (OPTIMAL, *BASELINES)
 
 
+def is_known_schedule(name: object) -> bool:
+    """Whether ``name`` is a schedule: a known one, or a baseline ``NAME@ORDER``."""
+    if not isinstance(name, str):
+        return False
+    base, _, order = name.partition("@")
+    if order:
+        return base in BASELINES and order in MICROBATCH_ORDERS
+    return name in known_schedules()
+
+
 def _schedule_name(value: object) -> str:
-    if not isinstance(value, str) or value not in known_schedules():
+    if not isinstance(value, str) or not is_known_schedule(value):
         raise ConfigError(
             f"schedule: unknown schedule {value!r}"
             f"{did_you_mean(str(value), known_schedules())} (known: {', '.join(known_schedules())})"
@@ -485,7 +500,8 @@ def _recompute_to_dict(problem: Problem) -> Raw:
         memory["recomputed"] = [list(pair) for pair in sorted(problem.recomputed)]
         memory["recompute_per"] = str(problem.recompute_per)
     times = None if problem.recompute_times is None else list(problem.recompute_times)
-    return {"recompute_times": times, "memory": memory}
+    scale = None if problem.microbatch_scale is None else list(problem.microbatch_scale)
+    return {"recompute_times": times, "microbatch_scale": scale, "memory": memory}
 
 
 def problem_from_dict(raw: object) -> Problem:

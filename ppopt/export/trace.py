@@ -98,6 +98,11 @@ def trace_events(schedule: Schedule) -> dict[str, Any]:
             "chunks": problem.num_chunks,
             "split_backward": problem.is_split,
             "p2p_time": to_config(problem.p2p),
+            **(
+                {}
+                if problem.microbatch_scale is None
+                else {"microbatch_scale": list(problem.microbatch_scale)}
+            ),
             "makespan": schedule.makespan,
             "interrupted": schedule.interrupted,
         },
@@ -173,8 +178,16 @@ def _compute_event(schedule: Schedule, op: Op) -> dict[str, Any]:
             "microbatch": op.microbatch,
             "kind": op.kind,
             "chunk": _chunk(schedule, op),
+            **_scale_arg(schedule, op),
         },
     }
+
+
+def _scale_arg(schedule: Schedule, op: Op) -> dict[str, float]:
+    """``{"scale": c}``: the micro-batch's ``microbatch_scale`` factor (when they differ)."""
+    if not schedule.problem.is_scaled:
+        return {}
+    return {"scale": schedule.problem.scale_of(op.microbatch)}
 
 
 def _flow_events(schedule: Schedule, sender: Op, receiver: Op, number: int) -> list[dict[str, Any]]:

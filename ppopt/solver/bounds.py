@@ -184,6 +184,33 @@ def lower_bound(problem: Problem, objective: str, limit: tuple[float, ...] | Non
     without a limit, a relaxation."""
     if problem.recompute != Recompute.NONE:
         problem, limit = problem.without_recompute(), None
+    if problem.is_scaled:
+        return scaled_lower_bound(problem, objective)
     if objective == Objective.SPAN:
         return span_lower_bound(problem, limit)
     return makespan_lower_bound(problem, limit)
+
+
+def scaled_lower_bound(problem: Problem, objective: str) -> float:
+    """The bound of a problem with scaled micro-batches (:mod:`ppopt.microbatches`), weaker
+    but valid whatever the micro-batch order. Each device runs all of its work (the scaled
+    sums). Its first task is some micro-batch's first forward there, which waits for that
+    micro-batch's forward chain, at least the chain of the *shortest* micro-batch; likewise
+    the unsplit backward chain after its last task. One micro-batch's critical path is a
+    bound, the *longest* one's the largest. The idle arguments of the uniform bound count
+    identical micro-batches in order and are left out (a memory limit is not used)."""
+    scales = problem.microbatch_scale or (1.0,)
+    shortest = problem.scaled_uniform(min(scales))
+    per_device = []
+    for d in range(problem.num_devices):
+        work = problem.device_work(d)
+        if objective == Objective.SPAN:
+            per_device.append(work)
+            continue
+        stages = problem.stages_on(d)
+        head = min(shortest.forward_head(s) for s in stages)
+        tail = 0.0 if problem.is_split else min(backward_tail(shortest, s) for s in stages)
+        per_device.append(head + work + tail)
+    if objective == Objective.SPAN:
+        return max(per_device)
+    return max(*per_device, critical_path(problem.scaled_uniform(max(scales))))

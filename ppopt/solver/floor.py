@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ppopt.baselines import BASELINES, baseline
+from ppopt.baselines import BASELINES, baseline, ordered_names
 from ppopt.baselines.greedy import applicable_preferences, greedy_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.recompute import (
@@ -50,9 +50,9 @@ def floor_stages(problem: Problem, caps: Caps) -> Iterator[list[Schedule]]:
     capped in flight (which fits any limit that holds one micro-batch), then each greedy
     variant (the first of them early when nothing has fitted yet)."""
     found = False
-    for name in BASELINES:
+    for name in ordered_names(problem, BASELINES):
         if name == "greedy":
-            continue  # its variants come below
+            continue  # its variants come below (in the given order; the others here)
         try:
             schedule = baseline(name, problem)
         except NotApplicableError:

@@ -5,13 +5,18 @@ variables → dependencies → micro-batch order → no overlap → memory → o
 here are integers from :mod:`ppopt.solver.scaling`.
 
 Micro-batch order (``_microbatch_order``) is a symmetry break that loses no optimality for
-the makespan while micro-batches are identical: given any schedule, give the k-th earliest
-slot of each (kind, stage) to micro-batch k. Order statistics keep every dependency (if
-x_j >= y_j for all j then the k-th smallest x >= the k-th smallest y), durations within a
-(kind, stage) are equal, and memory only counts how many tasks of each (kind, stage) have
-started or ended. The problem model has no per-micro-batch data, so micro-batches are
-identical by construction; the tests check the claim against an exhaustive search without the
-symmetry break. For the *span* objective the model measures each device from its actual
+the makespan among *identical* micro-batches (equal ``microbatch_scale``,
+:attr:`Problem.identical_groups`): given any schedule, give the k-th earliest slot of each
+(kind, stage) among one class's micro-batches to the class's k-th micro-batch. Order
+statistics keep every dependency (if x_j >= y_j for all j then the k-th smallest x >= the
+k-th smallest y; dependencies join tasks of one micro-batch, so of one class), durations
+within a (kind, stage, class) are equal, and memory only counts how many tasks of each
+(kind, stage, class) have started or ended. Micro-batches of different scales are not
+ordered: a long one may overtake a short one anywhere, stage 0's injection order included
+(tests/solver/test_microbatch_scale.py shows a tiny case where ordering all of them loses the
+optimum, and checks the class-wise break against an exhaustive search without it).
+
+For the *span* objective the model measures each device from its actual
 first start, which may come later than the tight timeline's: the model is then a relaxation
 of the tight problem (every tight schedule is a schedule; reassigning slots to micro-batches
 keeps every start, so the symmetry break loses nothing among all schedules), so CP-SAT's bound
@@ -41,7 +46,7 @@ class IntProblem:
     """The integer data the model is built from."""
 
     problem: Problem
-    duration: dict[tuple[str, int], int]
+    duration: dict[Task, int]  # every task's integer duration (scaling.task_durations)
     #: The problem in the solver's integer units (:func:`integer_problem`): its latencies.
     scaled: Problem
     horizon: int
@@ -73,7 +78,7 @@ class PipelineModel:
     # -------------------------------------------------------------------------- variables
 
     def _dur(self, task: Task) -> int:
-        return self.data.duration[(task.kind, task.stage)]
+        return self.data.duration[task]
 
     def end(self, task: Task) -> cp_model.LinearExpr:
         """The end of a task as a linear expression."""
@@ -101,13 +106,17 @@ class PipelineModel:
                 self.model.add(self.start[task] >= self.end(before) + self._latency(before, task))
 
     def _microbatch_order(self) -> None:
-        """Tasks of one (kind, stage) run in micro-batch order (lossless symmetry break)."""
+        """Tasks of one (kind, stage) run in micro-batch order among micro-batches of equal
+        scale (lossless symmetry break, see the module docstring)."""
         problem = self.problem
         kinds = problem.kinds if problem.recompute == Recompute.ALL else problem.pass_kinds
         for kind in kinds:
             for s in range(problem.num_stages):
                 for i in range(1, problem.num_microbatches):
-                    prev, task = Task(kind, s, i - 1), Task(kind, s, i)
+                    before = problem.previous_identical(i)
+                    if before is None:
+                        continue
+                    prev, task = Task(kind, s, before), Task(kind, s, i)
                     self.model.add(self.start[task] >= self.end(prev))
 
     def _no_overlap(self) -> None:
@@ -141,7 +150,7 @@ class PipelineModel:
         assert memory is not None
         return [
             (self._holding_interval(Task(h.alloc, s, i), Task(h.free, s, i)), int(h.amount))
-            for h in memory.holds_of(s, self.problem.is_recomputed(s, i))
+            for h in memory.holds_of(s, self.problem.is_recomputed(s, i), i)
             if h.amount > 0
         ]
 
@@ -159,8 +168,9 @@ class PipelineModel:
         parts fit beside one activation (the holds of docs/contract.md §1: F takes ``act``,
         B frees all but ``kept``, W frees ``kept``)."""
         memory, problem = self.data.memory, self.problem
-        if memory is None or problem.recompute != Recompute.NONE:
-            return  # a recomputed micro-batch frees its activation before its B
+        if memory is None or problem.recompute != Recompute.NONE or problem.is_scaled:
+            return  # a recomputed micro-batch frees its activation before its B; the count
+            # argument needs identical micro-batches
         m = problem.num_microbatches
         for s in range(problem.num_stages):
             cap = memory.capacity[problem.device_of(s)]
@@ -186,22 +196,26 @@ class PipelineModel:
     # -------------------------------------------------------------------------- objective
 
     def _last_tasks(self, device: int) -> list[Task]:
-        """Tasks that may end a device's work: the last micro-batch of each kind and stage."""
-        last = self.problem.num_microbatches - 1
+        """Tasks that may end a device's work: per kind and stage, the last micro-batch of
+        each class of identical ones (the last of all when uniform)."""
+        lasts = [group[-1] for group in self.problem.identical_groups]
         kinds = [k for k in self.problem.kinds if k != Kind.F]
-        return [Task(k, s, last) for s in self.problem.stages_on(device) for k in kinds]
+        stages = self.problem.stages_on(device)
+        return [Task(k, s, i) for s in stages for k in kinds for i in lasts]
 
     def _objective(self) -> cp_model.IntVar:
         """Minimise the makespan or the largest per-device span; the bound is redundant."""
         data, problem = self.data, self.problem
         obj = self.model.new_int_var(data.lower_bound, data.horizon, "objective")
+        firsts = [group[0] for group in problem.identical_groups]
         for d in range(problem.num_devices):
-            first = Task(Kind.F, min(problem.stages_on(d)), 0)
             for task in self._last_tasks(d):
-                if data.objective == Objective.SPAN:
-                    self.model.add(obj >= self.end(task) - self.start[first])
-                else:
+                if data.objective != Objective.SPAN:
                     self.model.add(obj >= self.end(task))
+                    continue
+                for i in firsts:  # the device's first task is one class's first forward
+                    first = Task(Kind.F, min(problem.stages_on(d)), i)
+                    self.model.add(obj >= self.end(task) - self.start[first])
         self.model.minimize(obj)
         return obj
 

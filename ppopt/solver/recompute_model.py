@@ -70,7 +70,7 @@ class RecomputeModel(PipelineModel):
         chosen = self.chosen[s, i]
         out = []
         for recomputed, present in ((False, chosen.negated()), (True, chosen)):
-            for hold in memory.holds_of(s, recomputed):
+            for hold in memory.holds_of(s, recomputed, i):
                 if hold.amount > 0:
                     alloc, free = Task(hold.alloc, s, i), Task(hold.free, s, i)
                     out.append((self._optional_holding(alloc, free, present), int(hold.amount)))

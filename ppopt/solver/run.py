@@ -38,8 +38,10 @@ from ppopt.solver.scaling import (
     Scale,
     bound_ratio,
     integer_problem,
+    integer_timeline,
     memory_data,
-    scaled_durations,
+    rounding_floor,
+    task_durations,
     time_scale,
 )
 from ppopt.solver.window import sweep_windows
@@ -253,7 +255,9 @@ class _Run:
         """Sweep exact window re-solves over the best schedule with part of the time left
         (:mod:`ppopt.solver.window`, either objective); yields each improvement and whether
         Ctrl-C came. For the direct model this only sharpens its hint, on problems larger than
-        one window."""
+        one window. Windows keep per-stage durations and memory: not for scaled micro-batches."""
+        if self.problem.is_scaled:
+            return
         if self.method == Method.LARGE:
             fraction = WINDOW_SHARE
         elif self.problem.num_tasks > WINDOW_TASKS:
@@ -347,15 +351,18 @@ class _Run:
     ) -> tuple[cp_model.CpSolver, PipelineModel, float]:
         """The hinted model, its solver with the method's parameters, and the time left."""
         problem, options = self.problem, self.options
-        int_problem = integer_problem(problem, scale)
         hint_orders = fixed if fixed is not None else (floor.orders() if floor else None)
-        hint_problem = integer_problem(floor.problem, scale) if floor else int_problem
-        hint = compute_timeline(hint_problem, hint_orders) if hint_orders is not None else None
-        horizon = _horizon(int_problem, hint, options.objective)
-        int_bound = lower_bound(int_problem, options.objective, self.caps)
+        int_problem = integer_problem(problem, scale)  # with scaled micro-batches: its latencies
+        if problem.is_scaled:
+            hint, horizon, int_bound = self._scaled_limits(scale, floor, hint_orders, int_problem)
+        else:
+            hint_problem = integer_problem(floor.problem, scale) if floor else int_problem
+            hint = compute_timeline(hint_problem, hint_orders) if hint_orders is not None else None
+            horizon = _horizon(int_problem, hint, options.objective)
+            int_bound = lower_bound(int_problem, options.objective, self.caps)
         data = IntProblem(
             problem=problem,
-            duration=scaled_durations(problem, scale),
+            duration=task_durations(problem, scale),
             scaled=int_problem,
             horizon=horizon,
             lower_bound=min(math.floor(int_bound), horizon),
@@ -375,6 +382,33 @@ class _Run:
         else:
             direct_model_parameters(solver, options)
         return solver, model, budget
+
+    def _scaled_limits(
+        self,
+        scale: Scale,
+        floor: Schedule | None,
+        orders: list[list[Task]] | None,
+        links: Problem,
+    ) -> tuple[Schedule | None, int, float]:
+        """Hint (in integer units), horizon and integer lower bound of a problem with scaled
+        micro-batches, whose integer durations are rounded per task (no integer
+        :class:`Problem` has them). The hint's starts are its float times scaled (CP-SAT
+        repairs the rounding); the horizon allows each task and edge of a path its rounding
+        (at most 1 unit up); the bound is the float bound times :func:`rounding_floor`."""
+        problem = self.problem
+        hint = None
+        durations = task_durations(problem, scale)
+        hop = int(links.max_latency)
+        horizon = sum(durations.values()) + 2 * problem.num_stages * hop * problem.num_microbatches
+        if orders is not None:
+            timed = compute_timeline(floor.problem if floor else problem, orders)
+            rows = integer_timeline(problem, timed.device_ops, durations, links)
+            if rows is not None:
+                hint = Schedule(problem, timed.name, rows)
+                if self.options.objective != Objective.SPAN:
+                    horizon = math.ceil(hint.makespan)
+        bound = lower_bound(problem, self.options.objective, self.caps)
+        return hint, horizon, bound * scale.factor * rounding_floor(problem, scale)
 
     def _result(
         self,
@@ -402,9 +436,14 @@ class _Run:
 
 
 def _method(problem: Problem, options: SolverOptions) -> Method:
-    """``direct`` or ``large``: the user's choice, or by task count for ``auto``."""
+    """``direct`` or ``large``: the user's choice, or by task count for ``auto``. Scaled
+    micro-batches above one window's size go ``large``: the direct path's window sweep does
+    not run for them, and the tabu search's swaps reorder micro-batches of unequal length
+    (benchmarks/README.md, varlen: 162.1 against direct's 166.1 at 2x, 20 s)."""
     if options.method != Method.AUTO:
         return options.method
+    if problem.is_scaled and problem.num_tasks > WINDOW_TASKS:
+        return Method.LARGE
     return Method.DIRECT if problem.num_tasks <= DIRECT_TASK_LIMIT else Method.LARGE
 
 

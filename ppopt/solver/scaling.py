@@ -17,7 +17,8 @@ from ppopt.checks import TIME_RESOLUTION
 from ppopt.links import map_values, named_values
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
-from ppopt.tasks import Hold
+from ppopt.schedule import Op
+from ppopt.tasks import Hold, Kind, Task
 
 #: Integer units for the longest task when no power of ten makes the times whole (the problem
 #: refuses a positive time below half a unit, :func:`ppopt.checks.check_time_scale`).
@@ -59,9 +60,11 @@ def _decimal_factor(
 
 def time_scale(problem: Problem) -> Scale:
     """The integer scaling of a problem's times (durations and latency)."""
-    values = [*problem.forward, *problem.backward, *(problem.weight or ())]
-    values += [latency for _, latency in named_values(problem.p2p)]
-    values += problem.recompute_times or ()
+    durations = [*problem.forward, *problem.backward, *(problem.weight or ())]
+    durations += problem.recompute_times or ()
+    if problem.microbatch_scale is not None:  # every task's own duration must be whole
+        durations += [v * c for v in durations for c in set(problem.microbatch_scale)]
+    values = durations + [latency for _, latency in named_values(problem.p2p)]
     positive = [v for v in values if v > 0]
     factor = _decimal_factor(positive, limit=10.0 * RESOLUTION)
     if factor is not None:
@@ -80,15 +83,34 @@ def memory_scale(amounts: Sequence[float]) -> Scale:
     return Scale(1e9 / max(positive), exact=False)
 
 
+def _whole(duration: float, scale: Scale) -> int:
+    """A duration in integer units: at least 1, or 0 for a task that runs no work."""
+    return max(1, scale.to_int(duration)) if duration > 0 else 0
+
+
 def scaled_durations(problem: Problem, scale: Scale) -> dict[tuple[str, int], int]:
-    """Integer duration of each (kind, stage): at least 1, or 0 for a task that runs no work
-    (stage 0's B under ``runtime: torch``)."""
+    """Integer duration of each (kind, stage) of the reference micro-batch: at least 1, or 0
+    for a task that runs no work (stage 0's B under ``runtime: torch``)."""
     out: dict[tuple[str, int], int] = {}
     for kind in problem.kinds:
         for s in range(problem.num_stages):
-            duration = problem.duration(kind, s)
-            out[kind, s] = max(1, scale.to_int(duration)) if duration > 0 else 0
+            out[kind, s] = _whole(problem.duration(kind, s), scale)
     return out
+
+
+def task_durations(problem: Problem, scale: Scale) -> dict[Task, int]:
+    """Integer duration of every task (kind, stage, micro-batch): the reference's when the
+    micro-batches are uniform, else each task's own scaled duration rounded once."""
+    m = problem.num_microbatches
+    if problem.microbatch_scale is None:
+        per_stage = scaled_durations(problem, scale)
+        return {Task(Kind(k), s, i): d for (k, s), d in per_stage.items() for i in range(m)}
+    return {
+        Task(k, s, i): _whole(problem.duration(k, s, i), scale)
+        for k in problem.kinds
+        for s in range(problem.num_stages)
+        for i in range(m)
+    }
 
 
 def integer_problem(problem: Problem, scale: Scale) -> Problem:
@@ -123,9 +145,13 @@ class IntMemory:
     #: stricter than the problem, and its bound no bound of the problem.
     exact: bool = True
     recomputed_holds: tuple[tuple[Hold, ...], ...] = ()  # per stage, of a recomputed micro-batch
+    #: With scaled micro-batches, the holds of each (stage, recomputed, micro-batch).
+    scaled_holds: dict[tuple[int, bool, int], tuple[Hold, ...]] | None = None
 
-    def holds_of(self, stage: int, recomputed: bool) -> tuple[Hold, ...]:
+    def holds_of(self, stage: int, recomputed: bool, microbatch: int = 0) -> tuple[Hold, ...]:
         """A stage's holds for a micro-batch that is ``recomputed`` there, or not."""
+        if self.scaled_holds is not None:
+            return self.scaled_holds[stage, recomputed, microbatch]
         return self.recomputed_holds[stage] if recomputed else self.holds[stage]
 
     def held(self, stage: int, alloc: str | None = None, free: str | None = None) -> int:
@@ -145,6 +171,14 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
     stages = range(problem.num_stages)
     again = problem.recompute != Recompute.NONE
     amounts = [h.amount for s in stages for r in (False, again) for h in problem.holds(s, r)]
+    factors = sorted(set(problem.microbatch_scale or ()))
+    amounts += [
+        h.amount * c
+        for s in stages
+        for r in (False, again)
+        for h in problem.holds(s, r)
+        for c in factors
+    ]
     scale = memory_scale([*problem.activation, *amounts, *limit])
     # exact only if every scaled value is whole up to float noise: the decimal search's
     # relative tolerance passes e.g. 3.7123089870894113 at 1e8 units (0.3 units off)
@@ -161,12 +195,21 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
             for s in stages
         )
 
+    def scaled() -> dict[tuple[int, bool, int], tuple[Hold, ...]]:
+        return {
+            (s, r, i): tuple(h._replace(amount=up(h.amount)) for h in problem.holds(s, r, i))
+            for s in stages
+            for r in {False, again}
+            for i in range(problem.num_microbatches)
+        }
+
     holds = rounded(False)
+    per_microbatch = scaled() if problem.microbatch_scale is not None else None
     if exact:
         capacity = tuple(round(c * scale.factor) for c in limit)
     else:
         capacity = tuple(math.floor(c * scale.factor) for c in limit)
-    return IntMemory(holds, capacity, exact, rounded(True) if again else ())
+    return IntMemory(holds, capacity, exact, rounded(True) if again else (), per_microbatch)
 
 
 def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> float:
@@ -184,10 +227,7 @@ def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> flo
     model then forbids schedules the problem allows."""
     if memory is not None and not memory.exact:
         return 0.0
-    pairs = [
-        (problem.duration(kind, s), whole)
-        for (kind, s), whole in scaled_durations(problem, scale).items()
-    ]
+    pairs = [(problem.duration(*task), whole) for task, whole in _distinct(problem, scale).items()]
     pairs += [(latency, scale.to_int(latency)) for _, latency in named_values(problem.p2p)]
     ratio = 1.0
     for value, whole in pairs:
@@ -198,3 +238,52 @@ def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> flo
             continue
         ratio = min(ratio, scaled / whole)
     return ratio
+
+
+def _distinct(problem: Problem, scale: Scale) -> dict[Task, int]:
+    """One task of each distinct integer duration class (every task when scaled)."""
+    if problem.microbatch_scale is None:
+        return {Task(Kind(k), s, 0): d for (k, s), d in scaled_durations(problem, scale).items()}
+    return task_durations(problem, scale)
+
+
+def integer_timeline(
+    problem: Problem,
+    schedule_ops: Sequence[Sequence[Op]],
+    durations: dict[Task, int],
+    links: Problem,
+) -> tuple[tuple[Op, ...], ...] | None:
+    """A valid float schedule's orders re-timed tight in integer units (each task at the
+    latest of its device's previous end and each dependency's end plus the integer latency),
+    for hinting a model whose durations no integer :class:`Problem` holds. Tasks are timed
+    in order of their float start, which puts every dependency and device predecessor first
+    (``None`` if a zero-length tie breaks that). ``links`` is :func:`integer_problem`: its
+    latencies are the integer ones."""
+    end: dict[Task, int] = {}
+    device_end = [0] * problem.num_devices
+    rows: list[list[Op]] = [[] for _ in range(problem.num_devices)]
+    flat = sorted((op.start, op.end, k, op) for row in schedule_ops for k, op in enumerate(row))
+    for _, _, _, op in flat:
+        task = op.task
+        start = device_end[op.device]
+        for dep in problem.dependencies(task):
+            if dep not in end:
+                return None
+            start = max(start, end[dep] + int(links.latency(dep, task)))
+        end[task] = start + durations[task]
+        device_end[op.device] = end[task]
+        rows[op.device].append(op._replace(start=float(start), end=float(end[task])))
+    return tuple(tuple(row) for row in rows)
+
+
+def rounding_floor(problem: Problem, scale: Scale) -> float:
+    """The factor ``r' <= 1`` with every integer time at least ``r' * t * factor``: an
+    integer schedule shrunk by ``r' * factor`` is a float one, so ``r' * factor`` times a
+    float lower bound is a lower bound of the integer model (0 when a time rounds to 0)."""
+    pairs = [(problem.duration(*t), whole) for t, whole in _distinct(problem, scale).items()]
+    pairs += [(latency, scale.to_int(latency)) for _, latency in named_values(problem.p2p)]
+    ratio = 1.0
+    for value, whole in pairs:
+        if value > 0:
+            ratio = min(ratio, whole / (value * scale.factor))
+    return max(0.0, ratio)

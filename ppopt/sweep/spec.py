@@ -29,6 +29,7 @@ from ppopt.config import (
     build_run_config,
     check_keys,
     culprit_key,
+    is_known_schedule,
     known_schedules,
     problem_to_dict,
     read_data_file,
@@ -228,7 +229,7 @@ def _schedules(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise SweepError(f"schedules: give a list of names ({', '.join(known_schedules())})")
     for name in value:
-        if name not in known_schedules():
+        if not is_known_schedule(name):
             known = ", ".join(known_schedules())
             raise SweepError(f"schedules: unknown schedule {name!r} (known: {known})")
     if len(set(value)) != len(value):

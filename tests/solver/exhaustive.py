@@ -14,6 +14,7 @@ nothing: memory on a device depends only on its task order (everything earlier i
 has ended when an F starts, everything later has not), so starting tasks earlier keeps every
 memory level and only lowers end times.
 
+Durations and memory amounts are those of each task's micro-batch (``microbatch_scale``).
 There is deliberately **no** micro-batch-order symmetry break here: the tests use this search
 to check that the solver's symmetry break loses nothing.
 
@@ -56,7 +57,7 @@ class _Search:
         self.tasks = problem.tasks()
         index = {task: k for k, task in enumerate(self.tasks)}
         n = len(self.tasks)
-        self.dur = [problem.duration(t.kind, t.stage) for t in self.tasks]
+        self.dur = [problem.duration(t.kind, t.stage, t.microbatch) for t in self.tasks]
         self.dev = [problem.device_of(t.stage) for t in self.tasks]
         self.deps = [
             [(index[d], problem.latency(d, t)) for d in problem.dependencies(t)] for t in self.tasks
@@ -94,15 +95,20 @@ class _Search:
         """Memory a task takes at its start: an F its activation (and a recomputed F its
         checkpoint too), an R the activation again (docs/contract.md §1)."""
         p, s = self.problem, task.stage
+        c = p.scale_of(task.microbatch)  # microbatch_scale: every amount times the factor
         again = p.is_recomputed(s, task.microbatch)
         if task.kind == "F":
-            return p.activation[s] + (p.checkpoint_of(s) if again else 0.0)
-        return p.activation[s] if task.kind == "R" else 0.0
+            return c * (p.activation[s] + (p.checkpoint_of(s) if again else 0.0))
+        return c * p.activation[s] if task.kind == "R" else 0.0
 
     def _memory_delta(self, task: Task) -> float:
         """Memory change of a task on its device once it has ended: +activation for an F
         (+checkpoint only, when recomputed), +activation - checkpoint for an R, -freed at the
         end of a B or W (docs/contract.md §1)."""
+        return self.problem.scale_of(task.microbatch) * self._reference_delta(task)
+
+    def _reference_delta(self, task: Task) -> float:
+        """:meth:`_memory_delta` of the reference micro-batch."""
         p, s = self.problem, task.stage
         if task.kind == "F":
             if p.is_recomputed(s, task.microbatch):
