@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ppopt.problem import Problem
-import bisect
-
 from ppopt.tasks import Kind, Task
 
 #: Per-device task orders: ``orders[d]`` is the sequence of tasks device ``d`` runs.

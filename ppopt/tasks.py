@@ -23,7 +23,7 @@ class Kind(StrEnum):
     B = "B"
     W = "W"
     R = "R"
-    O = "O"  # offload: copy a micro-batch's activations to host (ppopt.offload)
+    O = "O"  # noqa: E741  # offload: copy a micro-batch's activations to host (ppopt.offload)
     L = "L"  # reload: copy them back before the backward
 
     # Enum hashes in Python (``hash(self._name_)``); the str hash is the same number in C,

@@ -138,7 +138,6 @@ class TaskTable:
             raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, deps))
         return start, end
 
-
     def _times_two_lanes(self, orders: list[list[int]]) -> tuple[list[float], list[float]]:
         """:meth:`times` of a problem with copies: per device a compute clock, a copy clock
         and the gate the compute lane waits for (the end of the last offload and the start

@@ -317,8 +317,10 @@ def _copy_rows(
             if op.kind not in _COPY_KINDS:
                 violations.append(f"device {d}: {_label(op)} is on the copy lane but is no copy")
                 continue
-            if not (_index(op.stage, problem.num_stages) and _index(op.microbatch,
-                                                                    problem.num_microbatches)):
+            if not (
+                _index(op.stage, problem.num_stages)
+                and _index(op.microbatch, problem.num_microbatches)
+            ):
                 violations.append(f"device {d}: {_label(op)} is not a task of this problem")
                 continue
             if not problem.is_offloaded(op.stage, op.microbatch):
@@ -331,8 +333,9 @@ def _copy_rows(
                 violations.append(f"device {d}: {_label(op)} appears more than once")
             seen.add(key)
             if op.device != d or not (math.isfinite(op.start) and math.isfinite(op.end)):
-                violations.append(f"device {d}: {_label(op)} says device {op.device} or has "
-                                  f"a non-finite time")
+                violations.append(
+                    f"device {d}: {_label(op)} says device {op.device} or has a non-finite time"
+                )
                 continue
             first.setdefault(key, op)
             rows[d].append(op)
@@ -378,9 +381,7 @@ def time_slack(problem: Problem, tol: float = TIME_TOLERANCE) -> Slack:
     return slack
 
 
-def _row_rules(
-    problem: Problem, d: int, row: list[Op], slack: Slack, lane: str = ""
-) -> list[str]:
+def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack, lane: str = "") -> list[str]:
     """Placement, duration, start >= 0, and time order without overlap on one device's
     lane (compute, or the ``copy lane``: one copy at a time)."""
     out = []

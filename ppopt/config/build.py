@@ -24,6 +24,7 @@ from ppopt.config.files import one_line, read_data_file
 from ppopt.config.layers import AUTO, cut_problem, layered_problem, named_stages, partition_choice
 from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
+from ppopt.offload import Offload
 from ppopt.partition import LayeredProblem
 from ppopt.placement import placement_stages
 from ppopt.problem import Problem
@@ -44,6 +45,7 @@ PROBLEM_KEYS = (
     "memory",
     "runtime",
     "recompute_times",
+    "offload_times",
 )
 #: A layer profile to cut into stages instead of per-stage times (:mod:`ppopt.config.layers`);
 #: a schedule file's problem carries the cut as ``partition`` (when there was one).
@@ -66,6 +68,8 @@ MEMORY_KEYS = (
     "checkpoint",
     "recomputed",
     "recompute_per",
+    "offload",
+    "offloaded",
 )
 SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic", "method")
 SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
@@ -263,9 +267,13 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             recompute_times=raw.get("recompute_times"),
             checkpoint=memory.get("checkpoint"),
             recompute_per=_word(memory, "recompute_per", RecomputePer.MICROBATCH, "memory."),
+            offload=_word(memory, "offload", Offload.NONE, "memory."),
+            offload_times=raw.get("offload_times"),
         )
         if memory.get("recomputed") is not None:
             problem = problem.with_recomputed(_pairs(memory["recomputed"]))
+        if memory.get("offloaded") is not None:
+            problem = problem.with_offloaded(_pairs(memory["offloaded"], "memory.offloaded"))
     except ProblemError as error:
         raise ConfigError(one_line(str(error))) from None
     return named_stages(raw, problem)
@@ -423,8 +431,9 @@ def _word(raw: Mapping[str, Any], key: str, default: str, prefix: str = "") -> s
     return value
 
 
-def _pairs(value: object) -> list[tuple[int, int]]:
-    """``memory.recomputed``: a list of ``[stage, micro-batch]`` pairs of whole numbers."""
+def _pairs(value: object, key: str = "memory.recomputed") -> list[tuple[int, int]]:
+    """``memory.recomputed`` (or ``offloaded``): a list of ``[stage, micro-batch]`` pairs of
+    whole numbers."""
     pairs = list(value) if isinstance(value, list | tuple) else None
     whole = [
         (pair[0], pair[1])
@@ -435,7 +444,7 @@ def _pairs(value: object) -> list[tuple[int, int]]:
     ]
     if pairs is None or len(whole) != len(pairs):
         raise ConfigError(
-            f"memory.recomputed: expected a list of [stage, micro-batch], got {value!r}"
+            f"{key}: expected a list of [stage, micro-batch], got {value!r}"
         )
     return whole
 
@@ -470,6 +479,12 @@ def problem_to_dict(problem: Problem) -> Raw:
     extra = _recompute_to_dict(problem)
     out["memory"].update(extra.pop("memory"))
     out.update(extra)
+    if problem.offload != Offload.NONE:  # absent otherwise: files without offload unchanged
+        out["memory"]["offload"] = str(problem.offload)
+        if problem.offload == Offload.AUTO:
+            out["memory"]["offloaded"] = [list(pair) for pair in sorted(problem.offloaded)]
+        times = problem.offload_times
+        out["offload_times"] = None if times is None else list(times)
     return out
 
 

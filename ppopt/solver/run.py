@@ -16,8 +16,9 @@ from ortools.sat.python import cp_model
 
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.recompute import drop_needless_recomputes, insert_recomputes
-from ppopt.errors import NoScheduleError, SolverOptionError
+from ppopt.errors import NoScheduleError, NotApplicableError, SolverOptionError
 from ppopt.limits import meets_bound
+from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.schedule import Schedule
@@ -87,6 +88,11 @@ def solve(
     Infeasible or timed-out solves are a status; :class:`NoScheduleError` means the problem
     has no schedule at all (a memory limit below what one micro-batch needs) or none was found.
     """
+    if problem.offload != Offload.NONE:
+        raise NotApplicableError(
+            "memory.offload: the optimizer does not choose offloads yet; offloading "
+            "schedules come from the baselines (memory.offload: all)"
+        )
     run = _Run(problem, options or SolverOptions(), progress)
     result = run.solve()
     run.say()  # the last progress line is the result's value and bound
