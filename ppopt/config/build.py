@@ -45,8 +45,9 @@ PROBLEM_KEYS = (
     "memory",
     "runtime",
     "recompute_times",
-    "offload_times",
 )
+#: Written only by a problem that offloads (files without offload stay as they were).
+OFFLOAD_KEYS = ("offload_times",)
 #: A layer profile to cut into stages instead of per-stage times (:mod:`ppopt.config.layers`);
 #: a schedule file's problem carries the cut as ``partition`` (when there was one).
 LAYER_KEYS = ("layers", "partition")
@@ -54,6 +55,7 @@ LAYER_KEYS = ("layers", "partition")
 TOP_KEYS = (
     *PROBLEM_KEYS,
     *LAYER_KEYS,
+    *OFFLOAD_KEYS,
     "schedule",
     "solver",
     "output_file",
@@ -509,7 +511,7 @@ def problem_from_dict(raw: object) -> Problem:
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"problem: expected a mapping of config keys, got {_kind(raw)}")
-    known = (*PROBLEM_KEYS, "partition")
+    known = (*PROBLEM_KEYS, *OFFLOAD_KEYS, "partition")
     extra = [key for key in raw if key not in known]
     if extra:
         raise ConfigError(f"problem.{extra[0]}: unknown key (known: {', '.join(known)})")
