@@ -49,7 +49,7 @@ def order_peak(problem: Problem, order: list[Task]) -> float:
     allocation counted before its own free."""
     level = peak = 0.0
     split = problem.is_split
-    for kind, s, i in order:
+    for kind, s, _ in order:
         act, kept = problem.activation[s], problem.retained[s]
         if kind in (Kind.F, Kind.L):
             level += act
