@@ -17,7 +17,7 @@ from ppopt.errors import ScheduleInvalid
 from ppopt.limits import BOUND_TOLERANCE, TIME_TOLERANCE, TIME_ULPS
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
-from ppopt.tasks import Kind, Task
+from ppopt.tasks import Kind, Task, device_name, stage_name
 
 #: A task as a plain ``(kind, stage, microbatch)`` tuple; equal and hash-equal to a ``Task``.
 _Key = tuple[Kind, int, int]
@@ -270,31 +270,32 @@ def _known_ops(
         for op in row:
             device, kind, s, i, start, end = op
             if not (kind in kinds and _index(s, S) and _index(i, m)):
-                violations.append(f"device {d}: {_label(op)} is not a task of this problem")
+                violations.append(f"{device_name(d)}: {_label(op)} is not a task of this problem")
                 continue
             if kind in _COPY_KINDS:
-                violations.append(f"device {d}: {_label(op)} is a copy on the compute lane")
+                violations.append(f"{device_name(d)}: {_label(op)} is a copy on the compute lane")
                 continue
             if kind == Kind.R and not problem.is_recomputed(s, i):
                 violations.append(
-                    f"device {d}: {_label(op)} recomputes a micro-batch the problem does not "
-                    f"recompute on stage {s}"
+                    f"{device_name(d)}: {_label(op)} recomputes a micro-batch the problem does not "
+                    f"recompute on {stage_name(s)}"
                 )
                 continue
             key = (kind, s, i)
             if key in seen:
-                violations.append(f"device {d}: {_label(op)} appears more than once")
+                violations.append(f"{device_name(d)}: {_label(op)} appears more than once")
             seen.add(key)
             if device != d:
                 violations.append(
-                    f"device {d}: {_label(op)} is in device {d}'s row but says device {device}"
+                    f"{device_name(d)}: {_label(op)} is in {device_name(d)}'s row but says "
+                    f"{device_name(device)}"
                 )
             if math.isfinite(start) and math.isfinite(end):
                 kept.append(op)
                 first.setdefault(key, op)
             else:
                 violations.append(
-                    f"device {d}: {_label(op)} has a non-finite time ({start} to {end})"
+                    f"{device_name(d)}: {_label(op)} has a non-finite time ({start} to {end})"
                 )
         rows.append(kept)
     return first, seen, rows
@@ -315,26 +316,29 @@ def _copy_rows(
         for op in row:
             key = (op.kind, op.stage, op.microbatch)
             if op.kind not in _COPY_KINDS:
-                violations.append(f"device {d}: {_label(op)} is on the copy lane but is no copy")
+                violations.append(
+                    f"{device_name(d)}: {_label(op)} is on the copy lane but is no copy"
+                )
                 continue
             if not (
                 _index(op.stage, problem.num_stages)
                 and _index(op.microbatch, problem.num_microbatches)
             ):
-                violations.append(f"device {d}: {_label(op)} is not a task of this problem")
+                violations.append(f"{device_name(d)}: {_label(op)} is not a task of this problem")
                 continue
             if not problem.is_offloaded(op.stage, op.microbatch):
                 violations.append(
-                    f"device {d}: {_label(op)} copies a micro-batch the problem does not "
+                    f"{device_name(d)}: {_label(op)} copies a micro-batch the problem does not "
                     f"offload on stage {op.stage}"
                 )
                 continue
             if key in seen:
-                violations.append(f"device {d}: {_label(op)} appears more than once")
+                violations.append(f"{device_name(d)}: {_label(op)} appears more than once")
             seen.add(key)
             if op.device != d or not (math.isfinite(op.start) and math.isfinite(op.end)):
                 violations.append(
-                    f"device {d}: {_label(op)} says device {op.device} or has a non-finite time"
+                    f"{device_name(d)}: {_label(op)} says device index {op.device} or has a "
+                    f"non-finite time"
                 )
                 continue
             first.setdefault(key, op)
@@ -394,20 +398,22 @@ def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack, lane: str 
         _, kind, s, _, start, end = op
         if placement[s] != d:
             out.append(
-                f"device {d}: {_label(op)} runs here but stage {s} is placed on "
-                f"device {placement[s]}"
+                f"{device_name(d)}: {_label(op)} runs here but {stage_name(s)} is placed on "
+                f"{device_name(placement[s])}"
             )
         expected = durations[kind, s]
         if abs((end - start) - expected) > slack(end):
             out.append(
-                f"device {d}: {_label(op)} lasts {_t(end - start)} ({_t(start)} to {_t(end)}), "
+                f"{device_name(d)}: {_label(op)} lasts {_t(end - start)} "
+                f"({_t(start)} to {_t(end)}), "
                 f"expected {_t(expected)}"
             )
         if start < -slack(0.0):
-            out.append(f"device {d}: {_label(op)} starts at {_t(start)}, before time 0")
+            out.append(f"{device_name(d)}: {_label(op)} starts at {_t(start)}, before time 0")
         if previous is not None and start < previous.end - slack(previous.end):
             text = _order_text(d, previous, op)
-            out.append(text.replace(f"device {d}:", f"device {d} {lane}:") if lane else text)
+            name = device_name(d)
+            out.append(text.replace(f"{name}:", f"{name} {lane}:", 1) if lane else text)
         previous = op
     return out
 
@@ -416,11 +422,13 @@ def _order_text(d: int, before: Op, after: Op) -> str:
     """Words for two consecutive ops of a device where the second starts before the first ends."""
     if after.start < before.start:
         return (
-            f"device {d}: {_label(after)} is listed after {_label(before)} but starts earlier "
+            f"{device_name(d)}: {_label(after)} is listed after {_label(before)} but starts "
+            f"earlier "
             f"({_t(after.start)} < {_t(before.start)}): ops out of time order"
         )
     return (
-        f"device {d}: {_label(after)} starts at {_t(after.start)} while {_label(before)} runs "
+        f"{device_name(d)}: {_label(after)} starts at {_t(after.start)} while "
+        f"{_label(before)} runs "
         f"until {_t(before.end)} (overlap)"
     )
 
@@ -437,7 +445,7 @@ def _dependency_rules(problem: Problem, first: dict[_Key, Op], slack: Slack) -> 
             ready = before.end + latency
             if op.start < ready - slack(ready):
                 out.append(
-                    f"device {op.device}: {_label(op)} starts at {_t(op.start)} before its "
+                    f"{device_name(op.device)}: {_label(op)} starts at {_t(op.start)} before its "
                     f"{_dep_text(before, latency)}"
                 )
     return out
@@ -461,7 +469,7 @@ def _memory_rules(
             time, level, op = first_over
             when = f" (when {_label(op)} starts)" if op is not None else ""
             out.append(
-                f"device {d}: memory {_m(level)} at time {_t(time)}{when} is above the limit "
+                f"{device_name(d)}: memory {_m(level)} at time {_t(time)}{when} is above the limit "
                 f"{_m(cap)}; peak {_m(peak)}"
             )
     return out
@@ -533,7 +541,7 @@ def _slack_text(
         if before is not None and before.end + problem.latency(dep, task) == earliest > free:
             reason = _dep_text(before, problem.latency(dep, task))
     return (
-        f"device {d}: {task.label()} starts at {_t(op.start)} but could start at "
+        f"{device_name(d)}: {task.label()} starts at {_t(op.start)} but could start at "
         f"{_t(earliest)} ({reason})"
     )
 
