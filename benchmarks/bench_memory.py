@@ -254,9 +254,8 @@ def offload_table(ps: list[int]) -> None:
     F = B = W = 1), copy time and limit, the best baseline that fits without offload, with
     ``recompute: all`` and with ``offload: all`` (makespan, bubble rate), and the bubble
     change of the best offloading one against the best that fits without offload."""
-    print(
-        "| p, m | copy | limit | best none | best recompute all | best offload all | bubble vs none |"
-    )
+    head = ("p, m", "copy", "limit", "best none", "best recompute all", "best offload all")
+    print("| " + " | ".join(head) + " | bubble vs none |")
     print("|---|---|---|---|---|---|---|")
     for p in ps:
         for copy in (0.5, 1.0):
