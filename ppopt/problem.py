@@ -418,6 +418,11 @@ class Problem:
             return self.num_stages * self.num_microbatches
         return len(self.offloaded)
 
+    @property
+    def offloads(self) -> bool:
+        """Whether any micro-batch may be offloaded (``memory.offload`` is not ``none``)."""
+        return self.offload != Offload.NONE
+
     def is_offloaded(self, stage: int, microbatch: int) -> bool:
         """Whether micro-batch ``microbatch`` copies its activation to host on ``stage``."""
         if self.offload == Offload.NONE:

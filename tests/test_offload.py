@@ -4,6 +4,7 @@ the baselines' ``offload: all``, the config and the schedule file."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -13,17 +14,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ppopt.baselines import baseline
+from ppopt.baselines import applicable_baselines, baseline
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.config import problem_from_dict, problem_to_dict
-from ppopt.errors import NotApplicableError, ProblemError
+from ppopt.errors import NoScheduleError, NotApplicableError, ProblemError
 from ppopt.export.schedule_json import dumps_schedule, schedule_file_from_dict
 from ppopt.export.torch_csv import torch_rows
 from ppopt.export.trace import COPY_TID, trace_events
+from ppopt.limits import fits
 from ppopt.metrics import peak_memory
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
 from ppopt.solver import solve
+from ppopt.solver.options import SolverOptions
 from ppopt.tasks import Kind, Task
 from ppopt.timeline import compute_timeline
 from ppopt.validate import memory_peaks, validate
@@ -258,33 +261,40 @@ def test_trace_carries_the_copies_and_torch_export_refuses() -> None:
     assert len(copies) == 2 * 2 * 3
     with pytest.raises(NotApplicableError, match="no copy actions"):
         torch_rows(schedule)
-    with pytest.raises(NotApplicableError, match="does not choose offloads"):
-        solve(schedule.problem)
 
 
 def test_cli_end_to_end(tmp_path: Path) -> None:
     """``ppopt solve --schedule`` on an offloading config writes a file ``ppopt validate``
-    accepts; asking the optimizer is one line and exit 2."""
+    accepts, so does the optimizer's; a torch export is refused in one line, exit 2."""
     config = tmp_path / "offload.yaml"
     config.write_text(
         "num_stages: 2\nnum_batches: 4\noffload_times: 0.5\nmemory:\n  offload: all\n"
     )
-    out = tmp_path / "s.json"
-    run = [sys.executable, "-m", "ppopt"]
-    done = subprocess.run(
-        [*run, "solve", "-c", str(config), "--schedule", "1f1b", "--json", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def ppopt(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ppopt", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+
+    out, best = tmp_path / "s.json", tmp_path / "best.json"
+    done = ppopt("solve", "-c", str(config), "--schedule", "1f1b", "--json", str(out))
     assert done.returncode == 0, done.stderr
     assert sum(op["kind"] in ("O", "L") for op in json.loads(out.read_text())["ops"]) == 16
-    check = subprocess.run([*run, "validate", str(out)], capture_output=True, text=True)
-    assert check.returncode == 0 and "valid" in check.stdout
-    refused = subprocess.run(
-        [*run, "solve", "-c", str(config), "--workers", "1"], capture_output=True, text=True
+    assert ppopt("validate", str(out)).returncode == 0
+    solved = ppopt(
+        "solve", "-c", str(config), "--workers", "1", "--time-limit", "3", "--json", str(best)
     )
+    assert solved.returncode == 0, solved.stderr
+    assert "offload: all, 8 of 8" in solved.stdout
+    assert ppopt("validate", str(best)).returncode == 0
+    refused = ppopt("export", str(best), "--format", "torch", "-o", str(tmp_path / "t.csv"))
     assert refused.returncode == 2
-    assert refused.stderr.strip().count("\n") == 0 and "memory.offload" in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0 and "copy actions" in refused.stderr
 
 
 def test_offload_all_baselines_pass_the_validator() -> None:
@@ -298,3 +308,50 @@ def test_offload_all_baselines_pass_the_validator() -> None:
             offload_times=0.5,
         )
         assert validate(baseline(name, problem)) == []
+
+
+# ------------------------------------------------------------------------- the optimizer
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    problems(max_devices=2, max_microbatches=3, max_chunks=1),
+    st.sampled_from([0.5, 0.75, 1.0]),
+    st.sampled_from([0.25, 1.0]),
+)
+def test_optimizer_with_offload_auto_beats_every_fitting_baseline(
+    problem: Problem, factor: float, copy: float
+) -> None:
+    """On random small problems under a limit, ``offload: auto`` passes the validator, is at
+    least ppopt's lower bound and at most every baseline that fits, with and without
+    offloading everything."""
+    auto = problem.with_limit(f"{factor}x").with_offload("auto", copy)
+    try:
+        result = solve(auto, SolverOptions(time_limit=3, workers=1))
+    except NoScheduleError:
+        return
+    schedule = result.schedule
+    caps = auto.memory_caps
+    assert validate(schedule, caps) == []
+    assert schedule.makespan >= result.lower_bound - 1e-9
+    every = [(s, i) for s in range(auto.num_stages) for i in range(auto.num_microbatches)]
+    for variant in (auto.without_offload(), auto.with_offloaded(every)):
+        for name, rival in applicable_baselines(variant).items():
+            if fits(peak_memory(rival), caps):
+                assert schedule.makespan <= rival.makespan + 1e-9, name
+
+
+def test_optimizer_offloads_to_fit_where_nothing_fits_without() -> None:
+    """p = 4, m = 8, F = B = W = 1 at 0.5x with copies of half a forward: without offload
+    the best is 35 (bubble 31 %); with ``auto`` the optimizer offloads and reaches the
+    no-memory bound 27 = (m + p - 1) * ... of ZB-H1's zero-bubble form: m (F+B+W) + (p-1)
+    (F+B) = 24 + 6 - 3 = 27 when W fills the cool-down (the bound ppopt proves)."""
+    base = Problem.create(
+        num_stages=4, num_batches=8, weight_times=1.0, backward_times=1.0, memory_limit="0.5x"
+    )
+    plain = solve(base, SolverOptions(time_limit=10, workers=1)).schedule
+    result = solve(base.with_offload("auto", 0.5), SolverOptions(time_limit=10, workers=1))
+    assert validate(result.schedule, base.memory_caps) == []
+    assert result.schedule.problem.num_offloaded > 0
+    assert result.schedule.makespan < plain.makespan
+    assert result.schedule.makespan == pytest.approx(result.lower_bound)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ppopt.checks import TIME_RESOLUTION
+from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.tasks import Hold
@@ -60,6 +61,7 @@ def time_scale(problem: Problem) -> Scale:
     """The integer scaling of a problem's times (durations and latency)."""
     values = [*problem.forward, *problem.backward, *(problem.weight or ()), problem.p2p]
     values += problem.recompute_times or ()
+    values += problem.offload_times or ()
     positive = [v for v in values if v > 0]
     factor = _decimal_factor(positive, limit=10.0 * RESOLUTION)
     if factor is not None:
@@ -107,6 +109,7 @@ def integer_problem(problem: Problem, scale: Scale) -> Problem:
             if problem.recompute_times is not None and problem.recompute != Recompute.NONE
             else problem.recompute_times  # unused without recomputation
         ),
+        offload_times=column("O") if problem.offload != Offload.NONE else problem.offload_times,
     )
 
 
@@ -121,9 +124,13 @@ class IntMemory:
     #: stricter than the problem, and its bound no bound of the problem.
     exact: bool = True
     recomputed_holds: tuple[tuple[Hold, ...], ...] = ()  # per stage, of a recomputed micro-batch
+    offloaded_holds: tuple[tuple[Hold, ...], ...] = ()  # per stage, of an offloaded micro-batch
 
-    def holds_of(self, stage: int, recomputed: bool) -> tuple[Hold, ...]:
-        """A stage's holds for a micro-batch that is ``recomputed`` there, or not."""
+    def holds_of(self, stage: int, recomputed: bool, offloaded: bool = False) -> tuple[Hold, ...]:
+        """A stage's holds for a micro-batch that is ``recomputed`` (or ``offloaded``) there,
+        or neither."""
+        if offloaded:
+            return self.offloaded_holds[stage]
         return self.recomputed_holds[stage] if recomputed else self.holds[stage]
 
     def held(self, stage: int, alloc: str | None = None, free: str | None = None) -> int:
@@ -143,6 +150,7 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
     stages = range(problem.num_stages)
     again = problem.recompute != Recompute.NONE
     amounts = [h.amount for s in stages for r in (False, again) for h in problem.holds(s, r)]
+    away = problem.offload != Offload.NONE
     scale = memory_scale([*problem.activation, *amounts, *limit])
     # exact only if every scaled value is whole up to float noise: the decimal search's
     # relative tolerance passes e.g. 3.7123089870894113 at 1e8 units (0.3 units off)
@@ -153,9 +161,11 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
     def up(x: float) -> int:
         return round(x * scale.factor) if exact else math.ceil(x * scale.factor)
 
-    def rounded(recomputed: bool) -> tuple[tuple[Hold, ...], ...]:
+    def rounded(recomputed: bool, offloaded: bool = False) -> tuple[tuple[Hold, ...], ...]:
         return tuple(
-            tuple(h._replace(amount=up(h.amount)) for h in problem.holds(s, recomputed))
+            tuple(
+                h._replace(amount=up(h.amount)) for h in problem.holds(s, recomputed, offloaded)
+            )
             for s in stages
         )
 
@@ -164,7 +174,8 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
         capacity = tuple(round(c * scale.factor) for c in limit)
     else:
         capacity = tuple(math.floor(c * scale.factor) for c in limit)
-    return IntMemory(holds, capacity, exact, rounded(True) if again else ())
+    offloaded = rounded(False, True) if away else ()
+    return IntMemory(holds, capacity, exact, rounded(True) if again else (), offloaded)
 
 
 def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> float:
