@@ -250,7 +250,7 @@ def summary(path: Path) -> None:
 
 
 def offload_table(ps: list[int]) -> None:
-    """Offload (baselines only: the optimizer does not choose offloads yet): per p (m = 4p,
+    """Offload, baselines only (no optimizer run): per p (m = 4p,
     F = B = W = 1), copy time and limit, the best baseline that fits without offload, with
     ``recompute: all`` and with ``offload: all`` (makespan, bubble rate), and the bubble
     change of the best offloading one against the best that fits without offload."""

@@ -445,9 +445,7 @@ def _pairs(value: object, key: str = "memory.recomputed") -> list[tuple[int, int
         and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
     ]
     if pairs is None or len(whole) != len(pairs):
-        raise ConfigError(
-            f"{key}: expected a list of [stage, micro-batch], got {value!r}"
-        )
+        raise ConfigError(f"{key}: expected a list of [stage, micro-batch], got {value!r}")
     return whole
 
 

@@ -163,9 +163,7 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
 
     def rounded(recomputed: bool, offloaded: bool = False) -> tuple[tuple[Hold, ...], ...]:
         return tuple(
-            tuple(
-                h._replace(amount=up(h.amount)) for h in problem.holds(s, recomputed, offloaded)
-            )
+            tuple(h._replace(amount=up(h.amount)) for h in problem.holds(s, recomputed, offloaded))
             for s in stages
         )
 
