@@ -33,8 +33,8 @@ KIND_COLORS: dict[str, str] = {
     "B": "#e1812c",
     "W": "#44aa99",
     "R": "#aa3377",
-    "O": "#555555",  # offload and reload: the thin copy lane under each device's row
-    "L": "#999999",
+    "O": "#333333",  # offload and reload: the thin copy lane under each device's row
+    "L": "#cccccc",
 }
 COPY_LANE = (0.42, 0.16)  # offset below a row's centre and height of its copy lane
 CHUNK_LEGEND_COLOR = "#707070"  # neutral grey for the chunk entries of the legend
