@@ -30,6 +30,7 @@ from ppopt.checks import check_count
 from ppopt.errors import ProblemError
 from ppopt.layers import Partition, Profile, check_sizes
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, within
+from ppopt.links import P2P
 from ppopt.problem import Problem
 from ppopt.runtime import Runtime
 from ppopt.tasks import device_name
@@ -47,7 +48,7 @@ class LayeredProblem:
     num_microbatches: int
     num_chunks: int = 1
     placement: str | tuple[int, ...] = "interleaved"
-    p2p: float = 0.0
+    p2p: P2P = 0.0  # p2p_time (ppopt.links)
     memory_limit: MemoryLimit = DEFAULT_LIMIT
     runtime: Runtime | str = Runtime.ABSTRACT
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from ppopt.checks import (
-    as_float,
     check_count,
     check_lengths,
     check_memory_scale,
@@ -31,6 +30,7 @@ from ppopt.checks import (
 from ppopt.errors import NoScheduleError, ProblemError
 from ppopt.layers import Partition
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
+from ppopt.links import P2P, check_p2p, is_matrix, named_values, parse_p2p
 from ppopt.offload import Offload, parse_offload
 from ppopt.placement import check_placement, placement_stages
 from ppopt.recompute import Recompute, RecomputePer, parse_recompute, parse_recompute_per
@@ -55,7 +55,8 @@ class Problem:
     forward: tuple[float, ...]
     backward: tuple[float, ...]
     weight: tuple[float, ...] | None
-    p2p: float
+    #: ``p2p_time``: one latency, one per stage boundary or one per device pair (ppopt.links)
+    p2p: P2P
     num_chunks: int
     placement: tuple[int, ...]
     activation: tuple[float, ...]
@@ -90,7 +91,8 @@ class Problem:
             check_times("backward_times", self.backward, n)
         if self.weight is not None:
             check_times("weight_times", self.weight, n)
-        check_nonnegative("p2p_time", self.p2p)
+        object.__setattr__(self, "p2p", parse_p2p(self.p2p))
+        check_p2p(self.p2p, n, self.num_devices)
         self._check_time_scale()
         check_placement(self.placement, self.num_devices, self.num_chunks)
         self._check_memory()
@@ -114,8 +116,8 @@ class Problem:
             for s, value in enumerate(values)
         ]
         named += [(f"offload_times[{s}]", t) for s, t in enumerate(self.offload_times or ())]
-        named.append(("p2p_time", self.p2p))
-        per_microbatch = sum(value for _, value in named) + 2 * self.num_stages * self.p2p
+        named += named_values(self.p2p)
+        per_microbatch = sum(value for _, value in named) + 2 * self.num_stages * self.max_latency
         check_time_scale(named, per_microbatch * self.num_microbatches * self.num_devices)
 
     def _apply_runtime(self) -> None:
@@ -207,7 +209,7 @@ class Problem:
         forward: float | Sequence[float] = 1.0,
         backward: float | Sequence[float] = 2.0,
         weight: float | Sequence[float] | None = None,
-        p2p: float = 0.0,
+        p2p: float | Sequence[float] | Sequence[Sequence[float]] = 0.0,
         num_chunks: int = 1,
         placement: str | Sequence[int] = "interleaved",
         activation: float | Sequence[float] = 1.0,
@@ -263,7 +265,7 @@ class Problem:
             forward=per_stage("forward_times", forward, n),
             backward=per_stage("backward_times", backward, n),
             weight=None if weight is None else per_stage("weight_times", weight, n),
-            p2p=as_float("p2p_time", p2p),
+            p2p=parse_p2p(p2p),
             num_chunks=num_chunks,
             placement=stages,
             activation=per_stage("memory.activation", activation, n),
@@ -371,7 +373,7 @@ class Problem:
             forward=per_device(self.forward),
             backward=per_device(self.backward),
             weight=None if self.weight is None else per_device(self.weight),
-            p2p=self.p2p,
+            p2p=self._merged_p2p(),
             num_chunks=1,
             placement=tuple(range(self.num_devices)),
             activation=per_device(self.activation),
@@ -379,7 +381,33 @@ class Problem:
             memory_limit=self.memory_limit,
         )
 
+    def _merged_p2p(self) -> P2P:
+        """The latencies of :meth:`merged_chunks`: a number or a matrix as they are; a list
+        of stage boundaries becomes a device matrix holding, for each pair of devices, the
+        largest latency of a boundary between them (in either direction)."""
+        if not isinstance(self.p2p, tuple) or is_matrix(self.p2p):
+            return self.p2p
+        p = self.num_devices
+        rows = [[0.0] * p for _ in range(p)]
+        for s, latency in enumerate(self.p2p):
+            a, b = self.placement[s], self.placement[s + 1]
+            if a != b:
+                rows[a][b] = rows[b][a] = max(rows[a][b], float(latency))  # type: ignore[arg-type]
+        return tuple(tuple(row) for row in rows)
+
     # ------------------------------------------------------------------------------ queries
+
+    @cached_property
+    def max_latency(self) -> float:
+        """The longest wait any edge can have (``p2p_time`` itself when it is one number)."""
+        if isinstance(self.p2p, float):
+            return self.p2p
+        return max((value for _, value in named_values(self.p2p)), default=0.0)
+
+    @property
+    def uniform_latency(self) -> bool:
+        """True when ``p2p_time`` is one number (every cross-device edge alike)."""
+        return isinstance(self.p2p, float)
 
     @property
     def num_stages(self) -> int:
@@ -540,7 +568,7 @@ class Problem:
             if self.offload != Offload.NONE:
                 befores[Kind.B].append((Kind.L, s))
             for kind in self.kinds:
-                table[kind, s] = tuple(Edge(dk, ds, self._hop(ds, s)) for dk, ds in befores[kind])
+                table[kind, s] = tuple(Edge(dk, ds, self.hop(ds, s)) for dk, ds in befores[kind])
         return table
 
     @cached_property
@@ -553,8 +581,20 @@ class Problem:
                 out[edge.kind, edge.stage].append(Edge(kind, s, edge.latency))
         return {key: tuple(value) for key, value in out.items()}
 
-    def _hop(self, before: int, after: int) -> float:
-        return 0.0 if self.placement[before] == self.placement[after] else self.p2p
+    def hop(self, before: int, after: int) -> float:
+        """The wait of an edge from a task of virtual stage ``before`` to one of ``after``
+        (adjacent or equal stages), the one place ``p2p_time`` becomes a latency
+        (docs/contract.md §1): nothing on one device; else the number, the boundary's entry
+        of a list (boundary ``min(before, after)``) or the matrix's ``[device][device]``."""
+        a, b = self.placement[before], self.placement[after]
+        if a == b:
+            return 0.0
+        p2p = self.p2p
+        if isinstance(p2p, float):
+            return p2p
+        if isinstance(p2p[0], tuple):
+            return p2p[a][b]
+        return p2p[min(before, after)]
 
     def dependencies(self, task: Task) -> tuple[Task, ...]:
         """The tasks that must end before ``task`` may start."""
@@ -565,8 +605,8 @@ class Problem:
         return tuple(dep for dep in deps if self.has_task(dep))
 
     def latency(self, before: Task, after: Task) -> float:
-        """Extra wait on a dependency edge: ``p2p`` across devices, nothing on one device."""
-        return self._hop(before.stage, after.stage)
+        """Extra wait on a dependency edge (:meth:`hop` of the two tasks' stages)."""
+        return self.hop(before.stage, after.stage)
 
     def holds(
         self, stage: int, recomputed: bool = False, offloaded: bool = False
@@ -723,10 +763,11 @@ class Problem:
         n = self.num_stages
         heads, trips, below = [0.0] * n, [0.0] * n, [0.0] * n
         for s in range(1, n):
-            heads[s] = heads[s - 1] + self.forward[s - 1] + self._hop(s - 1, s)
-            below[s] = below[s - 1] + self._hop(s - 1, s) + self.backward[s - 1]
-        for s in range(n - 2, -1, -1):
-            trips[s] = trips[s + 1] + 2 * self._hop(s, s + 1) + self.forward[s + 1]
+            heads[s] = heads[s - 1] + self.forward[s - 1] + self.hop(s - 1, s)
+            below[s] = below[s - 1] + self.hop(s, s - 1) + self.backward[s - 1]
+        for s in range(n - 2, -1, -1):  # down and back up: the two directions of a matrix
+            there_and_back = self.hop(s, s + 1) + self.hop(s + 1, s)
+            trips[s] = trips[s + 1] + there_and_back + self.forward[s + 1]
             trips[s] += self.backward[s + 1]
         return heads, trips, below
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ppopt.baselines import baseline
+from ppopt.links import is_matrix
 from ppopt.metrics import Metrics, Objective, compute_metrics, improvement
 from ppopt.offload import Offload
 from ppopt.problem import Problem
@@ -21,7 +22,7 @@ from ppopt.runtime import Runtime
 from ppopt.schedule import Schedule
 from ppopt.solver.partition import PartitionResult
 from ppopt.solver.result import SolveResult, Status
-from ppopt.tasks import Kind, Task
+from ppopt.tasks import Kind, Task, device_name, stage_name
 from ppopt.timeline import compute_timeline
 
 RATE = "bubble rate (idle share)"
@@ -29,6 +30,8 @@ RATIO = "bubble ratio (idle/compute)"
 ZB = "zero-bubble bubble (span-work)/span"
 #: Stage lists longer than this are summarised as min..max in the problem line.
 MAX_LISTED = 8
+#: Links of a non-uniform ``p2p_time`` named in the problem line before ``+N more``.
+MAX_LINKS_LISTED = 4
 
 
 def reference_problem(problem: Problem) -> Problem:
@@ -140,7 +143,7 @@ def problem_line(problem: Problem) -> str:
     if problem.weight is not None:
         times += f", W {_values(problem.weight)}"
     parts.append(times)
-    parts.append(f"p2p {_num(problem.p2p)}")
+    parts.append(latency_text(problem))
     if problem.runtime != Runtime.ABSTRACT:
         parts.append(f"runtime {problem.runtime}")
     if any(a != 1.0 for a in problem.activation) or problem.is_split:
@@ -149,6 +152,46 @@ def problem_line(problem: Problem) -> str:
             memory += f", retained {_values(problem.retained)}"
         parts.append(memory)
     return "problem: " + "; ".join(parts)
+
+
+def latency_text(problem: Problem) -> str:
+    """``p2p 0.5``; with per-link latencies the most common one and the links that differ,
+    e.g. ``p2p 0.05 (stage 4→5: 0.5)`` for a boundary of the list (both directions) or
+    ``p2p 0.05 (device 4↔5: 0.5, device 1→2: 0.1)`` for the matrix (devices and stages
+    counted from 1, as on every screen); only links some edge can use are counted."""
+    if problem.uniform_latency:
+        return f"p2p {_num(problem.max_latency)}"
+    links = _used_links(problem)
+    if not links:
+        return "p2p 0 (every edge within a device)"
+    values = list(links.values())
+    usual = min(set(values), key=lambda v: (-values.count(v), v))
+    odd = [f"{name}: {_num(v)}" for name, v in links.items() if v != usual]
+    if len(odd) > MAX_LINKS_LISTED:
+        odd = [*odd[:MAX_LINKS_LISTED], f"+{len(odd) - MAX_LINKS_LISTED} more"]
+    return f"p2p {_num(usual)}" + (f" ({', '.join(odd)})" if odd else "")
+
+
+def _used_links(problem: Problem) -> dict[str, float]:
+    """Each cross-device link's name and latency: per stage boundary for a list, per
+    device pair (a symmetric pair once, ``↔``) for a matrix."""
+    placement, S = problem.placement, problem.num_stages
+    if not is_matrix(problem.p2p):
+        return {
+            f"{stage_name(s)}→{s + 2}": problem.hop(s, s + 1)
+            for s in range(S - 1)
+            if placement[s] != placement[s + 1]
+        }
+    pairs = {(placement[s], placement[s + 1]) for s in range(S - 1)}
+    pairs |= {(b, a) for a, b in pairs}
+    out: dict[str, float] = {}
+    for a, b in sorted(pair for pair in pairs if pair[0] != pair[1]):
+        there, back = problem.p2p[a][b], problem.p2p[b][a]  # type: ignore[index]
+        if there == back and (b, a) in pairs and a > b:
+            continue  # named once as a↔b
+        arrow = "↔" if there == back and (b, a) in pairs else "→"
+        out[f"{device_name(a)}{arrow}{b + 1}"] = float(there)
+    return out
 
 
 def partition_lines(problem: Problem) -> list[str]:

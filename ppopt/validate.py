@@ -362,9 +362,29 @@ def _edges(problem: Problem) -> dict[tuple[Kind, int], list[tuple[Kind, int, flo
     checked ops, and a missing task of the problem is reported by the coverage rule.
     """
     return {
-        key: [(edge.kind, edge.stage, edge.latency) for edge in edges]
-        for key, edges in problem.edges.items()
+        (kind, s): [
+            (edge.kind, edge.stage, _link_latency(problem, edge.stage, s)) for edge in edges
+        ]
+        for (kind, s), edges in problem.edges.items()
     }
+
+
+def _link_latency(problem: Problem, before: int, after: int) -> float:
+    """The wait of an edge from stage ``before`` to stage ``after``, read here from
+    ``p2p_time`` itself (docs/contract.md §1) rather than from the problem's edges, so a wrong
+    latency there is caught: 0 on one device; else the number, the boundary's list entry, or
+    the matrix's ``[from device][to device]``."""
+    a, b = problem.placement[before], problem.placement[after]
+    if a == b:
+        return 0.0
+    p2p = problem.p2p
+    if isinstance(p2p, int | float):
+        return float(p2p)
+    if len(p2p) == problem.num_devices and all(isinstance(row, tuple) for row in p2p):
+        return float(p2p[a][b])  # type: ignore[index]
+    if abs(before - after) != 1:
+        raise ValueError(f"no boundary between stages {before} and {after}")
+    return float(p2p[min(before, after)])  # type: ignore[arg-type]
 
 
 def _coverage(problem: Problem, seen: set[_Key]) -> list[str]:
@@ -376,13 +396,21 @@ def time_slack(problem: Problem, tol: float = TIME_TOLERANCE) -> Slack:
     """The slack of a time comparison at ``t``: ``tol`` times the problem's shortest positive
     time, plus ``TIME_ULPS`` ulps of ``t`` (float rounding there). It grows with ``|t|`` only as
     float rounding does, so shifting every time by 1e12 or 1e7 hides no error."""
-    times = [*problem.forward, *problem.backward, *(problem.weight or ()), problem.p2p]
+    times = [*problem.forward, *problem.backward, *(problem.weight or ()), *_latencies(problem)]
     base = tol * min(t for t in times if t > 0)
 
     def slack(t: float) -> float:
         return base + TIME_ULPS * math.ulp(abs(t))
 
     return slack
+
+
+def _latencies(problem: Problem) -> list[float]:
+    """Every entry of ``p2p_time`` (one number, a list or a matrix)."""
+    p2p = problem.p2p
+    if isinstance(p2p, int | float):
+        return [float(p2p)]
+    return [float(x) for row in p2p for x in (row if isinstance(row, tuple) else (row,))]
 
 
 def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack, lane: str = "") -> list[str]:

@@ -177,14 +177,14 @@ def test_the_lower_bound_is_linear_in_the_stages(monkeypatch: pytest.MonkeyPatch
     from ppopt.solver.bounds import lower_bound
 
     calls = 0
-    hop = Problem._hop
+    hop = Problem.hop
 
     def counted(self: Problem, a: int, b: int) -> float:
         nonlocal calls
         calls += 1
         return hop(self, a, b)
 
-    monkeypatch.setattr(Problem, "_hop", counted)
+    monkeypatch.setattr(Problem, "hop", counted)
     stages = 2000
     problem = Problem.create(stages, 1, p2p=0.5)
     lower_bound(problem, "makespan", problem.memory_caps)

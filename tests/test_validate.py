@@ -18,7 +18,7 @@ from ppopt.baselines import baseline
 from ppopt.errors import ScheduleInvalid
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
-from ppopt.tasks import Task
+from ppopt.tasks import Kind, Task
 from ppopt.timeline import compute_timeline
 from ppopt.validate import assert_valid, check_tight, memory_peaks, validate
 
@@ -307,3 +307,38 @@ def test_a_half_percent_duration_error_at_1e7_is_reported(seed_1f1b: Schedule) -
     op = next(op for op in shifted.device_ops[1] if op.task.label() == "F2@s2")
     broken = _edit(shifted, "F2@s2", end=op.end + 0.005)
     assert any("F2@s2 lasts" in v and "expected 1.0" in v for v in validate(broken))
+
+
+# ------------------------------------------------------------------- per-link latency (issue 20)
+
+#: p=3, m=1, F=1, B=2 by hand: every op waits 0.1 after its cross-device dependency. That is
+#: enough for the fast links and too little for a 1.0 link.
+_HAND_OPS = (
+    (Op(0, Kind.F, 0, 0, 0.0, 1.0), Op(0, Kind.B, 0, 0, 7.4, 9.4)),
+    (Op(1, Kind.F, 1, 0, 1.1, 2.1), Op(1, Kind.B, 1, 0, 5.3, 7.3)),
+    (Op(2, Kind.F, 2, 0, 2.2, 3.2), Op(2, Kind.B, 2, 0, 3.2, 5.2)),
+)
+
+
+def test_a_slow_boundary_of_a_latency_list_is_checked() -> None:
+    """``p2p_time[1]`` (the boundary between stage indices 1 and 2, labels s2 and s3) is
+    1.0, ``p2p_time[0]`` 0.1: the hand-made schedule above keeps 0.1 everywhere, so exactly
+    the two edges over boundary 1 (F1@s2→F1@s3 and B1@s3→B1@s2) are violations, and each
+    names the slow latency."""
+    fast = Problem.create(3, 1, forward=1.0, backward=2.0, p2p=0.1)
+    assert validate(Schedule(fast, "hand", _HAND_OPS)) == []
+    slow = Problem.create(3, 1, forward=1.0, backward=2.0, p2p=[0.1, 1.0])
+    found = validate(Schedule(slow, "hand", _HAND_OPS))
+    assert len(found) == 2, found
+    assert "F1@s3 starts at 2.2" in found[0] + found[1]
+    assert "B1@s2 starts at 5.3" in found[0] + found[1]
+    assert all("+ p2p 1.0" in text for text in found)
+
+
+def test_a_slow_device_pair_of_a_latency_matrix_is_checked_per_direction() -> None:
+    """Matrix (indices from 0): device 1→2 waits 1.0, 2→1 only 0.1 (asymmetric). Only the
+    forward F1@s2→F1@s3 is too early; the backward B1@s3→B1@s2 (2→1, 0.1) is fine."""
+    rows = [[0, 0.1, 0.1], [0.1, 0, 1.0], [0.1, 0.1, 0]]
+    problem = Problem.create(3, 1, forward=1.0, backward=2.0, p2p=rows)
+    found = validate(Schedule(problem, "hand", _HAND_OPS))
+    assert len(found) == 1 and "F1@s3 starts at 2.2" in found[0] and "p2p 1.0" in found[0]

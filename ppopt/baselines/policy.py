@@ -53,7 +53,7 @@ def deadlines(problem: Problem, caps: tuple[float, ...] | None) -> dict[Task, fl
     B(c,j) at ``D_j = head_c + (j + cap) f_c + j (b_c + w_c)``; B(s,j) below it must start
     by ``D_j`` less the backward chain from ``s`` down to ``c``, and F(s,j) by that less
     the round trip above ``s``. One stage per device (``num_chunks = 1``)."""
-    S, m, hop = problem.num_stages, problem.num_microbatches, problem.p2p
+    S, m = problem.num_stages, problem.num_microbatches
     f, b = problem.forward, problem.backward
     w = problem.weight or (0.0,) * S
     c = max(range(S), key=lambda s: problem.forward_head(s) + m * (f[s] + b[s] + w[s]))
@@ -63,7 +63,7 @@ def deadlines(problem: Problem, caps: tuple[float, ...] | None) -> dict[Task, fl
     out: dict[Task, float] = {}
     chain = 0.0  # backward work between s and c, latencies included
     for s in range(c + 1, S):
-        chain += hop + (b[s - 1] if s - 1 > c else 0.0)
+        chain += problem.hop(s, s - 1) + (b[s - 1] if s - 1 > c else 0.0)
         for j in range(m):
             due = head + (j + cap) * f[c] + j * (b[c] + w[c]) - chain - b[s]
             out[Task(Kind.B, s, j)] = due

@@ -297,7 +297,7 @@ def _warm_up(builder: _Builder, overrun: bool) -> None:
     before the first backward can arrive (deepest stage first, each stage's arrival from the
     one below; a stage never runs more than the one above it), then the first backwards."""
     problem = builder.problem
-    S, m, hop = problem.num_stages, problem.num_microbatches, problem.p2p
+    S, m = problem.num_stages, problem.num_microbatches
     for s in range(S):
         builder.put(Task(Kind.F, s, 0))
     extra = [0] * S
@@ -305,6 +305,7 @@ def _warm_up(builder: _Builder, overrun: bool) -> None:
     for s in range(S - 2, -1, -1):
         clock, level = builder.clock[s], builder.level[s]
         f, act = problem.forward[s], problem.allocation(s)
+        hop = problem.hop(s + 1, s)  # the backward's wait from the stage below
         while 1 + extra[s] < m and level + act <= builder.cap[s] * (1 + MEMORY_TOLERANCE):
             if (clock + f > arrives + hop) if overrun else (clock >= arrives + hop):
                 break
@@ -334,7 +335,12 @@ def _wants_forward(builder: _Builder, s: int, prioritize_b: bool) -> bool:
         return False
     if not (prioritize_b and s + 1 < S and nf >= builder.next_index(Kind.F, s + 1) + 2):
         return True
-    back = builder.clock[s + 1] + problem.forward[s + 1] + problem.backward[s + 1] + problem.p2p
+    back = (
+        builder.clock[s + 1]
+        + problem.forward[s + 1]
+        + problem.backward[s + 1]
+        + problem.hop(s + 1, s)
+    )
     if builder.clock[s] >= back:
         return False
     level = builder.level[s] + problem.allocation(s)
@@ -385,7 +391,7 @@ def _v_warm_up(builder: _Builder) -> None:
         builder.put(Task(Kind.F, d, 0))
     for d in range(p - 1, -1, -1):
         if d < p - 1:
-            due = builder.ends[Task(Kind.F, up[d + 1], 0)] + problem.p2p
+            due = builder.ends[Task(Kind.F, up[d + 1], 0)] + problem.hop(up[d + 1], up[d])
             while (
                 builder.fits(d, d, 2 + 2 * d)
                 and builder.clock[d] + problem.forward[d] <= due

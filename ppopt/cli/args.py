@@ -27,6 +27,7 @@ LIST_OPTIONS = frozenset(
         "--placement",
         "--recompute-times",
         "--checkpoint",
+        "--p2p-time",
     }
 )
 #: First arguments that belong to the top-level command itself, never to ``solve``.
@@ -95,6 +96,18 @@ def parse_numbers(key: str, text: str) -> float | list[float]:
         except ValueError:
             raise ConfigError(f"{key}: expected a number, got {part!r}") from None
     return values[0] if len(values) == 1 else values
+
+
+def parse_latencies(text: str) -> float | list[float] | list[list[float]]:
+    """``--p2p-time``: one number, a list (one per stage boundary) or matrix rows separated
+    by ``;`` (``"0 0.1; 0.1 0"``); the shape is checked with the problem."""
+    if ";" not in text:
+        return parse_numbers("p2p_time", text)
+    rows = []
+    for a, row in enumerate(text.strip().strip(";").split(";")):
+        values = parse_numbers(f"p2p_time[{a}]", row)
+        rows.append(values if isinstance(values, list) else [values])
+    return rows
 
 
 def parse_placement(text: str) -> str | list[int]:

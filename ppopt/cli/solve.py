@@ -12,7 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from ppopt.cli.args import config_path, parse_numbers, parse_placement, parse_schedule_names
+from ppopt.cli.args import (
+    config_path,
+    parse_latencies,
+    parse_numbers,
+    parse_placement,
+    parse_schedule_names,
+)
 from ppopt.cli.errors import EXIT_INTERRUPTED, errors_to_exit_codes, fail
 from ppopt.cli.outputs import (
     Outputs,
@@ -90,7 +96,13 @@ WeightTimesOption = Annotated[
     ),
 ]
 P2pTimeOption = Annotated[
-    float | None, typer.Option("--p2p-time", help="Latency of every edge between two devices.")
+    str | None,
+    typer.Option(
+        "--p2p-time",
+        help="Latency between two devices: one number for every link, one per stage boundary "
+        "(S-1 values, space- or comma-separated), or a per-device-pair matrix with rows "
+        "separated by ';' ('0 0.1; 0.1 0').",
+    ),
 ]
 ChunksOption = Annotated[
     int | None, typer.Option("--chunks", help="Model chunks per device (num_chunks).")
@@ -356,7 +368,7 @@ def config_overrides(
     forward_times: str | None = None,
     backward_times: str | None = None,
     weight_times: str | None = None,
-    p2p_time: float | None = None,
+    p2p_time: str | None = None,
     chunks: int | None = None,
     placement: str | None = None,
     schedule: str | None = None,
@@ -388,7 +400,7 @@ def config_overrides(
         "forward_times": numbers("forward_times", forward_times),
         "backward_times": numbers("backward_times", backward_times),
         "weight_times": numbers("weight_times", weight_times),
-        "p2p_time": p2p_time,
+        "p2p_time": None if p2p_time is None else parse_latencies(p2p_time),
         "num_chunks": chunks,
         "placement": None if placement is None else parse_placement(placement),
         "schedule": schedule,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ppopt import links
 from ppopt.baselines import BASELINES
 from ppopt.checks import did_you_mean
 from ppopt.config.files import one_line, read_data_file
@@ -467,7 +468,7 @@ def problem_to_dict(problem: Problem) -> Raw:
         "forward_times": list(problem.forward),
         "backward_times": list(problem.backward),
         "weight_times": None if problem.weight is None else list(problem.weight),
-        "p2p_time": problem.p2p,
+        "p2p_time": links.to_config(problem.p2p),
         "memory": {
             "activation": list(problem.activation),
             "retained": list(problem.retained),

@@ -17,6 +17,7 @@ from typing import Any
 from ppopt.errors import ConfigError, ProblemError
 from ppopt.layers import Partition, Profile
 from ppopt.limits import MemoryLimit
+from ppopt.links import parse_p2p
 from ppopt.partition import PARTITION_WORDS, LayeredProblem, even_sizes
 from ppopt.problem import Problem
 from ppopt.runtime import Runtime
@@ -51,7 +52,7 @@ def layered_problem(raw: Mapping[str, Any], limit: MemoryLimit) -> LayeredProble
         num_microbatches=raw["num_batches"],
         num_chunks=raw.get("num_chunks") or 1,
         placement=placement if isinstance(placement, str) else tuple(placement),
-        p2p=raw.get("p2p_time") or 0.0,
+        p2p=parse_p2p(0.0 if raw.get("p2p_time") is None else raw["p2p_time"]),
         memory_limit=limit,
         runtime=raw.get("runtime") or Runtime.ABSTRACT,
     )

@@ -20,16 +20,19 @@ Layout:
 * a counter track ``memory`` per device (``ph: "C"``, ``args = {"activation": level}``) steps
   at every change of the device's memory (:func:`ppopt.metrics.memory_profile`), from 0 at
   time 0 back to 0 at its end;
-* when ``p2p_time > 0``, every dependency edge between two devices is a send interval on the
-  sender's device, from the sending op's end to that end plus ``p2p_time``, named like
-  ``send F3 -> device 2``. Sends of one device can overlap (the latency occupies no device), so
+* every dependency edge between two devices whose latency is > 0 is a send interval on the
+  sender's device, from the sending op's end to that end plus the edge's own latency (one
+  ``p2p_time`` for all, or its boundary's or device pair's entry, :mod:`ppopt.links`; also in
+  ``args.latency``), named like ``send F3 -> device 2``. Sends of one device can overlap (the
+  latency occupies no device), so
   they are spread greedily over threads ``tid 1, 2, …`` (``p2p send``, ``p2p send 2``, …) so that
   no thread holds two overlapping events; the number of threads used is the largest number of
   sends in flight at once on that device.
 
 Times: trace timestamps are microseconds. One time unit of the schedule (the user's unit) is
 taken as one millisecond, i.e. ``ts = start * 1000`` and ``dur = end * 1000 - ts``
-(:data:`US_PER_UNIT`); ``otherData`` states this mapping.
+(:data:`US_PER_UNIT`); ``otherData`` states this mapping, and holds ``p2p_time`` as the
+config gives it (a number, the per-boundary list or the per-device-pair matrix).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ppopt.atomic import atomic_write_text
+from ppopt.limits import tidy
+from ppopt.links import to_config
 from ppopt.metrics import memory_profile
 from ppopt.schedule import Op, Schedule
 from ppopt.tasks import device_name
@@ -100,7 +105,7 @@ def trace_events(schedule: Schedule) -> dict[str, Any]:
             "microbatches": problem.num_microbatches,
             "chunks": problem.num_chunks,
             "split_backward": problem.is_split,
-            "p2p_time": problem.p2p,
+            "p2p_time": to_config(problem.p2p),
             "makespan": schedule.makespan,
             "interrupted": schedule.interrupted,
         },
@@ -111,8 +116,8 @@ def dumps_trace(schedule: Schedule) -> str:
     """The trace as JSON text, one event per line (readable, diff-friendly)."""
     data = trace_events(schedule)
     events = data.pop("traceEvents")
-    body = ",\n".join("  " + json.dumps(event, allow_nan=False) for event in events)
-    rest = json.dumps(data, allow_nan=False)[1:-1]
+    body = ",\n".join("  " + json.dumps(tidy(event), allow_nan=False) for event in events)
+    rest = json.dumps(tidy(data), allow_nan=False)[1:-1]
     return '{"traceEvents": [\n' + body + "\n], " + rest + "}\n"
 
 
@@ -241,6 +246,7 @@ def _send_event(schedule: Schedule, send: Send, tid: int) -> dict[str, Any]:
             "kind": sender.kind,
             "to": op_name(schedule, receiver),
             "to_device": receiver.device,
+            "latency": schedule.problem.latency(sender.task, receiver.task),
         },
     }
 
@@ -259,14 +265,18 @@ def cross_device_edges(schedule: Schedule) -> list[tuple[Op, Op]]:
 
 
 def cross_device_sends(schedule: Schedule) -> list[Send]:
-    """Every dependency edge between two devices as a send interval (none when p2p is 0)."""
-    p2p = schedule.problem.p2p
-    if p2p <= 0:
+    """Every dependency edge between two devices with a latency as a send interval, each as
+    long as its own link's latency (:meth:`Problem.latency`; none on a link of latency 0)."""
+    problem = schedule.problem
+    if problem.max_latency <= 0:
         return []
-    return [
-        Send(sender, receiver, sender.end * US_PER_UNIT, (sender.end + p2p) * US_PER_UNIT)
-        for sender, receiver in cross_device_edges(schedule)
-    ]
+    sends = []
+    for sender, receiver in cross_device_edges(schedule):
+        latency = problem.latency(sender.task, receiver.task)
+        if latency > 0:
+            start = sender.end * US_PER_UNIT
+            sends.append(Send(sender, receiver, start, (sender.end + latency) * US_PER_UNIT))
+    return sends
 
 
 def _send_lanes(schedule: Schedule) -> list[list[list[Send]]]:

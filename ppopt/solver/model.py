@@ -42,7 +42,8 @@ class IntProblem:
 
     problem: Problem
     duration: dict[tuple[str, int], int]
-    p2p: int
+    #: The problem in the solver's integer units (:func:`integer_problem`): its latencies.
+    scaled: Problem
     horizon: int
     lower_bound: int
     objective: str
@@ -81,7 +82,7 @@ class PipelineModel:
         return self.start[task] + self._dur(task)
 
     def _latency(self, before: Task, after: Task) -> int:
-        return self.data.p2p if self.problem.latency(before, after) > 0 else 0
+        return int(self.data.scaled.latency(before, after))
 
     def _variables(self) -> None:
         """A start variable and a fixed-size interval per task."""

@@ -181,9 +181,10 @@ def relaxation(layered: LayeredProblem, objective: str = Objective.MAKESPAN) -> 
     profile, even = layered.profile, layered.even
     forward, backward = profile.prefix("forward"), profile.prefix("backward")
     step = profile.prefix("step")
-    hops = [0.0]
+    hops, back_hops = [0.0], [0.0]  # latencies down to stage s: forward, and backward back
     for s in range(1, layered.num_stages):
-        hops.append(hops[-1] + (even.placement[s - 1] != even.placement[s]) * even.p2p)
+        hops.append(hops[-1] + even.hop(s - 1, s))
+        back_hops.append(back_hops[-1] + even.hop(s, s - 1))
     m, split = layered.num_microbatches, profile.is_split
     span = objective == Objective.SPAN
 
@@ -191,7 +192,7 @@ def relaxation(layered: LayeredProblem, objective: str = Objective.MAKESPAN) -> 
         work = m * (step[stop] - step[start])
         if span:
             return work
-        tail = 0.0 if split else backward[start] + hops[stage]
+        tail = 0.0 if split else backward[start] + back_hops[stage]
         return forward[start] + hops[stage] + work + tail
 
     return bottleneck_partition(len(profile), layered.num_stages, cost)

@@ -363,7 +363,7 @@ class _Run:
         data = IntProblem(
             problem=problem,
             duration=scaled_durations(problem, scale),
-            p2p=scale.to_int(problem.p2p),
+            scaled=int_problem,
             horizon=horizon,
             lower_bound=min(math.floor(int_bound), horizon),
             objective=options.objective,
@@ -448,7 +448,7 @@ def _horizon(int_problem: Problem, hint: Schedule | None, objective: str) -> int
     """An upper limit on every end time that cuts off no optimal schedule."""
     sequential = (
         int_problem.total_work()
-        + 2 * int_problem.num_stages * int_problem.p2p * int_problem.num_microbatches
+        + 2 * int_problem.num_stages * int_problem.max_latency * int_problem.num_microbatches
     )
     if hint is None:
         return math.ceil(sequential)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ppopt.checks import TIME_RESOLUTION
+from ppopt.links import map_values, named_values
 from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
@@ -59,7 +60,8 @@ def _decimal_factor(
 
 def time_scale(problem: Problem) -> Scale:
     """The integer scaling of a problem's times (durations and latency)."""
-    values = [*problem.forward, *problem.backward, *(problem.weight or ()), problem.p2p]
+    values = [*problem.forward, *problem.backward, *(problem.weight or ())]
+    values += [latency for _, latency in named_values(problem.p2p)]
     values += problem.recompute_times or ()
     values += problem.offload_times or ()
     positive = [v for v in values if v > 0]
@@ -103,7 +105,7 @@ def integer_problem(problem: Problem, scale: Scale) -> Problem:
         forward=column("F"),
         backward=column("B"),
         weight=column("W") if problem.is_split else None,
-        p2p=float(scale.to_int(problem.p2p)),
+        p2p=map_values(problem.p2p, lambda latency: float(scale.to_int(latency))),
         recompute_times=(
             column("R")
             if problem.recompute_times is not None and problem.recompute != Recompute.NONE
@@ -195,7 +197,7 @@ def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> flo
         (problem.duration(kind, s), whole)
         for (kind, s), whole in scaled_durations(problem, scale).items()
     ]
-    pairs.append((problem.p2p, scale.to_int(problem.p2p)))
+    pairs += [(latency, scale.to_int(latency)) for _, latency in named_values(problem.p2p)]
     ratio = 1.0
     for value, whole in pairs:
         if whole <= 0:

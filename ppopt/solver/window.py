@@ -34,7 +34,7 @@ from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
 from ppopt.solver.cpsat import interruptible_solve, make_solver
 from ppopt.solver.options import SolverOptions
-from ppopt.solver.scaling import IntMemory, Scale, scaled_durations
+from ppopt.solver.scaling import IntMemory, Scale, integer_problem, scaled_durations
 from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 
@@ -54,7 +54,7 @@ class ScheduleIndex:
         self.schedule = schedule
         self.scale = scale
         self.duration = scaled_durations(problem, scale)
-        self.p2p = scale.to_int(problem.p2p)
+        self.scaled = integer_problem(problem, scale)
         self.by_start = sorted(schedule.ops(), key=lambda op: (op.start, op.device))
         self.starts = [op.start for op in self.by_start]
         self.rank = {op.task: r for r, op in enumerate(self.by_start)}
@@ -71,7 +71,7 @@ class ScheduleIndex:
 
     def latency(self, before: Task, after: Task) -> int:
         """The p2p latency between two tasks, in integer units."""
-        return self.p2p if self.schedule.problem.latency(before, after) > 0 else 0
+        return int(self.scaled.latency(before, after))
 
     def _tails(self) -> dict[Task, int]:
         following = {
