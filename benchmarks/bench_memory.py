@@ -249,13 +249,55 @@ def summary(path: Path) -> None:
     print(f"at 1x: auto worse than none in {len(worse)} of {len(pairs)} cases {worse}")
 
 
+def offload_table(ps: list[int]) -> None:
+    """Offload, baselines only (no optimizer run): per p (m = 4p,
+    F = B = W = 1), copy time and limit, the best baseline that fits without offload, with
+    ``recompute: all`` and with ``offload: all`` (makespan, bubble rate), and the bubble
+    change of the best offloading one against the best that fits without offload."""
+    head = ("p, m", "copy", "limit", "best none", "best recompute all", "best offload all")
+    print("| " + " | ".join(head) + " | bubble vs none |")
+    print("|---|---|---|---|---|---|---|")
+    for p in ps:
+        for copy in (0.5, 1.0):
+            for limit in ("1x", "0.5x", "0.33x"):
+                plain = make_problem(p, 4 * p, False, False, "none", limit)
+                caps = plain.memory_caps
+                best = {}
+                for label, variant in (
+                    ("none", plain),
+                    ("recompute", plain.with_recompute("all")),
+                    ("offload", plain.with_offload("all", copy)),
+                ):
+                    found = [
+                        (compute_metrics(s).makespan, compute_metrics(s).bubble_rate, name)
+                        for name, s in applicable_baselines(variant).items()
+                        if fits(peak_memory(s), caps)
+                    ]
+                    best[label] = min(found) if found else None
+
+                def cell(row: tuple[float, float, str] | None) -> str:
+                    return "-" if row is None else f"{row[2]} {row[0]:g}, {row[1]:.1%}"
+
+                change = "-"
+                if best["none"] and best["offload"]:
+                    change = f"{(best['offload'][1] - best['none'][1]) / best['none'][1]:+.0%}"
+                print(
+                    f"| {p}, {4 * p} | {copy:g} F | {limit} | {cell(best['none'])} | "
+                    f"{cell(best['recompute'])} | {cell(best['offload'])} | {change} |"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "memory.jsonl")
     parser.add_argument("--p", type=int, nargs="*", default=[4, 8, 16])
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--summary", type=Path, help="print the tables of a results file")
+    parser.add_argument("--offload", action="store_true", help="the offload table (baselines)")
     args = parser.parse_args()
+    if args.offload:
+        offload_table([p for p in args.p if p <= 8])
+        return
     if args.summary:
         summary(args.summary)
         return

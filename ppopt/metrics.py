@@ -97,7 +97,7 @@ def memory_profile(schedule: Schedule, device: int) -> tuple[list[float], list[f
     """Step function of one device's memory: level ``levels[k]`` holds from ``times[k]`` on."""
     times, levels = [0.0], [0.0]
     level = 0.0
-    for time, _, delta in memory_events(schedule.problem, schedule.device_ops[device]):
+    for time, _, delta in memory_events(schedule.problem, device_memory_ops(schedule, device)):
         level += delta
         if time == times[-1]:
             levels[-1] = level
@@ -107,12 +107,18 @@ def memory_profile(schedule: Schedule, device: int) -> tuple[list[float], list[f
     return times, levels
 
 
+def device_memory_ops(schedule: Schedule, device: int) -> tuple[Op, ...]:
+    """The ops whose holds count on a device: its compute ops and its copies."""
+    row = schedule.device_ops[device]
+    return row + schedule.copy_ops[device] if schedule.copy_ops else row
+
+
 def peak_memory(schedule: Schedule) -> tuple[float, ...]:
     """The largest memory each device holds at any instant."""
     peaks = []
-    for row in schedule.device_ops:
+    for d in range(schedule.problem.num_devices):
         level = peak = 0.0
-        for _, _, delta in memory_events(schedule.problem, row):
+        for _, _, delta in memory_events(schedule.problem, device_memory_ops(schedule, d)):
             level += delta
             peak = max(peak, level)
         peaks.append(peak)

@@ -32,10 +32,11 @@ from ppopt.layers import Partition
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
 from ppopt.links import P2P, check_p2p, is_matrix, named_values, parse_p2p
 from ppopt.microbatches import parse_microbatch_scale
+from ppopt.offload import Offload, parse_offload
 from ppopt.placement import check_placement, placement_stages
 from ppopt.recompute import Recompute, RecomputePer, parse_recompute, parse_recompute_per
 from ppopt.runtime import Runtime, check_runtime_retained, runtime_retained, runtime_times
-from ppopt.tasks import PASS_KINDS, Edge, Hold, Kind, Task, device_name
+from ppopt.tasks import COPY_KINDS, PASS_KINDS, Edge, Hold, Kind, Task, device_name
 
 #: ``(kind, stage)`` of a task with the micro-batch left out: rules are the same for all.
 StageKind = tuple[Kind, int]
@@ -75,6 +76,9 @@ class Problem:
     #: Per micro-batch, the factor of all its durations and memory (None: all 1, uniform);
     #: see :mod:`ppopt.microbatches`.
     microbatch_scale: tuple[float, ...] | None = None
+    offload: Offload = Offload.NONE  # see ppopt.offload
+    offload_times: tuple[float, ...] | None = None  # None: the forward times
+    offloaded: frozenset[tuple[int, int]] = frozenset()  # auto: the chosen (stage, mb)
 
     def __post_init__(self) -> None:
         check_count("num_stages", self.num_devices)
@@ -107,6 +111,7 @@ class Problem:
                 f"got {len(self.partition.sizes)}"
             )
         self._check_recompute()
+        self._check_offload()
 
     def _check_time_scale(self) -> None:
         """Every time and every sum of them representable, none below the solver's resolution."""
@@ -119,6 +124,7 @@ class Problem:
             )
             for s, value in enumerate(values)
         ]
+        named += [(f"offload_times[{s}]", t) for s, t in enumerate(self.offload_times or ())]
         latencies = named_values(self.p2p)
         per_microbatch = sum(value for _, value in [*named, *latencies])
         per_microbatch += 2 * self.num_stages * self.max_latency
@@ -193,6 +199,26 @@ class Problem:
                     "micro-batches or none"
                 )
 
+    def _check_offload(self) -> None:
+        object.__setattr__(self, "offload", parse_offload(self.offload))
+        if self.offload_times is not None:
+            check_times("offload_times", self.offload_times, self.num_stages)
+        if self.offload != Offload.NONE and self.recompute != Recompute.NONE:
+            raise ProblemError(
+                "memory.offload: cannot be combined with memory.recompute on one problem "
+                "(choose one)"
+            )
+        if self.offload != Offload.NONE and self.microbatch_scale is not None:
+            raise ProblemError(
+                "memory.offload: cannot be combined with microbatch_scale on one problem yet "
+                "(the offload model holds uniform micro-batches)"
+            )
+        if self.offloaded and self.offload != Offload.AUTO:
+            raise ProblemError("offloaded: only an offload: auto problem lists its choices")
+        for s, i in self.offloaded:
+            if not (0 <= s < self.num_stages and 0 <= i < self.num_microbatches):
+                raise ProblemError(f"offloaded: ({s}, {i}) is not a stage and micro-batch")
+
     # ----------------------------------------------------------------------------- building
 
     @classmethod
@@ -215,6 +241,8 @@ class Problem:
         checkpoint: float | Sequence[float] | None = None,
         recompute_per: RecomputePer | str = RecomputePer.MICROBATCH,
         microbatch_scale: object = None,
+        offload: Offload | str = Offload.NONE,
+        offload_times: float | Sequence[float] | None = None,
         **config_names: object,
     ) -> Problem:
         """Build a problem from scalars or per-stage sequences, filling the defaults.
@@ -224,8 +252,10 @@ class Problem:
         ``Problem.create(num_stages=4, num_batches=8, forward_times=1.0)`` is the problem of
         that config. ``memory_limit`` takes what ``memory.limit`` takes (default ``1x``);
         ``recompute``, ``recompute_times`` and ``checkpoint`` are ``memory.recompute``,
-        ``recompute_times`` and ``memory.checkpoint`` (:mod:`ppopt.recompute`).
-        ``microbatch_scale`` takes what the config key takes (:mod:`ppopt.microbatches`).
+        ``recompute_times`` and ``memory.checkpoint`` (:mod:`ppopt.recompute`);
+        ``offload`` and ``offload_times`` are ``memory.offload`` and ``offload_times``
+        (:mod:`ppopt.offload`). ``microbatch_scale`` takes what the config key takes
+        (:mod:`ppopt.microbatches`).
         """
         given = {
             "num_devices": num_devices,
@@ -270,6 +300,8 @@ class Problem:
             checkpoint=_optional_per_stage("memory.checkpoint", checkpoint, n),
             recompute_per=recompute_per,  # type: ignore[arg-type]  # checked on construction
             microbatch_scale=microbatch_scale,  # type: ignore[arg-type]  # parsed on construction
+            offload=offload,  # type: ignore[arg-type]  # checked on construction
+            offload_times=_optional_per_stage("offload_times", offload_times, n),
         )
 
     def with_limit(self, limit: MemoryLimit | object) -> Problem:
@@ -311,6 +343,30 @@ class Problem:
         if self.recompute != Recompute.AUTO:
             raise ProblemError(f"recomputed: the problem has recompute {self.recompute}, not auto")
         return replace(self, recomputed=frozenset((int(s), int(i)) for s, i in pairs))  # type: ignore[attr-defined]
+
+    def with_offload(
+        self, offload: Offload | str, offload_times: float | Sequence[float] | None = None
+    ) -> Problem:
+        """The same problem with another ``memory.offload`` (and, when given, copy times: one
+        number or one per virtual stage); no choice made yet."""
+        times = self.offload_times
+        if offload_times is not None:
+            times = per_stage("offload_times", offload_times, self.num_stages)
+        return replace(
+            self, offload=parse_offload(offload), offloaded=frozenset(), offload_times=times
+        )
+
+    def with_offloaded(self, pairs: object) -> Problem:
+        """The ``auto`` problem with its choice made: ``pairs`` of (stage, micro-batch)."""
+        if self.offload != Offload.AUTO:
+            raise ProblemError(f"offloaded: the problem has offload {self.offload}, not auto")
+        return replace(self, offloaded=frozenset((int(s), int(i)) for s, i in pairs))  # type: ignore[attr-defined]
+
+    def without_offload(self) -> Problem:
+        """The same problem with nothing offloaded (``offload: none``)."""
+        if self.offload == Offload.NONE:
+            return self
+        return replace(self, offload=Offload.NONE, offloaded=frozenset())
 
     def without_recompute(self) -> Problem:
         """The same problem with nothing recomputed (``recompute: none``)."""
@@ -392,6 +448,8 @@ class Problem:
         """The task kinds of this problem: ``F, B`` or ``F, B, W``, and ``R`` when it may
         recompute (:attr:`recompute` not ``none``)."""
         passes = PASS_KINDS if self.is_split else PASS_KINDS[:2]
+        if self.offload != Offload.NONE:
+            return (*passes, *COPY_KINDS)
         return passes if self.recompute == Recompute.NONE else (*passes, Kind.R)
 
     @property
@@ -403,7 +461,30 @@ class Problem:
     def num_tasks(self) -> int:
         """Total number of tasks."""
         passes = len(self.pass_kinds) * self.num_stages * self.num_microbatches
-        return passes + self.num_recomputed
+        return passes + self.num_recomputed + len(COPY_KINDS) * self.num_offloaded
+
+    @property
+    def num_offloaded(self) -> int:
+        """How many (stage, micro-batch) pairs are offloaded (each runs an O and an L)."""
+        if self.offload == Offload.ALL:
+            return self.num_stages * self.num_microbatches
+        return len(self.offloaded)
+
+    @property
+    def offloads(self) -> bool:
+        """Whether any micro-batch may be offloaded (``memory.offload`` is not ``none``)."""
+        return self.offload != Offload.NONE
+
+    def is_offloaded(self, stage: int, microbatch: int) -> bool:
+        """Whether micro-batch ``microbatch`` copies its activation to host on ``stage``."""
+        if self.offload == Offload.NONE:
+            return False
+        return self.offload == Offload.ALL or (stage, microbatch) in self.offloaded
+
+    def offload_time(self, stage: int) -> float:
+        """How long one copy (O or L) takes on a stage: ``offload_times``, else the forward."""
+        times = self.offload_times
+        return self.forward[stage] if times is None else times[stage]
 
     @property
     def num_recomputed(self) -> int:
@@ -423,6 +504,8 @@ class Problem:
         kind, s, i = task
         if kind == Kind.R:
             return self.is_recomputed(s, i)
+        if kind in COPY_KINDS:
+            return self.is_offloaded(s, i)
         return (
             kind in self.pass_kinds and 0 <= s < self.num_stages and 0 <= i < self.num_microbatches
         )
@@ -465,6 +548,8 @@ class Problem:
             return self.weight[stage]
         if kind == Kind.R and self.recompute != Recompute.NONE:
             return self.recompute_time(stage)
+        if kind in COPY_KINDS and self.offload != Offload.NONE:
+            return self.offload_time(stage)
         raise KeyError(f"no {kind} tasks in this problem")
 
     def scale_of(self, microbatch: int | None) -> float:
@@ -539,6 +624,14 @@ class Problem:
             out += [
                 Task(Kind.R, s, i) for s in range(S) for i in range(m) if self.is_recomputed(s, i)
             ]
+        if self.offload != Offload.NONE:
+            out += [
+                Task(kind, s, i)
+                for kind in COPY_KINDS
+                for s in range(S)
+                for i in range(m)
+                if self.is_offloaded(s, i)
+            ]
         return out
 
     # -------------------------------------------------------------------------- the rules
@@ -559,9 +652,13 @@ class Problem:
                 Kind.B: [(Kind.B, s + 1)] if s < last else [(Kind.F, s)],
                 Kind.W: [(Kind.B, s)],
                 Kind.R: [(Kind.F, s)],
+                Kind.O: [(Kind.F, s)],
+                Kind.L: [(Kind.O, s)],
             }
             if self.recompute != Recompute.NONE:
                 befores[Kind.B].append((Kind.R, s))
+            if self.offload != Offload.NONE:
+                befores[Kind.B].append((Kind.L, s))
             for kind in self.kinds:
                 table[kind, s] = tuple(Edge(dk, ds, self.hop(ds, s)) for dk, ds in befores[kind])
         return table
@@ -595,31 +692,39 @@ class Problem:
         """The tasks that must end before ``task`` may start."""
         i = task.microbatch
         deps = (Task(e.kind, e.stage, i) for e in self.edges[task[0], task[1]])
-        if self.recompute == Recompute.NONE:
+        if self.recompute == Recompute.NONE and self.offload == Offload.NONE:
             return tuple(deps)
-        return tuple(dep for dep in deps if dep.kind != Kind.R or self.is_recomputed(dep.stage, i))
+        return tuple(dep for dep in deps if self.has_task(dep))
 
     def latency(self, before: Task, after: Task) -> float:
         """Extra wait on a dependency edge (:meth:`hop` of the two tasks' stages)."""
         return self.hop(before.stage, after.stage)
 
     def holds(
-        self, stage: int, recomputed: bool = False, microbatch: int | None = None
+        self,
+        stage: int,
+        recomputed: bool = False,
+        microbatch: int | None = None,
+        offloaded: bool = False,
     ) -> tuple[Hold, ...]:
         """The memory rule (docs/contract.md §1): what one micro-batch holds on the stage's
         device. F allocates the activation when it starts; an unsplit B frees it when it
         ends; a split B frees all but the retained part, which W frees when it ends. A
         ``recomputed`` micro-batch holds the activation for its F only and the checkpoint
-        from F to R; R re-allocates the activation, which B (and W) free as usual. Every
-        amount is that of the reference micro-batch times ``microbatch``'s scale."""
+        from F to R; R re-allocates the activation, which B (and W) free as usual. An
+        ``offloaded`` one holds the whole activation from F's start to its offload O's end,
+        and from its reload L's start the usual holds of B (and W) (:mod:`ppopt.offload`).
+        Every amount is that of the reference micro-batch times ``microbatch``'s scale."""
         c = self.scale_of(microbatch)
         act, kept = self.activation[stage] * c, self.retained[stage] * c
-        source = Kind.R if recomputed else Kind.F
+        source = Kind.R if recomputed else Kind.L if offloaded else Kind.F
         usual = (
             (Hold(source, Kind.B, act),)
             if not self.is_split
             else (Hold(source, Kind.B, act - kept), Hold(source, Kind.W, kept))
         )
+        if offloaded:
+            return (Hold(Kind.F, Kind.O, act), *usual)
         if not recomputed:
             return usual
         ckpt = self.checkpoint_of(stage) * c
@@ -629,14 +734,21 @@ class Problem:
         """Memory a forward of this stage allocates when it starts."""
         return self.memory_change(Kind.F, stage)[0]
 
-    def memory_change(self, kind: str, stage: int, recomputed: bool = False) -> tuple[float, float]:
+    def memory_change(
+        self, kind: str, stage: int, recomputed: bool = False, offloaded: bool = False
+    ) -> tuple[float, float]:
         """What a task of this kind and stage takes when it starts and frees when it ends
-        (for a micro-batch that is ``recomputed`` on the stage, or not)."""
+        (for a micro-batch that is ``recomputed`` or ``offloaded`` on the stage, or not)."""
+        if offloaded:
+            return self._offload_changes[kind, stage]
         return self._memory_changes[kind, stage, recomputed]
 
     def op_memory_change(self, kind: str, stage: int, microbatch: int) -> tuple[float, float]:
         """:meth:`memory_change` of one task (times its micro-batch's scale)."""
-        taken, freed = self._memory_changes[kind, stage, self.is_recomputed(stage, microbatch)]
+        if self.offload != Offload.NONE and self.is_offloaded(stage, microbatch):
+            taken, freed = self._offload_changes[kind, stage]
+        else:
+            taken, freed = self._memory_changes[kind, stage, self.is_recomputed(stage, microbatch)]
         if self.microbatch_scale is None:
             return taken, freed
         c = self.microbatch_scale[microbatch]
@@ -647,15 +759,20 @@ class Problem:
         """:meth:`memory_change` of every ``(kind, stage, recomputed)``, summed from the holds
         once (it is asked per op by the metrics and the tabu search)."""
         table: dict[tuple[str, int, bool], tuple[float, float]] = {}
-        kinds = (*self.pass_kinds, Kind.R)
         for s in range(self.num_stages):
             for recomputed in (False, True):
-                holds = self.holds(s, recomputed)
-                for kind in kinds:
-                    taken = sum(h.amount for h in holds if h.alloc == kind)
-                    freed = sum(h.amount for h in holds if h.free == kind)
-                    table[kind, s, recomputed] = (taken, freed)
+                for kind, change in _changes(self.holds(s, recomputed)).items():
+                    table[kind, s, recomputed] = change
         return table
+
+    @cached_property
+    def _offload_changes(self) -> dict[tuple[str, int], tuple[float, float]]:
+        """:meth:`memory_change` of every ``(kind, stage)`` of an offloaded micro-batch."""
+        return {
+            (kind, s): change
+            for s in range(self.num_stages)
+            for kind, change in _changes(self.holds(s, offloaded=True)).items()
+        }
 
     def release(self, kind: str, stage: int) -> float:
         """Memory a task of this kind and stage frees when it ends."""
@@ -670,6 +787,8 @@ class Problem:
 
     def _reference_microbatch_memory(self, device: int) -> float:
         stages = self.stages_on(device)
+        if self.offload != Offload.NONE:  # each earlier stage's activation may be on host
+            return max(self.allocation(s) for s in stages)
         if self.recompute == Recompute.NONE:
             return sum(self.allocation(s) for s in stages)
         if self.recompute == Recompute.ALL or len(stages) > 10:
@@ -811,6 +930,17 @@ def _widest_window(values: Sequence[float], width: int) -> float:
         window += values[k] - values[k - width]
         best = max(best, window)
     return best
+
+
+def _changes(holds: Sequence[Hold]) -> dict[Kind, tuple[float, float]]:
+    """Per kind, what its task takes when it starts and frees when it ends under ``holds``."""
+    return {
+        kind: (
+            sum(h.amount for h in holds if h.alloc == kind),
+            sum(h.amount for h in holds if h.free == kind),
+        )
+        for kind in (*PASS_KINDS, Kind.R, *COPY_KINDS)
+    }
 
 
 def _optional_per_stage(key: str, value: object, n: int) -> tuple[float, ...] | None:

@@ -39,7 +39,7 @@ class Recompute(StrEnum):
 
 def parse_recompute_per(value: object) -> RecomputePer:
     """The ``memory.recompute_per`` value, or a :class:`ProblemError` naming the choices."""
-    return _choice(RecomputePer, "memory.recompute_per", value)
+    return parse_choice(RecomputePer, "memory.recompute_per", value)
 
 
 def per_stage_closure(pairs: set[tuple[int, int]], num_microbatches: int) -> set[tuple[int, int]]:
@@ -49,10 +49,10 @@ def per_stage_closure(pairs: set[tuple[int, int]], num_microbatches: int) -> set
 
 def parse_recompute(value: object) -> Recompute:
     """The ``memory.recompute`` value, or a :class:`ProblemError` naming the choices."""
-    return _choice(Recompute, "memory.recompute", value)
+    return parse_choice(Recompute, "memory.recompute", value)
 
 
-def _choice(kind: type[_E], key: str, value: object) -> _E:
+def parse_choice(kind: type[_E], key: str, value: object) -> _E:
     """One of an enum's words, or a :class:`ProblemError` naming ``key`` and the choices."""
     try:
         return kind(str(value))

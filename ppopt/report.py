@@ -16,13 +16,15 @@ from ppopt.baselines import baseline
 from ppopt.links import is_matrix
 from ppopt.metrics import Metrics, Objective, compute_metrics, improvement
 from ppopt.microbatches import describe_scale
+from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.runtime import Runtime
 from ppopt.schedule import Schedule
 from ppopt.solver.partition import PartitionResult
 from ppopt.solver.result import SolveResult, Status
-from ppopt.tasks import Kind, device_name, stage_name
+from ppopt.tasks import Kind, Task, device_name, stage_name
+from ppopt.timeline import compute_timeline
 
 RATE = "bubble rate (idle share)"
 RATIO = "bubble ratio (idle/compute)"
@@ -36,7 +38,7 @@ MAX_LINKS_LISTED = 4
 def reference_problem(problem: Problem) -> Problem:
     """The problem the 1F1B reference runs on: unsplit backward, chunks merged, nothing
     recomputed."""
-    return problem.without_recompute().unsplit().merged_chunks()
+    return problem.without_recompute().without_offload().unsplit().merged_chunks()
 
 
 def reference_schedule(problem: Problem) -> Schedule:
@@ -71,6 +73,8 @@ def format_report(
     scale_line = describe_scale(problem.microbatch_scale)
     if scale_line is not None:
         lines.append(scale_line)
+    if problem.offload != Offload.NONE:
+        lines.append(offload_line(schedule))
     lines += metrics_table(columns, show_span)
     lines.append("peak memory per device:")
     width = max(len(name) for name, _ in columns)
@@ -84,6 +88,32 @@ def format_report(
     if schedule.interrupted:
         lines.append("note: interrupted; this is the best schedule found before the stop")
     return "\n".join(lines)
+
+
+def offload_line(schedule: Schedule) -> str:
+    """What was offloaded (per stage) and what it cost: the copy-lane time, and the makespan
+    against the same compute orders run without the copies (which hold more memory)."""
+    problem = schedule.problem
+    pairs = problem.num_offloaded
+    total = problem.num_stages * problem.num_microbatches
+    head = f"offload: {problem.offload}, {pairs} of {total} (stage, micro-batch) offloaded"
+    if pairs == 0:
+        return head
+    per_stage = [0] * problem.num_stages
+    for row in schedule.copy_ops:
+        for op in row:
+            per_stage[op.stage] += op.kind == Kind.O
+    copying = sum(op.duration for row in schedule.copy_ops for op in row)
+    plain = compute_timeline(problem.without_offload(), _compute_orders(schedule))
+    stages = ", ".join(f"s{s}: {n}" for s, n in enumerate(per_stage) if n)
+    return (
+        f"{head} ({stages}); copies {_num(copying)} on the copy lanes; makespan "
+        f"{_num(schedule.makespan)} vs {_num(plain.makespan)} for the same order without copies"
+    )
+
+
+def _compute_orders(schedule: Schedule) -> list[list[Task]]:
+    return [[op.task for op in row] for row in schedule.device_ops]
 
 
 def recompute_line(schedule: Schedule) -> str:

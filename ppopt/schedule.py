@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -39,12 +40,15 @@ class Schedule:
     """A named schedule of a problem: ``device_ops[d]`` are device ``d``'s ops in run order.
 
     ``interrupted`` marks a best-so-far schedule returned because the user stopped a solve.
+    ``copy_ops[d]`` are device ``d``'s copy-lane ops (offloads and reloads, :mod:`ppopt.offload`)
+    in run order; empty when nothing is offloaded. ``device_ops`` holds the compute lane only.
     """
 
     problem: Problem
     name: str
     device_ops: tuple[tuple[Op, ...], ...]
     interrupted: bool = field(default=False)
+    copy_ops: tuple[tuple[Op, ...], ...] = field(default=())
 
     def __post_init__(self) -> None:
         if len(self.device_ops) != self.problem.num_devices:
@@ -58,9 +62,20 @@ class Schedule:
         for row in self.device_ops:
             yield from row
 
+    def all_ops(self) -> Iterator[Op]:
+        """Every op of both lanes: the compute ops (as :meth:`ops`), then the copies."""
+        yield from self.ops()
+        for row in self.copy_ops:
+            yield from row
+
     def orders(self) -> list[list[Task]]:
-        """The per-device task orders (what the timeline engine takes)."""
-        return [[op.task for op in row] for row in self.device_ops]
+        """The per-device task orders (what the timeline engine takes), copies merged in."""
+        if not self.copy_ops:
+            return [[op.task for op in row] for row in self.device_ops]
+        return [
+            merged_order(row, copies)
+            for row, copies in zip(self.device_ops, self.copy_ops, strict=True)
+        ]
 
     @property
     def makespan(self) -> float:
@@ -69,4 +84,27 @@ class Schedule:
 
     def renamed(self, name: str) -> Schedule:
         """The same schedule under another name."""
-        return Schedule(self.problem, name, self.device_ops, self.interrupted)
+        return Schedule(self.problem, name, self.device_ops, self.interrupted, self.copy_ops)
+
+
+def merged_order(compute: Sequence[Op], copies: Sequence[Op]) -> list[Task]:
+    """One device's task order with its copies placed among its compute tasks so that the
+    engine's lane rules (:mod:`ppopt.offload`) hold for these times: an offload right after
+    the last compute task that starts before the offload ends, a reload right after the last
+    compute task that ends by the reload's start; copies keep their lane order."""
+    starts = [op.start for op in compute]
+    ends = [op.end for op in compute]
+    after: list[list[Task]] = [[] for _ in range(len(compute) + 1)]
+    place = 0
+    for op in copies:
+        if op.kind == Kind.O:
+            here = bisect.bisect_left(starts, op.end)
+        else:
+            here = bisect.bisect_right(ends, op.start)
+        place = max(place, here)
+        after[place].append(op.task)
+    out = list(after[0])
+    for op, tail in zip(compute, after[1:], strict=True):
+        out.append(op.task)
+        out += tail
+    return out

@@ -23,6 +23,8 @@ class Kind(StrEnum):
     B = "B"
     W = "W"
     R = "R"
+    O = "O"  # noqa: E741  # offload: copy a micro-batch's activations to host (ppopt.offload)
+    L = "L"  # reload: copy them back before the backward
 
     # Enum hashes in Python (``hash(self._name_)``); the str hash is the same number in C,
     # which keeps dict look-ups keyed by kinds as fast as with plain strings (engine, validator).
@@ -33,6 +35,7 @@ class Lane(StrEnum):
     """The resource of a device that a task occupies (one task at a time per lane)."""
 
     COMPUTE = "compute"
+    COPY = "copy"  # host <-> device copies (ppopt.offload), in parallel with compute
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,14 @@ KIND_SPECS: dict[Kind, KindSpec] = {
     Kind.B: KindSpec(Kind.B, "backward", Lane.COMPUTE, "I", "B"),
     Kind.W: KindSpec(Kind.W, "weight gradient", Lane.COMPUTE, "W", None),
     Kind.R: KindSpec(Kind.R, "recompute", Lane.COMPUTE, "", "", exportable=False),
+    Kind.O: KindSpec(Kind.O, "offload", Lane.COPY, "", "", exportable=False),
+    Kind.L: KindSpec(Kind.L, "reload", Lane.COPY, "", "", exportable=False),
 }
 
 #: All kinds, in numbering order.
 KINDS: tuple[Kind, ...] = tuple(KIND_SPECS)
+#: The kinds that run on a device's copy lane.
+COPY_KINDS: tuple[Kind, ...] = tuple(k for k, spec in KIND_SPECS.items() if spec.lane == Lane.COPY)
 #: The kinds every problem has (``W`` only when split), before any recomputation.
 PASS_KINDS: tuple[Kind, ...] = (Kind.F, Kind.B, Kind.W)
 

@@ -5,6 +5,11 @@ its device's previous end and each dependency's end plus the edge latency. The d
 the problem's own rules (:attr:`ppopt.problem.Problem.edges`). The engine runs the devices as
 coroutines over integer task ids, so a 131k-task 1F1B timeline takes a fraction of a second;
 an order that can never run is a :class:`DeadlockError` naming the waiting cycle.
+
+With offload a device has two lanes (:mod:`ppopt.offload`): its order lists compute tasks and
+copies, each lane runs its tasks in the order's sequence, and the lanes wait on each other as
+the order says (a compute task for the offloads and reloads listed before it, a reload for the
+compute task before it); a problem without offload takes the one-lane path unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from ppopt.errors import DeadlockError, OrderError
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Orders, Schedule
-from ppopt.tasks import Kind, Task, device_name
+from ppopt.tasks import COPY_KINDS, KIND_SPECS, Kind, Lane, Task, device_name
 
 #: Per task id, its dependencies as ``(task id, latency)`` pairs.
 Deps = list[tuple[tuple[int, float], ...]]
@@ -55,7 +60,12 @@ def compute_timeline(problem: Problem, orders: Orders, name: str = "custom") -> 
         )
         for d, (order, ids) in enumerate(zip(orders, id_orders, strict=True))
     )
-    return Schedule(problem, name, rows)
+    if not table.copies:
+        return Schedule(problem, name, rows)
+    copy = Lane.COPY
+    compute = tuple(tuple(op for op in row if KIND_SPECS[op.kind].lane != copy) for row in rows)
+    copies = tuple(tuple(op for op in row if KIND_SPECS[op.kind].lane == copy) for row in rows)
+    return Schedule(problem, name, compute, copy_ops=copies)
 
 
 class TaskTable:
@@ -72,6 +82,8 @@ class TaskTable:
             for before, latency in befores:
                 self.dependents[before].append((tid, latency))
         self.dur = _durations(problem, self.index)
+        #: Per task id: 0 compute, 1 offload, 2 reload; empty when nothing is offloaded.
+        self.copies = _copy_roles(problem, self.index)
         self.timed = 0  # tasks timed so far, over all calls (a local search's work)
 
     def ids(self, orders: Orders) -> list[list[int]]:
@@ -86,6 +98,8 @@ class TaskTable:
         """Start and end of every task id under the orders, each device advancing as far as
         its dependencies allow until all tasks are timed; :class:`DeadlockError` if they
         cannot be."""
+        if self.copies:
+            return self._times_two_lanes(orders)
         deps, dur = self.deps, self.dur
         self.timed += self.problem.num_tasks
         start = [0.0] * self.index.size
@@ -124,6 +138,59 @@ class TaskTable:
             raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, deps))
         return start, end
 
+    def _times_two_lanes(self, orders: list[list[int]]) -> tuple[list[float], list[float]]:
+        """:meth:`times` of a problem with copies: per device a compute clock, a copy clock
+        and the gate the compute lane waits for (the end of the last offload and the start
+        of the last reload listed so far); a reload also waits for the compute clock."""
+        deps, dur, role = self.deps, self.dur, self.copies
+        self.timed += self.problem.num_tasks
+        start = [0.0] * self.index.size
+        end = [-1.0] * self.index.size
+        p = len(orders)
+        pos, compute, copy, gate = [0] * p, [0.0] * p, [0.0] * p, [0.0] * p
+        waiters: dict[int, list[int]] = {}
+        ready = list(range(p))
+        while ready:
+            d = ready.pop()
+            order, k = orders[d], pos[d]
+            while k < len(order):
+                tid = order[k]
+                kind = role[tid]
+                at = max(compute[d], gate[d]) if kind == 0 else copy[d]
+                if kind == 2 and compute[d] > at:
+                    at = compute[d]
+                blocked = False
+                for before, latency in deps[tid]:
+                    done = end[before]
+                    if done < 0.0:
+                        waiters.setdefault(before, []).append(d)
+                        blocked = True
+                        break
+                    at = max(at, done + latency)
+                if blocked:
+                    break
+                start[tid], end[tid] = at, at + dur[tid]
+                if kind == 0:
+                    compute[d] = end[tid]
+                else:
+                    copy[d] = end[tid]
+                    gate[d] = max(gate[d], end[tid] if kind == 1 else at)
+                k += 1
+                ready.extend(waiters.pop(tid, ()))
+            pos[d] = k
+        if sum(pos) < sum(len(order) for order in orders):
+            raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, deps))
+        return start, end
+
+
+def _copy_roles(problem: Problem, index: _Index) -> bytes:
+    """Per task id, 0 for a compute task, 1 for an offload, 2 for a reload; empty bytes when
+    the problem has no copies (the one-lane engine runs)."""
+    if not any(kind in COPY_KINDS for kind in index.kinds):
+        return b""
+    role = {Kind.O: 1, Kind.L: 2}
+    return bytes(role.get(kind, 0) for kind in index.kinds for _ in range(index.S * index.m))
+
 
 def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[int]]:
     """Integer orders, after checking every task appears once on its own device."""
@@ -131,14 +198,18 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
         raise OrderError(f"expected {problem.num_devices} device orders, got {len(orders)}")
     S, m, place = index.S, index.m, problem.placement
     kind_index = {kind: k for k, kind in enumerate(problem.kinds)}
-    r, again = kind_index.get(Kind.R, -1), problem.is_recomputed
+    optional = {k for kind, k in kind_index.items() if kind == Kind.R or kind in COPY_KINDS}
     seen = bytearray(index.size)
     id_orders = []
     for d, order in enumerate(orders):
         ids = []
         for kind, s, i in order:
             k = kind_index.get(kind)
-            if k is None or not (0 <= s < S and 0 <= i < m) or (k == r and not again(s, i)):
+            if (
+                k is None
+                or not (0 <= s < S and 0 <= i < m)
+                or (k in optional and not problem.has_task(Task(kind, s, i)))
+            ):
                 raise OrderError(f"{device_name(d)}: {(kind, s, i)} is not a task of this problem")
             if place[s] != d:
                 raise OrderError(
@@ -171,6 +242,10 @@ def _dependency_table(problem: Problem, index: _Index) -> Deps:
         for tid, task in ((tid, index.task(tid)) for tid in range(index.size)):
             if task.kind == Kind.B and not problem.is_recomputed(task.stage, task.microbatch):
                 deps[tid] = tuple(d for d in deps[tid] if index.task(d[0]).kind != Kind.R)
+    if problem.num_offloaded < S * m and Kind.L in index.kind_number:
+        for tid, task in ((tid, index.task(tid)) for tid in range(index.size)):
+            if task.kind == Kind.B and not problem.is_offloaded(task.stage, task.microbatch):
+                deps[tid] = tuple(d for d in deps[tid] if index.task(d[0]).kind != Kind.L)
     return deps
 
 

@@ -40,12 +40,16 @@ def validate(
     slack = time_slack(problem, tol)
     violations: list[str] = []
     first, seen, rows = _known_ops(schedule, violations)
+    copy_rows = _copy_rows(schedule, first, seen, violations)
     violations += _coverage(problem, seen)
     for d, row in enumerate(rows):
         violations += _row_rules(problem, d, row, slack)
+    for d, row in enumerate(copy_rows):
+        violations += _row_rules(problem, d, row, slack, lane="copy lane")
     violations += _dependency_rules(problem, first, slack)
     if limit is not None:
-        violations += _memory_rules(problem, rows, _per_device(problem, limit), tol)
+        both = [[*row, *copies] for row, copies in zip(rows, copy_rows, strict=True)]
+        violations += _memory_rules(problem, both, _per_device(problem, limit), tol)
     return violations
 
 
@@ -67,8 +71,7 @@ def validate_declared(
         return validate(schedule, limit, tol), []
     problem = schedule.problem
     violations = validate(schedule, None, tol)
-    _, _, rows = _known_ops(schedule, [])
-    overruns = _memory_rules(problem, rows, _per_device(problem, limit), tol)
+    overruns = _memory_rules(problem, _lane_rows(schedule), _per_device(problem, limit), tol)
     if not overruns:
         violations.append(
             "metrics.fits_memory_limit: the file says false, but every device is within "
@@ -120,9 +123,8 @@ def assert_valid(
 
 def memory_peaks(schedule: Schedule) -> tuple[float, ...]:
     """Per device, the largest activation memory it holds at any instant (own computation)."""
-    _, _, rows = _known_ops(schedule, [])
     peaks = []
-    for row in rows:
+    for row in _lane_rows(schedule):
         level = peak = 0.0
         for _, _, delta, _ in _memory_events(schedule.problem, row):
             level += delta
@@ -270,6 +272,9 @@ def _known_ops(
             if not (kind in kinds and _index(s, S) and _index(i, m)):
                 violations.append(f"{device_name(d)}: {_label(op)} is not a task of this problem")
                 continue
+            if kind in _COPY_KINDS:
+                violations.append(f"{device_name(d)}: {_label(op)} is a copy on the compute lane")
+                continue
             if kind == Kind.R and not problem.is_recomputed(s, i):
                 violations.append(
                     f"{device_name(d)}: {_label(op)} recomputes a micro-batch the problem does not "
@@ -294,6 +299,58 @@ def _known_ops(
                 )
         rows.append(kept)
     return first, seen, rows
+
+
+_COPY_KINDS = (Kind.O, Kind.L)
+
+
+def _copy_rows(
+    schedule: Schedule, first: dict[_Key, Op], seen: set[_Key], violations: list[str]
+) -> list[list[Op]]:
+    """Per device its checkable copy-lane ops (offloads and reloads), adding them to
+    ``first`` and ``seen``; reports copies the problem does not offload, copies in the
+    compute rows' place and compute tasks on a copy lane."""
+    problem = schedule.problem
+    rows: list[list[Op]] = [[] for _ in range(problem.num_devices)]
+    for d, row in enumerate(schedule.copy_ops):
+        for op in row:
+            key = (op.kind, op.stage, op.microbatch)
+            if op.kind not in _COPY_KINDS:
+                violations.append(
+                    f"{device_name(d)}: {_label(op)} is on the copy lane but is no copy"
+                )
+                continue
+            if not (
+                _index(op.stage, problem.num_stages)
+                and _index(op.microbatch, problem.num_microbatches)
+            ):
+                violations.append(f"{device_name(d)}: {_label(op)} is not a task of this problem")
+                continue
+            if not problem.is_offloaded(op.stage, op.microbatch):
+                violations.append(
+                    f"{device_name(d)}: {_label(op)} copies a micro-batch the problem does not "
+                    f"offload on stage {op.stage}"
+                )
+                continue
+            if key in seen:
+                violations.append(f"{device_name(d)}: {_label(op)} appears more than once")
+            seen.add(key)
+            if op.device != d or not (math.isfinite(op.start) and math.isfinite(op.end)):
+                violations.append(
+                    f"{device_name(d)}: {_label(op)} says device index {op.device} or has a "
+                    f"non-finite time"
+                )
+                continue
+            first.setdefault(key, op)
+            rows[d].append(op)
+    return rows
+
+
+def _lane_rows(schedule: Schedule) -> list[list[Op]]:
+    """Per device its checkable ops of both lanes (for memory)."""
+    first, seen, rows = _known_ops(schedule, [])
+    copies = _copy_rows(schedule, first, seen, [])
+    return [[*row, *extra] for row, extra in zip(rows, copies, strict=True)]
 
 
 def _edges(problem: Problem) -> dict[tuple[Kind, int], list[tuple[Kind, int, float]]]:
@@ -356,8 +413,9 @@ def _latencies(problem: Problem) -> list[float]:
     return [float(x) for row in p2p for x in (row if isinstance(row, tuple) else (row,))]
 
 
-def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack) -> list[str]:
-    """Placement, duration, start >= 0, and time order without overlap on one device."""
+def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack, lane: str = "") -> list[str]:
+    """Placement, duration, start >= 0, and time order without overlap on one device's
+    lane (compute, or the ``copy lane``: one copy at a time)."""
     out = []
     placement = problem.placement
     durations = {
@@ -384,7 +442,9 @@ def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack) -> list[st
         if start < -slack(0.0):
             out.append(f"{device_name(d)}: {_label(op)} starts at {_t(start)}, before time 0")
         if previous is not None and start < previous.end - slack(previous.end):
-            out.append(_order_text(d, previous, op))
+            text = _order_text(d, previous, op)
+            name = device_name(d)
+            out.append(text.replace(f"{name}:", f"{name} {lane}:", 1) if lane else text)
         previous = op
     return out
 
@@ -454,7 +514,9 @@ def _memory_events(
     F allocates its stage's activation at its start; an unsplit B frees it all at its end; a
     split B frees activation - retained and its W the retained part, each at its end. For a
     recomputed micro-batch F also allocates the checkpoint and frees the activation at its
-    end, R allocates the activation at its start and frees the checkpoint at its end.
+    end, R allocates the activation at its start and frees the checkpoint at its end. For an
+    offloaded one its offload O frees the whole activation at its end and its reload L
+    allocates it again at its start.
     """
     split, scales = problem.is_split, _scales(problem)
     activation, retained = problem.activation, problem.retained
@@ -474,6 +536,10 @@ def _memory_events(
                 events.append((op.start, 1, act, op))
                 events.append((op.end, 0, -checkpoint, None))
         elif op.kind == Kind.F:
+            events.append((op.start, 1, act, op))
+        elif op.kind == Kind.O:
+            events.append((op.end, 0, -act, None))
+        elif op.kind == Kind.L:
             events.append((op.start, 1, act, op))
         elif op.kind == Kind.B:
             freed = act - kept if split else act

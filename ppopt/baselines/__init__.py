@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from ppopt.baselines.gpipe import gpipe_orders
 from ppopt.baselines.greedy import greedy_baseline_orders
 from ppopt.baselines.interleaved import interleaved_orders
+from ppopt.baselines.offload import insert_copies
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.recompute import insert_recomputes
 from ppopt.baselines.vmemory import vhalf_orders, vmin_orders
@@ -49,7 +50,8 @@ def baseline(name: str, problem: Problem) -> Schedule:
     """The named baseline schedule of a problem, timed by the engine.
 
     A problem that recomputes gets the baseline's order with each recomputed micro-batch's
-    R right before its backward (``recompute: all``: the full-recompute variant). Raises
+    R right before its backward (``recompute: all``: the full-recompute variant); one that
+    offloads gets its copies merged in (:func:`insert_copies`, ``offload: all``). Raises
     :class:`UnknownScheduleError` for a name not in :data:`BASELINES` and
     :class:`NotApplicableError` when the baseline is not defined for the problem.
 
@@ -66,11 +68,13 @@ def baseline(name: str, problem: Problem) -> Schedule:
             f"schedule: unknown baseline {base!r}{did_you_mean(base, tuple(BASELINES))} "
             f"(known: {known})"
         ) from None
-    plain = problem.without_recompute()
+    plain = problem.without_recompute().without_offload()
     sequence = microbatch_permutation(plain.microbatch_scale, plain.num_microbatches, order)
     orders = make(plain.reordered(sequence))
     if sequence != sorted(sequence):
         orders = [[Task(t.kind, t.stage, sequence[t.microbatch]) for t in row] for row in orders]
+    if problem.num_offloaded:
+        return compute_timeline(problem, insert_copies(problem, orders), name)
     return compute_timeline(problem, insert_recomputes(problem, orders), name)
 
 

@@ -26,6 +26,7 @@ from ppopt.config.layers import AUTO, cut_problem, layered_problem, named_stages
 from ppopt.errors import ConfigError, ProblemError, SolverOptionError
 from ppopt.limits import MemoryLimit
 from ppopt.microbatches import MICROBATCH_ORDERS
+from ppopt.offload import Offload
 from ppopt.partition import LayeredProblem
 from ppopt.placement import placement_stages
 from ppopt.problem import Problem
@@ -48,6 +49,8 @@ PROBLEM_KEYS = (
     "recompute_times",
     "microbatch_scale",
 )
+#: Written only by a problem that offloads (files without offload stay as they were).
+OFFLOAD_KEYS = ("offload_times",)
 #: A layer profile to cut into stages instead of per-stage times (:mod:`ppopt.config.layers`);
 #: a schedule file's problem carries the cut as ``partition`` (when there was one).
 LAYER_KEYS = ("layers", "partition")
@@ -55,6 +58,7 @@ LAYER_KEYS = ("layers", "partition")
 TOP_KEYS = (
     *PROBLEM_KEYS,
     *LAYER_KEYS,
+    *OFFLOAD_KEYS,
     "schedule",
     "solver",
     "output_file",
@@ -69,6 +73,8 @@ MEMORY_KEYS = (
     "checkpoint",
     "recomputed",
     "recompute_per",
+    "offload",
+    "offloaded",
 )
 SOLVER_KEYS = ("time_limit", "workers", "seed", "order", "objective", "deterministic", "method")
 SECTIONS = {"memory": MEMORY_KEYS, "solver": SOLVER_KEYS}
@@ -269,9 +275,13 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             checkpoint=memory.get("checkpoint"),
             recompute_per=_word(memory, "recompute_per", RecomputePer.MICROBATCH, "memory."),
             microbatch_scale=raw.get("microbatch_scale"),
+            offload=_word(memory, "offload", Offload.NONE, "memory."),
+            offload_times=raw.get("offload_times"),
         )
         if memory.get("recomputed") is not None:
             problem = problem.with_recomputed(_pairs(memory["recomputed"]))
+        if memory.get("offloaded") is not None:
+            problem = problem.with_offloaded(_pairs(memory["offloaded"], "memory.offloaded"))
     except ProblemError as error:
         raise ConfigError(one_line(str(error))) from None
     return named_stages(raw, problem)
@@ -439,8 +449,9 @@ def _word(raw: Mapping[str, Any], key: str, default: str, prefix: str = "") -> s
     return value
 
 
-def _pairs(value: object) -> list[tuple[int, int]]:
-    """``memory.recomputed``: a list of ``[stage, micro-batch]`` pairs of whole numbers."""
+def _pairs(value: object, key: str = "memory.recomputed") -> list[tuple[int, int]]:
+    """``memory.recomputed`` (or ``offloaded``): a list of ``[stage, micro-batch]`` pairs of
+    whole numbers."""
     pairs = list(value) if isinstance(value, list | tuple) else None
     whole = [
         (pair[0], pair[1])
@@ -450,9 +461,7 @@ def _pairs(value: object) -> list[tuple[int, int]]:
         and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
     ]
     if pairs is None or len(whole) != len(pairs):
-        raise ConfigError(
-            f"memory.recomputed: expected a list of [stage, micro-batch], got {value!r}"
-        )
+        raise ConfigError(f"{key}: expected a list of [stage, micro-batch], got {value!r}")
     return whole
 
 
@@ -486,6 +495,12 @@ def problem_to_dict(problem: Problem) -> Raw:
     extra = _recompute_to_dict(problem)
     out["memory"].update(extra.pop("memory"))
     out.update(extra)
+    if problem.offload != Offload.NONE:  # absent otherwise: files without offload unchanged
+        out["memory"]["offload"] = str(problem.offload)
+        if problem.offload == Offload.AUTO:
+            out["memory"]["offloaded"] = [list(pair) for pair in sorted(problem.offloaded)]
+        times = problem.offload_times
+        out["offload_times"] = None if times is None else list(times)
     return out
 
 
@@ -511,7 +526,7 @@ def problem_from_dict(raw: object) -> Problem:
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"problem: expected a mapping of config keys, got {_kind(raw)}")
-    known = (*PROBLEM_KEYS, "partition")
+    known = (*PROBLEM_KEYS, *OFFLOAD_KEYS, "partition")
     extra = [key for key in raw if key not in known]
     if extra:
         raise ConfigError(f"problem.{extra[0]}: unknown key (known: {', '.join(known)})")

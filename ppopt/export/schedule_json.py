@@ -27,7 +27,7 @@ from ppopt.limits import fits, tidy
 from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
-from ppopt.tasks import Kind, Task
+from ppopt.tasks import KIND_SPECS, Kind, Lane, Task
 from ppopt.validate import check_claims
 
 FORMAT_NAME = "ppopt-schedule"
@@ -54,7 +54,7 @@ def schedule_to_dict(schedule: Schedule, solver: Mapping[str, Any] | None = None
                 "start": tidy(op.start),
                 "end": tidy(op.end),
             }
-            for op in schedule.ops()
+            for op in schedule.all_ops()
         ],
         "metrics": tidy(_metrics(schedule)),
         "interrupted": schedule.interrupted,
@@ -158,8 +158,8 @@ def schedule_file_from_dict(data: object) -> ScheduleFile:
     interrupted = data.get("interrupted", False)
     if not isinstance(interrupted, bool):
         raise ScheduleFileError(f"interrupted: expected true or false, got {interrupted!r}")
-    rows = _rows(problem, data["ops"])
-    schedule = Schedule(problem, name, rows, interrupted)
+    rows, copies = _lanes(_rows(problem, data["ops"]))
+    schedule = Schedule(problem, name, rows, interrupted, copies)
     solver = data.get("solver")
     if solver is not None and not isinstance(solver, dict):
         raise ScheduleFileError(f"solver: expected an object, got {solver!r}")
@@ -196,6 +196,18 @@ def _rows(problem: Problem, ops: object) -> tuple[tuple[Op, ...], ...]:
             f"ops: {missing} tasks of the problem are missing, e.g. {first.label()}"
         )
     return tuple(tuple(sorted(row, key=lambda op: (op.start, op.end))) for row in rows)
+
+
+def _lanes(
+    rows: tuple[tuple[Op, ...], ...],
+) -> tuple[tuple[tuple[Op, ...], ...], tuple[tuple[Op, ...], ...]]:
+    """The rows split into compute rows and copy-lane rows (none when no op is a copy)."""
+    copy = Lane.COPY
+    if not any(KIND_SPECS[op.kind].lane == copy for row in rows for op in row):
+        return rows, ()
+    compute = tuple(tuple(op for op in row if KIND_SPECS[op.kind].lane != copy) for row in rows)
+    copies = tuple(tuple(op for op in row if KIND_SPECS[op.kind].lane == copy) for row in rows)
+    return compute, copies
 
 
 def _op(problem: Problem, n: int, raw: object) -> Op:

@@ -56,8 +56,14 @@ def checkpointed_stages(schedule: Schedule) -> tuple[int, ...]:
 
     Raises :class:`NotApplicableError` for per-micro-batch choices, which PyTorch's runtime
     cannot express (its table has no recompute action; checkpointing is a property of a
-    stage module, the same for every micro-batch)."""
+    stage module, the same for every micro-batch), and for any schedule that offloads (the
+    table has no copy actions)."""
     problem = schedule.problem
+    if problem.num_offloaded:
+        raise NotApplicableError(
+            "export: PyTorch's schedule table has no copy actions; a schedule that offloads "
+            "activations cannot be exported (solve with memory.offload: none)"
+        )
     if not problem.num_recomputed:
         return ()
     if problem.recompute == Recompute.AUTO and problem.recompute_per != RecomputePer.STAGE:

@@ -15,6 +15,8 @@ Layout:
 * every dependency edge between two devices is also a flow arrow (``ph: "s"`` at the end of
   the producing op, ``ph: "f"`` with ``bp: "e"`` at the start of the consuming one, category
   ``flow``, one ``id`` per edge), whatever ``p2p_time`` is;
+* thread ``tid 1000`` (``copy``) holds the device's offloads and reloads (categories
+  ``offload``, ``reload``), when it has any (:mod:`ppopt.offload`);
 * a counter track ``memory`` per device (``ph: "C"``, ``args = {"activation": level}``) steps
   at every change of the device's memory (:func:`ppopt.metrics.memory_profile`), from 0 at
   time 0 back to 0 at its end;
@@ -51,6 +53,8 @@ from ppopt.tasks import device_name
 US_PER_UNIT = 1000.0
 COMPUTE_TID = 0
 FIRST_COMM_TID = 1
+COPY_TID = 1000  # the copy lane's thread (offloads and reloads), after the comm lanes
+COPY_CATEGORIES = {"O": "offload", "L": "reload"}
 UNSPLIT_CATEGORIES = {"F": "forward", "B": "backward", "R": "recompute"}
 SPLIT_CATEGORIES = {"F": "forward", "B": "backward-input", "W": "weight", "R": "recompute"}
 COMM_CATEGORY = "p2p"
@@ -80,6 +84,10 @@ def trace_events(schedule: Schedule) -> dict[str, Any]:
         events.extend(_flow_events(schedule, sender, receiver, number))
     for device in range(problem.num_devices):
         events.extend(_memory_counter(schedule, device))
+    for device, row in enumerate(schedule.copy_ops):
+        if row:
+            events.extend(_thread_metadata(device, COPY_TID, "copy"))
+            events.extend(_copy_event(schedule, op) for op in row)
     for device, lanes in enumerate(_send_lanes(schedule)):
         for lane, sends in enumerate(lanes):
             tid = FIRST_COMM_TID + lane
@@ -188,6 +196,21 @@ def _scale_arg(schedule: Schedule, op: Op) -> dict[str, float]:
     if not schedule.problem.is_scaled:
         return {}
     return {"scale": schedule.problem.scale_of(op.microbatch)}
+
+
+def _copy_event(schedule: Schedule, op: Op) -> dict[str, Any]:
+    """One complete event for one copy on its device's copy thread."""
+    ts = op.start * US_PER_UNIT
+    return {
+        "name": op_name(schedule, op),
+        "cat": COPY_CATEGORIES[op.kind],
+        "ph": "X",
+        "pid": op.device,
+        "tid": COPY_TID,
+        "ts": ts,
+        "dur": op.end * US_PER_UNIT - ts,
+        "args": {"stage": op.stage, "microbatch": op.microbatch, "kind": op.kind},
+    }
 
 
 def _flow_events(schedule: Schedule, sender: Op, receiver: Op, number: int) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ the same two windows with the work of several stages bounded by a fractional kna
 from __future__ import annotations
 
 from ppopt.metrics import Objective
+from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.tasks import Kind, Task
@@ -184,6 +185,8 @@ def lower_bound(problem: Problem, objective: str, limit: tuple[float, ...] | Non
     without a limit, a relaxation."""
     if problem.recompute != Recompute.NONE:
         problem, limit = problem.without_recompute(), None
+    if problem.offload != Offload.NONE:  # an offloaded micro-batch frees memory before B too
+        problem, limit = problem.without_offload(), None
     if problem.is_scaled:
         return scaled_lower_bound(problem, objective)
     if objective == Objective.SPAN:

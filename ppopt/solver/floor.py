@@ -19,6 +19,7 @@ from ppopt.baselines.recompute import (
 from ppopt.errors import NoScheduleError, NotApplicableError
 from ppopt.limits import fits
 from ppopt.metrics import compute_metrics, peak_memory
+from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.schedule import Schedule
@@ -50,6 +51,12 @@ def floor_stages(problem: Problem, caps: Caps) -> Iterator[list[Schedule]]:
     capped in flight (which fits any limit that holds one micro-batch), then each greedy
     variant (the first of them early when nothing has fitted yet)."""
     found = False
+    if problem.offloads:
+        offloading = _offloading_baselines(problem, caps)
+        found = bool(offloading)
+        yield offloading
+        if problem.offload == Offload.ALL:
+            return  # the orders below have no copies
     for name in ordered_names(problem, BASELINES):
         if name == "greedy":
             continue  # its variants come below (in the given order; the others here)
@@ -91,11 +98,27 @@ def _fitting_greedy(problem: Problem, caps: Caps, prefer: str) -> list[Schedule]
     """One greedy variant's schedule, if it fits the limit (the list scheduler does not
     recompute: on a problem that does, its order gets each R right before its B)."""
     try:
-        orders = greedy_orders(problem.without_recompute(), caps, prefer)
+        orders = greedy_orders(problem.without_recompute().without_offload(), caps, prefer)
     except NoScheduleError:
         return []  # one micro-batch fits only with recomputation
     schedule = compute_timeline(problem, insert_recomputes(problem, orders), f"greedy-{prefer}")
     return [schedule] if schedule_fits(schedule, caps) else []
+
+
+def _offloading_baselines(problem: Problem, caps: Caps) -> list[Schedule]:
+    """Each baseline with every micro-batch offloaded (``offload: all`` copies, or the same
+    as an ``auto`` choice), if it fits the limit."""
+    every = [(s, i) for s in range(problem.num_stages) for i in range(problem.num_microbatches)]
+    full = problem if problem.offload == Offload.ALL else problem.with_offloaded(every)
+    out = []
+    for name in BASELINES:
+        try:
+            schedule = baseline(name, full)
+        except (NotApplicableError, NoScheduleError):
+            continue
+        if schedule_fits(schedule, caps):
+            out.append(schedule.renamed(f"{name}-offload"))
+    return out
 
 
 def _recomputed_to_fit(schedule: Schedule, caps: tuple[float, ...]) -> list[Schedule]:

@@ -65,6 +65,8 @@ class PipelineModel:
         self.start: dict[Task, cp_model.IntVar] = {}
         self.interval: dict[Task, cp_model.IntervalVar] = {}
         self.held: dict[tuple[Task, Task], cp_model.IntVar] = {}
+        #: Holding intervals that exist only under a choice (recompute, offload auto).
+        self.optional_held: list[tuple[Task, Task, cp_model.IntVar]] = []
         self._variables()
         self._dependencies()
         self._microbatch_order()
@@ -162,15 +164,31 @@ class PipelineModel:
             self.start[alloc], size, self.end(free), f"m_{free.label()}"
         )
 
+    def _optional_holding(
+        self, alloc: Task, free: Task, present: cp_model.LiteralT
+    ) -> cp_model.IntervalVar:
+        """The interval from ``alloc``'s start to ``free``'s end, present iff ``present``
+        (shared by the models that choose recomputes or offloads)."""
+        size = self.model.new_int_var(0, self.data.horizon, f"h_{alloc.label()}_{free.label()}")
+        self.optional_held.append((alloc, free, size))
+        return self.model.new_optional_interval_var(
+            self.start[alloc], size, self.end(free), present, f"m_{alloc.label()}_{free.label()}"
+        )
+
     def _memory_precedences(self) -> None:
         """Redundant (exact for one unsplit stage per device): F(s,i) waits for B(s,i-L)
         where L activations fit, and on a split problem for W(s,i-1-K) where K retained
         parts fit beside one activation (the holds of docs/contract.md §1: F takes ``act``,
         B frees all but ``kept``, W frees ``kept``)."""
         memory, problem = self.data.memory, self.problem
-        if memory is None or problem.recompute != Recompute.NONE or problem.is_scaled:
-            return  # a recomputed micro-batch frees its activation before its B; the count
-            # argument needs identical micro-batches
+        if (
+            memory is None
+            or problem.recompute != Recompute.NONE
+            or problem.offloads
+            or problem.is_scaled
+        ):
+            return  # a recomputed or offloaded micro-batch frees its activation before its B;
+            # the count argument needs identical micro-batches
         m = problem.num_microbatches
         for s in range(problem.num_stages):
             cap = memory.capacity[problem.device_of(s)]

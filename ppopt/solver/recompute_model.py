@@ -28,7 +28,6 @@ class RecomputeModel(PipelineModel):
 
     def __init__(self, data: IntProblem, fixed_orders: Sequence[Sequence[Task]] | None = None):
         self.chosen: dict[tuple[int, int], cp_model.IntVar] = {}
-        self.optional_held: list[tuple[Task, Task, cp_model.IntVar]] = []
         super().__init__(data, fixed_orders)
 
     # -------------------------------------------------------------------------- variables
@@ -75,16 +74,6 @@ class RecomputeModel(PipelineModel):
                     alloc, free = Task(hold.alloc, s, i), Task(hold.free, s, i)
                     out.append((self._optional_holding(alloc, free, present), int(hold.amount)))
         return out
-
-    def _optional_holding(
-        self, alloc: Task, free: Task, present: cp_model.LiteralT
-    ) -> cp_model.IntervalVar:
-        """The interval from ``alloc``'s start to ``free``'s end, present iff ``present``."""
-        size = self.model.new_int_var(0, self.data.horizon, f"h_{alloc.label()}_{free.label()}")
-        self.optional_held.append((alloc, free, size))
-        return self.model.new_optional_interval_var(
-            self.start[alloc], size, self.end(free), present, f"m_{alloc.label()}_{free.label()}"
-        )
 
     # ------------------------------------------------------------------------------ hints
 

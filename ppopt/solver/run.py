@@ -18,6 +18,7 @@ from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.recompute import drop_needless_recomputes, insert_recomputes
 from ppopt.errors import NoScheduleError, SolverOptionError
 from ppopt.limits import meets_bound
+from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.schedule import Schedule
@@ -31,6 +32,7 @@ from ppopt.solver.cpsat import (
 from ppopt.solver.floor import by_objective, floor_stages, objective_value
 from ppopt.solver.local import tabu_search
 from ppopt.solver.model import IntProblem, PipelineModel
+from ppopt.solver.offload_model import OffloadModel
 from ppopt.solver.options import Method, Objective, Order, Progress, ProgressCallback, SolverOptions
 from ppopt.solver.recompute_model import RecomputeModel
 from ppopt.solver.result import SolveResult, Status
@@ -136,11 +138,14 @@ class _Run:
                 raise SolverOptionError("solver.order: fixed needs num_chunks = 1 (the 1F1B order)")
             if self.problem.recompute == Recompute.AUTO:
                 raise SolverOptionError("solver.order: fixed cannot choose recomputation (auto)")
+            if self.problem.offloads:
+                raise SolverOptionError("solver.order: fixed cannot place offload copies")
             orders = insert_recomputes(self.problem, one_f_one_b_orders(self.problem))
             return self._cp_sat(None, orders)
         try:
             self._floor()
-            if self.best is not None and not self._proven(self.best) and self._left() > 0:
+            unmoved = self.problem.offloads  # the local searches do not move copies
+            if self.best and not unmoved and not self._proven(self.best) and self._left() > 0:
                 self._improve_without_r(self.best)
             if self.problem.recompute == Recompute.AUTO and self.best is not None:
                 self._solve_without_r(self.best)
@@ -344,6 +349,8 @@ class _Run:
         if isinstance(model, RecomputeModel):
             chosen = problem.with_recomputed(model.recomputed(solver))
             problem, orders = drop_needless_recomputes(chosen, orders, self.caps)
+        if isinstance(model, OffloadModel) and problem.offload == Offload.AUTO:
+            problem = problem.with_offloaded(model.offloaded(solver))
         return compute_timeline(problem, orders, "cp-sat")
 
     def _model(
@@ -370,7 +377,8 @@ class _Run:
             memory=memory_data(problem, self.caps),
         )
         auto = problem.recompute == Recompute.AUTO
-        model = (RecomputeModel if auto else PipelineModel)(data, fixed_orders=fixed)
+        kind = OffloadModel if problem.offloads else RecomputeModel if auto else PipelineModel
+        model = kind(data, fixed_orders=fixed)
         if hint is not None:
             model.add_hint(hint)
         budget = (
@@ -424,7 +432,13 @@ class _Run:
         nothing about the value."""
         value = objective_value(best, self.options.objective)
         return SolveResult(
-            schedule=Schedule(best.problem, name, best.device_ops, interrupted=interrupted),
+            schedule=Schedule(
+                best.problem,
+                name,
+                best.device_ops,
+                interrupted=interrupted,
+                copy_ops=best.copy_ops,
+            ),
             status=Status.OPTIMAL if meets_bound(value, bound) else Status.FEASIBLE,
             objective=self.options.objective,
             objective_value=value,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from ppopt.checks import TIME_RESOLUTION
 from ppopt.links import map_values, named_values
+from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.schedule import Op
@@ -62,6 +63,7 @@ def time_scale(problem: Problem) -> Scale:
     """The integer scaling of a problem's times (durations and latency)."""
     durations = [*problem.forward, *problem.backward, *(problem.weight or ())]
     durations += problem.recompute_times or ()
+    durations += problem.offload_times or ()
     if problem.microbatch_scale is not None:  # every task's own duration must be whole
         durations += [v * c for v in durations for c in set(problem.microbatch_scale)]
     values = durations + [latency for _, latency in named_values(problem.p2p)]
@@ -131,6 +133,7 @@ def integer_problem(problem: Problem, scale: Scale) -> Problem:
             if problem.recompute_times is not None and problem.recompute != Recompute.NONE
             else problem.recompute_times  # unused without recomputation
         ),
+        offload_times=column("O") if problem.offload != Offload.NONE else problem.offload_times,
     )
 
 
@@ -147,9 +150,15 @@ class IntMemory:
     recomputed_holds: tuple[tuple[Hold, ...], ...] = ()  # per stage, of a recomputed micro-batch
     #: With scaled micro-batches, the holds of each (stage, recomputed, micro-batch).
     scaled_holds: dict[tuple[int, bool, int], tuple[Hold, ...]] | None = None
+    offloaded_holds: tuple[tuple[Hold, ...], ...] = ()  # per stage, of an offloaded micro-batch
 
-    def holds_of(self, stage: int, recomputed: bool, microbatch: int = 0) -> tuple[Hold, ...]:
-        """A stage's holds for a micro-batch that is ``recomputed`` there, or not."""
+    def holds_of(
+        self, stage: int, recomputed: bool, microbatch: int = 0, offloaded: bool = False
+    ) -> tuple[Hold, ...]:
+        """A stage's holds for a micro-batch that is ``recomputed`` (or ``offloaded``) there,
+        or neither (offload is not combined with scaled micro-batches)."""
+        if offloaded:
+            return self.offloaded_holds[stage]
         if self.scaled_holds is not None:
             return self.scaled_holds[stage, recomputed, microbatch]
         return self.recomputed_holds[stage] if recomputed else self.holds[stage]
@@ -179,6 +188,7 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
         for h in problem.holds(s, r)
         for c in factors
     ]
+    away = problem.offload != Offload.NONE
     scale = memory_scale([*problem.activation, *amounts, *limit])
     # exact only if every scaled value is whole up to float noise: the decimal search's
     # relative tolerance passes e.g. 3.7123089870894113 at 1e8 units (0.3 units off)
@@ -189,9 +199,12 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
     def up(x: float) -> int:
         return round(x * scale.factor) if exact else math.ceil(x * scale.factor)
 
-    def rounded(recomputed: bool) -> tuple[tuple[Hold, ...], ...]:
+    def rounded(recomputed: bool, offloaded: bool = False) -> tuple[tuple[Hold, ...], ...]:
         return tuple(
-            tuple(h._replace(amount=up(h.amount)) for h in problem.holds(s, recomputed))
+            tuple(
+                h._replace(amount=up(h.amount))
+                for h in problem.holds(s, recomputed, offloaded=offloaded)
+            )
             for s in stages
         )
 
@@ -209,7 +222,10 @@ def memory_data(problem: Problem, limit: tuple[float, ...] | None) -> IntMemory 
         capacity = tuple(round(c * scale.factor) for c in limit)
     else:
         capacity = tuple(math.floor(c * scale.factor) for c in limit)
-    return IntMemory(holds, capacity, exact, rounded(True) if again else (), per_microbatch)
+    offloaded = rounded(False, True) if away else ()
+    return IntMemory(
+        holds, capacity, exact, rounded(True) if again else (), per_microbatch, offloaded
+    )
 
 
 def bound_ratio(problem: Problem, scale: Scale, memory: IntMemory | None) -> float:

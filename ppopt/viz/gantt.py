@@ -28,7 +28,15 @@ from ppopt.viz.labels import BoxLabels, choose_style
 
 #: The colour of each task kind, the same in every picture ppopt draws; told apart also with
 #: red-green or blue-yellow colour blindness (tests/viz/test_colors.py; W is Paul Tol's teal).
-KIND_COLORS: dict[str, str] = {"F": "#3b75af", "B": "#e1812c", "W": "#44aa99", "R": "#aa3377"}
+KIND_COLORS: dict[str, str] = {
+    "F": "#3b75af",
+    "B": "#e1812c",
+    "W": "#44aa99",
+    "R": "#aa3377",
+    "O": "#333333",  # offload and reload: the thin copy lane under each device's row
+    "L": "#cccccc",
+}
+COPY_LANE = (0.42, 0.16)  # offset below a row's centre and height of its copy lane
 CHUNK_LEGEND_COLOR = "#707070"  # neutral grey for the chunk entries of the legend
 
 #: Legend names of the kinds; ``B`` means the full backward on an unsplit problem.
@@ -36,6 +44,8 @@ KIND_NAMES = {
     "F": "F forward",
     "B": "B backward (input grad)",
     "W": "W weight grad",
+    "O": "O offload (copy lane)",
+    "L": "L reload (copy lane)",
     "R": "R recompute",
 }
 
@@ -80,6 +90,7 @@ def plot_gantt(
     box_pt = ROW_HEIGHT * _axes_points(ax)[1] / max(problem.num_devices, 1)
     style = choose_style(list(schedule.ops()), points_per_unit, box_pt, problem.num_microbatches)
     ax.add_artist(BoxLabels(np.array(boxes), texts, text_colors, style))
+    _draw_copy_lanes(ax, schedule)
     _style_rows(ax, problem)
     style_time_axis(ax, schedule.makespan, time_unit)
     ax.set_title(title if title is not None else schedule_title(schedule, time_unit), fontsize=10)
@@ -209,6 +220,17 @@ def _groups(schedule: Schedule) -> dict[tuple[str, int], list[Op]]:
     for op in schedule.ops():
         groups.setdefault((op.kind, chunk_of[op.stage]), []).append(op)
     return groups
+
+
+def _draw_copy_lanes(ax: Axes, schedule: Schedule) -> None:
+    """Each device's copies (:mod:`ppopt.offload`) as a thin bar under its compute row:
+    offloads dark grey, reloads light grey."""
+    offset, height = COPY_LANE
+    for kind in ("O", "L"):
+        ops = [op for row in schedule.copy_ops for op in row if op.kind == kind]
+        for device in {op.device for op in ops}:
+            spans = [(op.start, op.end - op.start) for op in ops if op.device == device]
+            ax.broken_barh(spans, (device + offset, height), facecolors=KIND_COLORS[kind])
 
 
 def _draw_boxes(

@@ -157,7 +157,7 @@ def test_override_beats_file_and_file_fills_the_rest(tmp_path: Path) -> None:
             "num_stages: 4\nnum_batches: 8\nmemory: 3\n",
             {},
             "c.yaml: memory: expected a mapping (activation, retained, limit, recompute, "
-            "checkpoint, recomputed, recompute_per), got 3",
+            "checkpoint, recomputed, recompute_per, offload, offloaded), got 3",
         ),
         # booleans are not counts
         (

@@ -67,7 +67,9 @@ def test_kind_colours_are_the_module_map_in_every_chart(name: str, split: Schedu
             )
         }
         assert legend == {k: rgba(KIND_COLORS[k]) for k in schedule.problem.kinds}
-    assert len({rgba(c) for c in KIND_COLORS.values()}) == len(KIND_COLORS) == 4  # F, B, W, R apart
+    assert (
+        len({rgba(c) for c in KIND_COLORS.values()}) == len(KIND_COLORS) == 6
+    )  # F, B, W, R, O, L apart
 
 
 def test_chunks_differ_in_shade_and_hatch(chunked: Schedule) -> None:
