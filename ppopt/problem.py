@@ -70,6 +70,8 @@ class Problem:
     checkpoint: tuple[float, ...] | None = None  # None: 0 on every stage
     recomputed: frozenset[tuple[int, int]] = frozenset()  # auto: the chosen (stage, mb)
     recompute_per: RecomputePer = RecomputePer.MICROBATCH  # auto: what one choice covers
+    #: ``overlap_times``: per virtual stage, an overlapped F+B pair's duration (None: no pairs)
+    overlap: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         check_count("num_stages", self.num_devices)
@@ -96,6 +98,23 @@ class Problem:
                 f"got {len(self.partition.sizes)}"
             )
         self._check_recompute()
+        self._check_overlap()
+
+    def _check_overlap(self) -> None:
+        """``overlap_times[s]`` lies between ``max(F_s, B_s)`` (a pair is never shorter than
+        either part) and ``F_s + B_s`` (never longer than running them apart); a pair is an
+        F and a B run as one task, which an R between them would break."""
+        if self.overlap is None:
+            return
+        check_times("overlap_times", self.overlap, self.num_stages)
+        for s, (both, f, b) in enumerate(zip(self.overlap, self.forward, self.backward, strict=True)):
+            if not max(f, b) <= both <= f + b:
+                raise ProblemError(
+                    f"overlap_times[{s}]: must be between max(forward, backward) = {max(f, b):g} "
+                    f"and forward + backward = {f + b:g}, got {both:g}"
+                )
+        if self.recompute != Recompute.NONE:
+            raise ProblemError("overlap_times: cannot be combined with memory.recompute")
 
     def _check_time_scale(self) -> None:
         """Every time and every sum of them representable, none below the solver's resolution."""
@@ -197,6 +216,7 @@ class Problem:
         recompute_times: float | Sequence[float] | None = None,
         checkpoint: float | Sequence[float] | None = None,
         recompute_per: RecomputePer | str = RecomputePer.MICROBATCH,
+        overlap: float | Sequence[float] | None = None,
         **config_names: object,
     ) -> Problem:
         """Build a problem from scalars or per-stage sequences, filling the defaults.
@@ -221,6 +241,7 @@ class Problem:
         backward = given.get("backward", backward)  # type: ignore[assignment]
         weight = given.get("weight", weight)  # type: ignore[assignment]
         p2p = given.get("p2p", p2p)  # type: ignore[assignment]
+        overlap = given.get("overlap", overlap)  # type: ignore[assignment]
         check_count("num_stages", devices)
         check_count("num_batches", batches)
         check_count("num_chunks", num_chunks)
@@ -250,6 +271,7 @@ class Problem:
             recompute_times=_optional_per_stage("recompute_times", recompute_times, n),
             checkpoint=_optional_per_stage("memory.checkpoint", checkpoint, n),
             recompute_per=recompute_per,  # type: ignore[arg-type]  # checked on construction
+            overlap=_optional_per_stage("overlap_times", overlap, n),
         )
 
     def with_limit(self, limit: MemoryLimit | object) -> Problem:
@@ -415,6 +437,37 @@ class Problem:
         if kind == Kind.R and self.recompute != Recompute.NONE:
             return self.recompute_time(stage)
         raise KeyError(f"no {kind} tasks in this problem")
+
+    # --------------------------------------------------------------- overlapped F+B pairs
+
+    def overlap_saving(self, stage: int) -> float:
+        """What an overlapped pair of this stage's F and B saves: ``F_s + B_s - overlap_s``."""
+        assert self.overlap is not None
+        return self.forward[stage] + self.backward[stage] - self.overlap[stage]
+
+    def pair_duration(self, forward_stage: int, backward_stage: int) -> float:
+        """The pair rule (docs/contract.md §1): F on stage ``s`` and B on stage ``s'`` run as one
+        task of ``F_s + B_s' - min(saving_s, saving_s')``; on one stage that is
+        ``overlap_times[s]``. Each part hides at most what its own stage's pair hides, so a pair
+        is never shorter than either part (``saving_s <= min(F_s, B_s)``)."""
+        saving = min(self.overlap_saving(forward_stage), self.overlap_saving(backward_stage))
+        return self.forward[forward_stage] + self.backward[backward_stage] - saving
+
+    def pair_fault(self, forward: Task, backward: Task) -> str | None:
+        """Why two tasks cannot be a pair (``None``: they can): a pair is a forward and a
+        backward (``B``) of different micro-batches on one device, in a problem with
+        ``overlap_times``. It starts when both parts' dependencies are met, ends after
+        :meth:`pair_duration`, and both parts' successors wait for its end; F allocates at its
+        start and B frees at its end (the usual holds of both parts, timed by the pair)."""
+        if self.overlap is None:
+            return "the problem has no overlap_times"
+        if forward.kind != Kind.F or backward.kind != Kind.B:
+            return "a pair is a forward and a backward (B)"
+        if forward.microbatch == backward.microbatch:
+            return "a pair's forward and backward are of different micro-batches"
+        if self.device_of(forward.stage) != self.device_of(backward.stage):
+            return "a pair's forward and backward run on one device"
+        return None
 
     def tasks(self) -> list[Task]:
         """Every task of the problem (R only for the recomputed micro-batches)."""
@@ -649,6 +702,7 @@ CONFIG_NAMES = {
     "backward_times": "backward",
     "weight_times": "weight",
     "p2p_time": "p2p",
+    "overlap_times": "overlap",
 }
 
 

@@ -27,6 +27,7 @@ LIST_OPTIONS = frozenset(
         "--placement",
         "--recompute-times",
         "--checkpoint",
+        "--overlap-times",
     }
 )
 #: First arguments that belong to the top-level command itself, never to ``solve``.

@@ -44,6 +44,7 @@ PROBLEM_KEYS = (
     "memory",
     "runtime",
     "recompute_times",
+    "overlap_times",
 )
 #: A layer profile to cut into stages instead of per-stage times (:mod:`ppopt.config.layers`);
 #: a schedule file's problem carries the cut as ``partition`` (when there was one).
@@ -263,6 +264,7 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             recompute_times=raw.get("recompute_times"),
             checkpoint=memory.get("checkpoint"),
             recompute_per=_word(memory, "recompute_per", RecomputePer.MICROBATCH, "memory."),
+            overlap=raw.get("overlap_times"),
         )
         if memory.get("recomputed") is not None:
             problem = problem.with_recomputed(_pairs(memory["recomputed"]))
@@ -470,6 +472,8 @@ def problem_to_dict(problem: Problem) -> Raw:
     extra = _recompute_to_dict(problem)
     out["memory"].update(extra.pop("memory"))
     out.update(extra)
+    if problem.overlap is not None:  # only then: files without pairs stay as they were
+        out["overlap_times"] = list(problem.overlap)
     return out
 
 

@@ -60,6 +60,7 @@ def time_scale(problem: Problem) -> Scale:
     """The integer scaling of a problem's times (durations and latency)."""
     values = [*problem.forward, *problem.backward, *(problem.weight or ()), problem.p2p]
     values += problem.recompute_times or ()
+    values += problem.overlap or ()
     positive = [v for v in values if v > 0]
     factor = _decimal_factor(positive, limit=10.0 * RESOLUTION)
     if factor is not None:
@@ -96,10 +97,18 @@ def integer_problem(problem: Problem, scale: Scale) -> Problem:
     def column(kind: str) -> tuple[float, ...]:
         return tuple(float(durations[(kind, s)]) for s in range(problem.num_stages))
 
+    forward, backward = column("F"), column("B")
+    overlap = None
+    if problem.overlap is not None:  # rounded, then kept within the rule's range
+        overlap = tuple(
+            float(min(f + b, max(f, b, scale.to_int(o))))
+            for o, f, b in zip(problem.overlap, forward, backward, strict=True)
+        )
     return replace(
         problem,
-        forward=column("F"),
-        backward=column("B"),
+        overlap=overlap,
+        forward=forward,
+        backward=backward,
         weight=column("W") if problem.is_split else None,
         p2p=float(scale.to_int(problem.p2p)),
         recompute_times=(
