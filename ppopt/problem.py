@@ -107,7 +107,9 @@ class Problem:
         if self.overlap is None:
             return
         check_times("overlap_times", self.overlap, self.num_stages)
-        for s, (both, f, b) in enumerate(zip(self.overlap, self.forward, self.backward, strict=True)):
+        for s, (both, f, b) in enumerate(
+            zip(self.overlap, self.forward, self.backward, strict=True)
+        ):
             if not max(f, b) <= both <= f + b:
                 raise ProblemError(
                     f"overlap_times[{s}]: must be between max(forward, backward) = {max(f, b):g} "

@@ -94,7 +94,8 @@ class Schedule:
         """Time the pairs save against running their parts apart (sum over pairs)."""
         problem = self.problem
         return sum(
-            problem.duration(f.kind, f.stage) + problem.duration(b.kind, b.stage)
+            problem.duration(f.kind, f.stage)
+            + problem.duration(b.kind, b.stage)
             - problem.pair_duration(f.stage, b.stage)
             for f, b in self.pairs
         )

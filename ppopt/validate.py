@@ -91,7 +91,7 @@ def check_tight(schedule: Schedule, tol: float = TIME_TOLERANCE) -> list[str]:
     edges = _edges(problem)
     partner: dict[_Key, _Key] = {}
     for f, b in schedule.pairs:
-        partner[tuple(f)], partner[tuple(b)] = tuple(b), tuple(f)  # type: ignore[index]
+        partner[f], partner[b] = b, f
     out = []
     for d, row in enumerate(rows):
         free = before_pair = 0.0
@@ -179,7 +179,7 @@ def _own_metrics(schedule: Schedule) -> dict[str, float | list[float]]:
         max(op.end for op in row) - min(op.start for op in row) if row else 0.0 for row in rows
     ]
     busy = [sum(op.end - op.start for op in row) for row in rows]
-    forwards = {tuple(f) for f, _ in schedule.pairs}
+    forwards = {f for f, _ in schedule.pairs}
     for op in schedule.ops():
         if (op.kind, op.stage, op.microbatch) in forwards:
             busy[op.device] -= op.end - op.start  # a pair's two ops are one task's time
@@ -359,7 +359,7 @@ def _paired_durations(
         for a, b in zip(row, row[1:], strict=False)
     }
     for f, b in sorted(schedule.pairs):
-        fop, bop = first.get(tuple(f)), first.get(tuple(b))  # type: ignore[call-overload]
+        fop, bop = first.get(f), first.get(b)
         name = f"pair ({Task(*f).label()}, {Task(*b).label()})"
         if fop is None or bop is None:
             violations.append(f"{name}: not two ops of the schedule")
@@ -371,18 +371,18 @@ def _paired_durations(
             faults.append("pairs a micro-batch with itself")
         if fop.device != bop.device:
             faults.append(f"spans devices {fop.device} and {bop.device}")
-        if following.get(tuple(f)) != tuple(b):  # type: ignore[call-overload]
+        if following.get(f) != b:
             faults.append("is not its forward then its backward, next to each other in the row")
         if (fop.start, fop.end) != (bop.start, bop.end):
             faults.append(
                 f"parts run {_t(fop.start)}-{_t(fop.end)} and {_t(bop.start)}-{_t(bop.end)}"
             )
-        if tuple(f) in out or tuple(b) in out:  # type: ignore[operator]
+        if f in out or b in out:
             faults.append("shares a task with another pair")
         violations += [f"device {fop.device}: {name} {fault}" for fault in faults]
         if fop.device == bop.device and fop.kind == Kind.F and bop.kind == Kind.B:
             both = problem.pair_duration(fop.stage, bop.stage)
-            out[tuple(f)] = out[tuple(b)] = both  # type: ignore[index]
+            out[f] = out[b] = both
     return out
 
 

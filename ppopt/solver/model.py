@@ -311,7 +311,9 @@ class PipelineModel:
         rows: list[list[tuple[int, bool, Task]]] = [[] for _ in range(self.problem.num_devices)]
         backs = {b for _, b in self.pairs(solver)}
         for task, var in self.start.items():
-            rows[self.problem.device_of(task.stage)].append((solver.value(var), task in backs, task))
+            rows[self.problem.device_of(task.stage)].append(
+                (solver.value(var), task in backs, task)
+            )
         return [[task for _, _, task in sorted(row)] for row in rows]
 
     def pairs(
