@@ -287,7 +287,9 @@ class Problem:
             return self
         if self.runtime != Runtime.ABSTRACT:
             raise ProblemError(f"runtime: a {self.runtime} problem cannot become {runtime}")
-        return replace(self, runtime=Runtime(runtime))
+        # PyTorch runs an OVERLAP_F_B action's parts one after the other (unless the user
+        # registers an overlapping function for it): no pairs under its semantics
+        return replace(self, runtime=Runtime(runtime), overlap=None)
 
     def with_recompute(
         self,
@@ -328,7 +330,10 @@ class Problem:
             return self
         full = tuple(b + w for b, w in zip(self.backward, self.weight, strict=True))
         zeros = tuple(0.0 for _ in self.retained)
-        return replace(self, backward=full, weight=None, retained=zeros)
+        overlap = self.overlap
+        if overlap is not None:  # a pair's B becomes the full backward: W joins the pair
+            overlap = tuple(o + w for o, w in zip(overlap, self.weight, strict=True))
+        return replace(self, backward=full, weight=None, retained=zeros, overlap=overlap)
 
     def merged_chunks(self) -> Problem:
         """One stage per device, each the sum of that device's chunks (the ``Nx`` reference)."""

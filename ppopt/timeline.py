@@ -207,7 +207,10 @@ class TaskTable:
                 k += len(group)
             pos[d], clock[d] = k, now
         if sum(pos) < sum(len(order) for order in orders):
-            raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, deps))
+            joined = list(deps)  # a pair's F waits for what its B waits for too
+            for f, (b, _) in pairs.items():
+                joined[f] = (*deps[f], *deps[b])
+            raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, joined))
         return start, end
 
 

@@ -14,7 +14,7 @@ from ppopt.baselines.interleaved import interleaved_orders
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.recompute import insert_recomputes
 from ppopt.baselines.vmemory import vhalf_orders, vmin_orders
-from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
+from ppopt.baselines.vshape import dualpipev_orders, dualpipev_pairs, v1f1b_orders, zbv_orders
 from ppopt.baselines.zbauto import zb_auto_orders, zbv_auto_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
 from ppopt.checks import did_you_mean
@@ -25,6 +25,7 @@ from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 
 OrderMaker = Callable[[Problem], list[list[Task]]]
+PairMaker = Callable[[Problem], list[tuple[Task, Task]]]
 
 #: Every baseline by its command-line name.
 BASELINES: dict[str, OrderMaker] = {
@@ -44,6 +45,10 @@ BASELINES: dict[str, OrderMaker] = {
 }
 
 
+#: Baselines that run overlapped F+B pairs when the problem gives ``overlap_times``.
+PAIRS: dict[str, PairMaker] = {"dualpipev": dualpipev_pairs}
+
+
 def baseline(name: str, problem: Problem) -> Schedule:
     """The named baseline schedule of a problem, timed by the engine.
 
@@ -60,7 +65,8 @@ def baseline(name: str, problem: Problem) -> Schedule:
             f"(known: {known})"
         ) from None
     orders = make(problem.without_recompute())
-    return compute_timeline(problem, insert_recomputes(problem, orders), name)
+    pairs = PAIRS[name](problem) if problem.overlap is not None and name in PAIRS else ()
+    return compute_timeline(problem, insert_recomputes(problem, orders), name, pairs)
 
 
 def applicable_baselines(problem: Problem) -> dict[str, Schedule]:
