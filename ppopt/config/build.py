@@ -472,8 +472,7 @@ def problem_to_dict(problem: Problem) -> Raw:
     extra = _recompute_to_dict(problem)
     out["memory"].update(extra.pop("memory"))
     out.update(extra)
-    if problem.overlap is not None:  # only then: files without pairs stay as they were
-        out["overlap_times"] = list(problem.overlap)
+    out["overlap_times"] = None if problem.overlap is None else list(problem.overlap)
     return out
 
 

@@ -218,6 +218,7 @@ def test_normalised_problem_reads_back_to_the_same_problem(problem: Problem) -> 
     assert set(raw) == {
         "num_stages", "num_batches", "num_chunks", "placement", "forward_times",
         "backward_times", "weight_times", "p2p_time", "memory", "runtime", "recompute_times",
+        "overlap_times",
     }  # fmt: skip
 
 
