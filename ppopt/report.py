@@ -64,6 +64,8 @@ def format_report(
     lines = [problem_line(problem), *partition_lines(problem), limit_line(problem)]
     if problem.recompute != Recompute.NONE:
         lines.append(recompute_line(schedule))
+    if problem.overlap is not None:
+        lines.append(overlap_line(schedule))
     lines += metrics_table(columns, show_span)
     lines.append("peak memory per device:")
     width = max(len(name) for name, _ in columns)
@@ -77,6 +79,17 @@ def format_report(
     if schedule.interrupted:
         lines.append("note: interrupted; this is the best schedule found before the stop")
     return "\n".join(lines)
+
+
+def overlap_line(schedule: Schedule) -> str:
+    """How many overlapped F+B pairs the schedule runs and the time they save (against
+    running each pair's parts one after the other)."""
+    pairs = len(schedule.pairs)
+    forwards = schedule.problem.num_stages * schedule.problem.num_microbatches
+    return (
+        f"overlap: {pairs} F+B pairs (of {forwards} forwards), saving "
+        f"{_num(schedule.pair_saving())} of device time"
+    )
 
 
 def recompute_line(schedule: Schedule) -> str:

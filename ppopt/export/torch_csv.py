@@ -41,7 +41,6 @@ from ppopt.schedule import Op, Schedule
 from ppopt.tasks import KIND_SPECS
 from ppopt.timeline import compute_timeline
 
-
 #: PyTorch's action type of an overlapped pair: the cell ``(0F7;7B3)OVERLAP_F_B`` runs its
 #: sub-actions one after the other, or together through a function registered with
 #: ``_PipelineScheduleRuntime.register_custom_function(OVERLAP_F_B, ...)``.
