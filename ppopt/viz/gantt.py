@@ -68,7 +68,6 @@ def plot_gantt(
     boxes: list[tuple[float, float, float, float]] = []
     texts: list[str] = []
     text_colors: list[str] = []
-    half = ROW_HEIGHT / 2
     sides = _pair_sides(schedule)
     for (kind, chunk), ops in _groups(schedule).items():
         color = chunk_color(kind, chunk, problem.num_chunks)
