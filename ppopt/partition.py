@@ -32,6 +32,7 @@ from ppopt.layers import Partition, Profile, check_sizes
 from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, within
 from ppopt.problem import Problem
 from ppopt.runtime import Runtime
+from ppopt.tasks import device_name
 
 #: ``partition`` words of the config (docs/contract.md §2); a list of layer counts also works.
 PARTITION_WORDS = ("even", "auto")
@@ -129,7 +130,7 @@ class LayeredProblem:
         for d, (cap, held) in enumerate(zip(caps, self.device_parameters(sizes), strict=True)):
             if within(cap, held):
                 raise ProblemError(
-                    f"memory.limit: device {d} holds {held:g} parameter memory under this "
+                    f"memory.limit: {device_name(d)} holds {held:g} parameter memory under this "
                     f"partition, which leaves nothing of its limit {cap:g} for activations"
                 )
             left.append(cap - held)

@@ -45,6 +45,6 @@ def check_placement(placement: Sequence[object], num_devices: int, num_chunks: i
     for device, count in enumerate(held):
         if count != num_chunks:
             raise ProblemError(
-                f"placement: device {device} holds {count} stages, expected num_chunks "
+                f"placement: device index {device} holds {count} stages, expected num_chunks "
                 f"= {num_chunks}"
             )

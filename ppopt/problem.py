@@ -34,7 +34,7 @@ from ppopt.limits import DEFAULT_LIMIT, MemoryLimit, per_device, within
 from ppopt.placement import check_placement, placement_stages
 from ppopt.recompute import Recompute, RecomputePer, parse_recompute, parse_recompute_per
 from ppopt.runtime import Runtime, check_runtime_retained, runtime_retained, runtime_times
-from ppopt.tasks import PASS_KINDS, Edge, Hold, Kind, Task
+from ppopt.tasks import PASS_KINDS, Edge, Hold, Kind, Task, device_name
 
 #: ``(kind, stage)`` of a task with the micro-batch left out: rules are the same for all.
 StageKind = tuple[Kind, int]
@@ -644,7 +644,7 @@ class Problem:
                     else f" ({factor:g}x of the 1F1B peak {caps[d] / factor:g})"
                 )
                 raise NoScheduleError(
-                    f"no schedule: device {d} needs {need:g} memory for one micro-batch, "
+                    f"no schedule: {device_name(d)} needs {need:g} memory for one micro-batch, "
                     f"the limit is {caps[d]:g}{unit}"
                 )
 

@@ -107,7 +107,7 @@ def recompute_line(schedule: Schedule) -> str:
             per_stage[op.stage] += 1
             cost += op.end - op.start
     work = sum(op.end - op.start for op in schedule.ops())
-    stages = ", ".join(f"s{s}: {n}" for s, n in enumerate(per_stage) if n)
+    stages = ", ".join(f"s{s + 1}: {n}" for s, n in enumerate(per_stage) if n)
     return f"{head} ({stages}); R work {_num(cost)} = {cost / work:.1%} of all work"
 
 

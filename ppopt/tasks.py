@@ -69,8 +69,21 @@ class Task(NamedTuple):
     microbatch: int
 
     def label(self) -> str:
-        """Short human name, 1-based micro-batch as in the pictures: ``F3@s1``."""
-        return f"{self.kind}{self.microbatch + 1}@s{self.stage}"
+        """Short human name, 1-based as on every screen (:func:`device_name`): ``F3@s2`` is
+        micro-batch index 2 on virtual stage index 1."""
+        return f"{self.kind}{self.microbatch + 1}@s{self.stage + 1}"
+
+
+def device_name(device: int) -> str:
+    """A device as people read it. The numbering rule (docs/contract.md §4): on screen every
+    device, stage, chunk and micro-batch counts from 1 (``device 1`` is the pictures' first row);
+    in files (schedule file, config lists, traces' ids) indices count from 0."""
+    return f"device {device + 1}"
+
+
+def stage_name(stage: int) -> str:
+    """A virtual stage as people read it, 1-based (:func:`device_name`)."""
+    return f"stage {stage + 1}"
 
 
 class Edge(NamedTuple):

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from ppopt.errors import DeadlockError, OrderError
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Orders, Schedule
-from ppopt.tasks import Kind, Task
+from ppopt.tasks import Kind, Task, device_name
 
 #: Per task id, its dependencies as ``(task id, latency)`` pairs.
 Deps = list[tuple[tuple[int, float], ...]]
@@ -228,14 +228,15 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
         for kind, s, i in order:
             k = kind_index.get(kind)
             if k is None or not (0 <= s < S and 0 <= i < m) or (k == r and not again(s, i)):
-                raise OrderError(f"device {d}: {(kind, s, i)} is not a task of this problem")
+                raise OrderError(f"{device_name(d)}: {(kind, s, i)} is not a task of this problem")
             if place[s] != d:
                 raise OrderError(
-                    f"device {d}: {Task(kind, s, i).label()} belongs on device {place[s]}"
+                    f"{device_name(d)}: {Task(kind, s, i).label()} belongs on "
+                    f"{device_name(place[s])}"
                 )
             tid = (k * S + s) * m + i
             if seen[tid]:
-                raise OrderError(f"device {d}: {Task(kind, s, i).label()} appears twice")
+                raise OrderError(f"{device_name(d)}: {Task(kind, s, i).label()} appears twice")
             seen[tid] = 1
             ids.append(tid)
         id_orders.append(ids)
@@ -292,7 +293,8 @@ def _describe_deadlock(
     for dev in cycle:
         head, before = orders[dev][pos[dev]], blocker(dev)
         links.append(
-            f"device {dev} waits at {index.task(head).label()} for {index.task(before).label()} "
-            f"(device {place[index.task(before).stage]})"
+            f"{device_name(dev)} waits at {index.task(head).label()} for "
+            f"{index.task(before).label()} "
+            f"({device_name(place[index.task(before).stage])})"
         )
     return f"deadlock: {len(stuck)} devices can never continue; " + "; ".join(links)

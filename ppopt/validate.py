@@ -17,7 +17,7 @@ from ppopt.errors import ScheduleInvalid
 from ppopt.limits import BOUND_TOLERANCE, TIME_TOLERANCE, TIME_ULPS
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
-from ppopt.tasks import Kind, Task
+from ppopt.tasks import Kind, Task, device_name, stage_name
 
 #: A task as a plain ``(kind, stage, microbatch)`` tuple; equal and hash-equal to a ``Task``.
 _Key = tuple[Kind, int, int]
@@ -281,28 +281,29 @@ def _known_ops(
         for op in row:
             device, kind, s, i, start, end = op
             if not (kind in kinds and _index(s, S) and _index(i, m)):
-                violations.append(f"device {d}: {_label(op)} is not a task of this problem")
+                violations.append(f"{device_name(d)}: {_label(op)} is not a task of this problem")
                 continue
             if kind == Kind.R and not problem.is_recomputed(s, i):
                 violations.append(
-                    f"device {d}: {_label(op)} recomputes a micro-batch the problem does not "
-                    f"recompute on stage {s}"
+                    f"{device_name(d)}: {_label(op)} recomputes a micro-batch the problem does not "
+                    f"recompute on {stage_name(s)}"
                 )
                 continue
             key = (kind, s, i)
             if key in seen:
-                violations.append(f"device {d}: {_label(op)} appears more than once")
+                violations.append(f"{device_name(d)}: {_label(op)} appears more than once")
             seen.add(key)
             if device != d:
                 violations.append(
-                    f"device {d}: {_label(op)} is in device {d}'s row but says device {device}"
+                    f"{device_name(d)}: {_label(op)} is in {device_name(d)}'s row but says "
+                    f"{device_name(device)}"
                 )
             if math.isfinite(start) and math.isfinite(end):
                 kept.append(op)
                 first.setdefault(key, op)
             else:
                 violations.append(
-                    f"device {d}: {_label(op)} has a non-finite time ({start} to {end})"
+                    f"{device_name(d)}: {_label(op)} has a non-finite time ({start} to {end})"
                 )
         rows.append(kept)
     return first, seen, rows
@@ -370,7 +371,7 @@ def _paired_durations(
         if f[2] == b[2]:
             faults.append("pairs a micro-batch with itself")
         if fop.device != bop.device:
-            faults.append(f"spans devices {fop.device} and {bop.device}")
+            faults.append(f"spans {device_name(fop.device)} and {device_name(bop.device)}")
         if following.get(f) != b:
             faults.append("is not its forward then its backward, next to each other in the row")
         if (fop.start, fop.end) != (bop.start, bop.end):
@@ -379,7 +380,7 @@ def _paired_durations(
             )
         if f in out or b in out:
             faults.append("shares a task with another pair")
-        violations += [f"device {fop.device}: {name} {fault}" for fault in faults]
+        violations += [f"{device_name(fop.device)}: {name} {fault}" for fault in faults]
         if fop.device == bop.device and fop.kind == Kind.F and bop.kind == Kind.B:
             both = problem.pair_duration(fop.stage, bop.stage)
             out[f] = out[b] = both
@@ -401,18 +402,19 @@ def _row_rules(
         _, kind, s, _, start, end = op
         if placement[s] != d:
             out.append(
-                f"device {d}: {_label(op)} runs here but stage {s} is placed on "
-                f"device {placement[s]}"
+                f"{device_name(d)}: {_label(op)} runs here but {stage_name(s)} is placed on "
+                f"{device_name(placement[s])}"
             )
         key = (kind, s, op.microbatch)
         expected = paired.get(key, durations[kind, s]) if paired else durations[kind, s]
         if abs((end - start) - expected) > slack(end):
             out.append(
-                f"device {d}: {_label(op)} lasts {_t(end - start)} ({_t(start)} to {_t(end)}), "
+                f"{device_name(d)}: {_label(op)} lasts {_t(end - start)} "
+                f"({_t(start)} to {_t(end)}), "
                 f"expected {_t(expected)}"
             )
         if start < -slack(0.0):
-            out.append(f"device {d}: {_label(op)} starts at {_t(start)}, before time 0")
+            out.append(f"{device_name(d)}: {_label(op)} starts at {_t(start)}, before time 0")
         shares = (
             paired
             and previous is not None
@@ -431,11 +433,13 @@ def _order_text(d: int, before: Op, after: Op) -> str:
     """Words for two consecutive ops of a device where the second starts before the first ends."""
     if after.start < before.start:
         return (
-            f"device {d}: {_label(after)} is listed after {_label(before)} but starts earlier "
+            f"{device_name(d)}: {_label(after)} is listed after {_label(before)} but starts "
+            f"earlier "
             f"({_t(after.start)} < {_t(before.start)}): ops out of time order"
         )
     return (
-        f"device {d}: {_label(after)} starts at {_t(after.start)} while {_label(before)} runs "
+        f"{device_name(d)}: {_label(after)} starts at {_t(after.start)} while "
+        f"{_label(before)} runs "
         f"until {_t(before.end)} (overlap)"
     )
 
@@ -452,7 +456,7 @@ def _dependency_rules(problem: Problem, first: dict[_Key, Op], slack: Slack) -> 
             ready = before.end + latency
             if op.start < ready - slack(ready):
                 out.append(
-                    f"device {op.device}: {_label(op)} starts at {_t(op.start)} before its "
+                    f"{device_name(op.device)}: {_label(op)} starts at {_t(op.start)} before its "
                     f"{_dep_text(before, latency)}"
                 )
     return out
@@ -476,7 +480,7 @@ def _memory_rules(
             time, level, op = first_over
             when = f" (when {_label(op)} starts)" if op is not None else ""
             out.append(
-                f"device {d}: memory {_m(level)} at time {_t(time)}{when} is above the limit "
+                f"{device_name(d)}: memory {_m(level)} at time {_t(time)}{when} is above the limit "
                 f"{_m(cap)}; peak {_m(peak)}"
             )
     return out
@@ -542,7 +546,7 @@ def _slack_text(
         if before is not None and before.end + problem.latency(dep, task) == earliest > free:
             reason = _dep_text(before, problem.latency(dep, task))
     return (
-        f"device {d}: {task.label()} starts at {_t(op.start)} but could start at "
+        f"{device_name(d)}: {task.label()} starts at {_t(op.start)} but could start at "
         f"{_t(earliest)} ({reason})"
     )
 

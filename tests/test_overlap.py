@@ -68,8 +68,8 @@ def test_overlap_times_out_of_range_names_the_key(overlap: float, words: str) ->
 def test_engine_times_pairs_by_hand() -> None:
     schedule = _paired()
     ops = {op.task: op for op in schedule.ops()}
-    # B1@s0 can start at 4 (F1 0-1, F2 1-2 on device 0; F1@s1 1-2, B1@s1 2-4): the pair F3+B1
-    # starts at 4 and lasts 2.5; F4+B2 waits for B2@s1 (5-7): 7 to 9.5.
+    # B1@s1 can start at 4 (F1, F2 on device 1 end at 2; F1@s2 1-2, B1@s2 2-4): the pair F3+B1
+    # starts at 4 and lasts 2.5; F4+B2 waits for B2@s2 (5-7): 7 to 9.5.
     assert (ops[F(0, 2)].start, ops[F(0, 2)].end) == (4.0, 6.5)
     assert (ops[B(0, 0)].start, ops[B(0, 0)].end) == (4.0, 6.5)
     assert (ops[F(0, 3)].start, ops[B(0, 1)].end) == (7.0, 9.5)
@@ -117,16 +117,16 @@ def test_validator_accepts_the_engine_pairs_and_catches_each_broken_rule() -> No
     assert any("pairs a micro-batch with itself" in v for v in same)
     # different devices
     apart = validate(_edited(good, pairs=[(F(0, 2), B(1, 0)), PAIRS[1]]))
-    assert any("spans devices 0 and 1" in v for v in apart)
+    assert any("spans device 1 and device 2" in v for v in apart)
     # wrong duration: both parts 4.0-7.0 instead of 4.0-6.5
-    longer = validate(_edited(good, **{"F3@s0": (4.0, 7.0), "B1@s0": (4.0, 7.0)}))
-    assert any("F3@s0 lasts 3.0" in v and "expected 2.5" in v for v in longer)
+    longer = validate(_edited(good, **{"F3@s1": (4.0, 7.0), "B1@s1": (4.0, 7.0)}))
+    assert any("F3@s1 lasts 3.0" in v and "expected 2.5" in v for v in longer)
     # parts at different times
-    split = validate(_edited(good, **{"B1@s0": (4.5, 7.0)}))
+    split = validate(_edited(good, **{"B1@s1": (4.5, 7.0)}))
     assert any("parts run 4.0-6.5 and 4.5-7.0" in v for v in split)
-    # dependency broken: the pair F4+B2 moved before B2@s1 ends at 7
-    early = validate(_edited(good, **{"F4@s0": (6.5, 9.0), "B2@s0": (6.5, 9.0)}))
-    assert any("B2@s0 starts at 6.5 before its dependency B2@s1 ends at 7.0" in v for v in early)
+    # dependency broken: the pair F4+B2 moved before B2@s2 ends at 7
+    early = validate(_edited(good, **{"F4@s1": (6.5, 9.0), "B2@s1": (6.5, 9.0)}))
+    assert any("B2@s1 starts at 6.5 before its dependency B2@s2 ends at 7.0" in v for v in early)
     # a problem without overlap_times
     plain = Schedule(_two_stage(None), "x", good.device_ops, pairs=good.pairs)
     assert any("no overlap_times" in v for v in validate(plain))

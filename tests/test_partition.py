@@ -119,7 +119,7 @@ def test_parameters_take_their_share_of_an_absolute_limit() -> None:
     )
     heavy = LayeredProblem(too_many, 2, 4, memory_limit=MemoryLimit(values=(10.0,)))
     assert not heavy.fits((1, 3))
-    with pytest.raises(ProblemError, match="device 0 holds 12 parameter memory"):
+    with pytest.raises(ProblemError, match="device 1 holds 12 parameter memory"):
         heavy.problem((1, 3))
 
 

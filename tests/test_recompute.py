@@ -78,9 +78,9 @@ def test_validator_names_each_recompute_violation() -> None:
     assert memory_peaks(good) == (1.5,)  # activation + checkpoint during F and during R
     assert any("above the limit 1.2" in v for v in validate(good, (1.2,)))
     early = _one_device_schedule([("F", 0, 1), ("R", 1, 2), ("B", 1.5, 3.5)], chosen)
-    assert any("B1@s0 starts at 1.5 before its dependency R1@s0" in v for v in validate(early))
+    assert any("B1@s1 starts at 1.5 before its dependency R1@s1" in v for v in validate(early))
     missing = _one_device_schedule([("F", 0, 1), ("B", 1, 3)], chosen)
-    assert validate(missing) == ["R1@s0 is in no device's ops"]
+    assert validate(missing) == ["R1@s1 is in no device's ops"]
     stray = _one_device_schedule([("F", 0, 1), ("R", 1, 2), ("B", 2, 4)], none)
     assert any("does not recompute" in v for v in validate(stray))
 

@@ -88,7 +88,7 @@ def test_baseline_outcome_is_the_baseline_and_has_no_result() -> None:
 
 def test_a_limit_below_one_microbatch_is_no_schedule_for_a_baseline_too() -> None:
     run = build_run_config(config(schedule="1f1b", memory={"limit": 0.5}))
-    with pytest.raises(NoScheduleError, match="^no schedule: device 0 needs 1 memory"):
+    with pytest.raises(NoScheduleError, match="^no schedule: device 1 needs 1 memory"):
         run_schedule(run)
     with pytest.raises(NoScheduleError):
         run_schedule(run, "optimal")

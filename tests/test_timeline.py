@@ -49,23 +49,23 @@ def _times(schedule) -> dict[str, tuple[float, float]]:
 
 def test_one_f_one_b_with_latency_by_hand() -> None:
     """p=2, m=2, f=1, b=2, p2p=0.5, worked out on paper from the 1F1B orders
-    device 0: F1 F2 B1 B2 and device 1: F1 B1 F2 B2."""
+    device 1: F1 F2 B1 B2 and device 2: F1 B1 F2 B2."""
     schedule = baseline("1f1b", Problem.create(2, 2, forward=1.0, backward=2.0, p2p=0.5))
     assert _times(schedule) == {
-        "F1@s0": (0.0, 1.0),
-        "F2@s0": (1.0, 2.0),
-        "F1@s1": (1.5, 2.5),  # F1@s0 ends at 1, + 0.5
-        "B1@s1": (2.5, 4.5),  # same device as its F: no latency
-        "F2@s1": (4.5, 5.5),  # device busy until 4.5 (data arrived at 2.5)
-        "B2@s1": (5.5, 7.5),
-        "B1@s0": (5.0, 7.0),  # B1@s1 ends at 4.5, + 0.5
-        "B2@s0": (8.0, 10.0),  # B2@s1 ends at 7.5, + 0.5
+        "F1@s1": (0.0, 1.0),
+        "F2@s1": (1.0, 2.0),
+        "F1@s2": (1.5, 2.5),  # F1@s1 ends at 1, + 0.5
+        "B1@s2": (2.5, 4.5),  # same device as its F: no latency
+        "F2@s2": (4.5, 5.5),  # device busy until 4.5 (data arrived at 2.5)
+        "B2@s2": (5.5, 7.5),
+        "B1@s1": (5.0, 7.0),  # B1@s2 ends at 4.5, + 0.5
+        "B2@s1": (8.0, 10.0),  # B2@s2 ends at 7.5, + 0.5
     }
     assert schedule.makespan == 10.0 == 3 * 3 + 2 * 0.5
 
 
 def test_vshape_latency_only_between_devices() -> None:
-    """V-shape p=2 (stages 0 1 1 0), m=1, f=b=1, p2p=0.5: the turns at stage 1->2 and at the
+    """V-shape p=2 (stages 0 1 1 0), m=1, f=b=1, p2p=0.5: the turns at stages 2->3 and at the
     last stage stay on one device and wait nothing."""
     problem = Problem.create(
         2, 1, forward=1.0, backward=1.0, p2p=0.5, num_chunks=2, placement="vshape"
@@ -76,14 +76,14 @@ def test_vshape_latency_only_between_devices() -> None:
     ]
     schedule = compute_timeline(problem, orders)
     assert _times(schedule) == {
-        "F1@s0": (0.0, 1.0),
-        "F1@s1": (1.5, 2.5),
-        "F1@s2": (2.5, 3.5),
-        "F1@s3": (4.0, 5.0),
-        "B1@s3": (5.0, 6.0),
-        "B1@s2": (6.5, 7.5),
-        "B1@s1": (7.5, 8.5),
-        "B1@s0": (9.0, 10.0),
+        "F1@s1": (0.0, 1.0),
+        "F1@s2": (1.5, 2.5),
+        "F1@s3": (2.5, 3.5),
+        "F1@s4": (4.0, 5.0),
+        "B1@s4": (5.0, 6.0),
+        "B1@s3": (6.5, 7.5),
+        "B1@s2": (7.5, 8.5),
+        "B1@s1": (9.0, 10.0),
     }
 
 
@@ -121,7 +121,7 @@ def test_engine_is_deterministic_and_bounded(data: st.DataObject, problem: Probl
 
 
 def test_deadlock_across_two_devices_names_the_cycle() -> None:
-    """Device 0 starts with B1@s0, which needs device 1's backward, which needs F1@s0."""
+    """Device 1 starts with B1@s1, which needs device 2's backward, which needs F1@s1."""
     problem = Problem.create(2, 1)
     orders = [
         [Task("B", 0, 0), Task("F", 0, 0)],
@@ -131,7 +131,7 @@ def test_deadlock_across_two_devices_names_the_cycle() -> None:
         compute_timeline(problem, orders)
     message = str(info.value)
     assert "deadlock" in message
-    assert "B1@s0" in message and "F1@s1" in message  # the two waiting tasks
+    assert "B1@s1" in message and "F1@s2" in message  # the two waiting tasks
     assert "\n" not in message
 
 
@@ -147,7 +147,7 @@ def test_deadlock_on_one_device() -> None:
             Task("W", 0, 1),
         ]
     ]
-    with pytest.raises(DeadlockError, match="W1@s0"):
+    with pytest.raises(DeadlockError, match="W1@s1"):
         compute_timeline(problem, orders)
 
 
@@ -206,14 +206,14 @@ def _seed_orders(problem: Problem) -> list[list[Task]]:
 def test_missing_task_is_an_order_error(seed_problem: Problem) -> None:
     orders = _seed_orders(seed_problem)
     orders[2].remove(Task("B", 2, 5))
-    with pytest.raises(OrderError, match=r"1 tasks are in no device order, e.g. B6@s2"):
+    with pytest.raises(OrderError, match=r"1 tasks are in no device order, e.g. B6@s3"):
         compute_timeline(seed_problem, orders)
 
 
 def test_duplicate_task_is_an_order_error(seed_problem: Problem) -> None:
     orders = _seed_orders(seed_problem)
     orders[1].append(Task("F", 1, 0))
-    with pytest.raises(OrderError, match=r"device 1: F1@s1 appears twice"):
+    with pytest.raises(OrderError, match=r"device 2: F1@s2 appears twice"):
         compute_timeline(seed_problem, orders)
 
 
@@ -221,7 +221,7 @@ def test_task_on_the_wrong_device_is_an_order_error(seed_problem: Problem) -> No
     orders = _seed_orders(seed_problem)
     orders[0].remove(Task("F", 0, 3))
     orders[3].insert(0, Task("F", 0, 3))
-    with pytest.raises(OrderError, match=r"device 3: F4@s0 belongs on device 0"):
+    with pytest.raises(OrderError, match=r"device 4: F4@s1 belongs on device 1"):
         compute_timeline(seed_problem, orders)
 
 

@@ -1,8 +1,8 @@
 """The independent validator: valid schedules pass; each kind of damage is reported in words.
 
 Most cases start from 1F1B on the seed problem (p=4, m=8, f=1, b=2), whose times are:
-device 0: F1..F4 at 0..4, B1@s0 10-12, ..., B8@s0 31-33; device 1: F1@s1 1-2, F2@s1 2-3, ...;
-device 3: F1@s3 3-4, B1@s3 4-6, F2@s3 6-7, ...
+device 1: F1..F4 at 0..4, B1@s1 10-12, ..., B8@s1 31-33; device 2: F1@s2 1-2, F2@s2 2-3, ...;
+device 4: F1@s4 3-4, B1@s4 4-6, F2@s4 6-7, ...
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ def test_engine_schedule_is_valid_and_tight(seed_1f1b: Schedule) -> None:
 
 
 def test_frees_come_before_allocations_at_one_instant(seed_1f1b: Schedule) -> None:
-    """On device 3, B1@s3 ends at 6 exactly when F2@s3 starts: the peak stays 1, not 2."""
+    """On device 4, B1@s4 ends at 6 exactly when F2@s4 starts: the peak stays 1, not 2."""
     rows = _rows(seed_1f1b)
     b1, f2 = rows[3][1], rows[3][2]
-    assert (b1.task.label(), f2.task.label(), b1.end) == ("B1@s3", "F2@s3", f2.start)
+    assert (b1.task.label(), f2.task.label(), b1.end) == ("B1@s4", "F2@s4", f2.start)
     assert memory_peaks(seed_1f1b) == (4.0, 3.0, 2.0, 1.0)
     assert validate(seed_1f1b, limit=(4, 3, 2, 1)) == []
 
@@ -84,15 +84,15 @@ def test_tiny_float_noise_is_not_a_violation(seed_1f1b: Schedule) -> None:
 
 
 def test_wrong_duration(seed_1f1b: Schedule) -> None:
-    broken = _edit(seed_1f1b, "F2@s1", start=2.5)
-    assert validate(broken) == ["device 1: F2@s1 lasts 0.5 (2.5 to 3.0), expected 1.0"]
+    broken = _edit(seed_1f1b, "F2@s2", start=2.5)
+    assert validate(broken) == ["device 2: F2@s2 lasts 0.5 (2.5 to 3.0), expected 1.0"]
 
 
 def test_shifted_earlier_breaks_dependency_and_device(seed_1f1b: Schedule) -> None:
-    broken = _edit(seed_1f1b, "F2@s1", start=1.5, end=2.5)
+    broken = _edit(seed_1f1b, "F2@s2", start=1.5, end=2.5)
     assert sorted(validate(broken)) == [
-        "device 1: F2@s1 starts at 1.5 before its dependency F2@s0 ends at 2.0",
-        "device 1: F2@s1 starts at 1.5 while F1@s1 runs until 2.0 (overlap)",
+        "device 2: F2@s2 starts at 1.5 before its dependency F2@s1 ends at 2.0",
+        "device 2: F2@s2 starts at 1.5 while F1@s2 runs until 2.0 (overlap)",
     ]
 
 
@@ -100,73 +100,73 @@ def test_p2p_latency_is_required_across_devices(seed_1f1b: Schedule) -> None:
     """The same times checked against the problem with p2p 0.5 break every device crossing."""
     slow = Problem.create(4, 8, forward=1.0, backward=2.0, p2p=0.5)
     violations = validate(_rebuilt(seed_1f1b, _rows(seed_1f1b), slow))
-    assert "device 1: F1@s1 starts at 1.0 before its dependency F1@s0 ends at 1.0 + p2p 0.5" in (
+    assert "device 2: F1@s2 starts at 1.0 before its dependency F1@s1 ends at 1.0 + p2p 0.5" in (
         violations
     )
-    assert "device 2: B1@s2 starts at 6.0 before its dependency B1@s3 ends at 6.0 + p2p 0.5" in (
+    assert "device 3: B1@s3 starts at 6.0 before its dependency B1@s4 ends at 6.0 + p2p 0.5" in (
         violations
     )
-    # the turn B1@s3 after F1@s3 is on one device: no latency, no violation
-    assert not any("B1@s3 starts" in line for line in violations)
+    # the turn B1@s4 after F1@s4 is on one device: no latency, no violation
+    assert not any("B1@s4 starts" in line for line in violations)
 
 
 def test_negative_start(seed_1f1b: Schedule) -> None:
-    broken = _edit(seed_1f1b, "F1@s0", start=-1.0, end=0.0)
-    assert validate(broken) == ["device 0: F1@s0 starts at -1.0, before time 0"]
+    broken = _edit(seed_1f1b, "F1@s1", start=-1.0, end=0.0)
+    assert validate(broken) == ["device 1: F1@s1 starts at -1.0, before time 0"]
 
 
 def test_task_on_the_wrong_device(seed_1f1b: Schedule) -> None:
     rows = _rows(seed_1f1b)
-    moved = rows[0].pop()  # B8@s0, 31-33, after B8@s1 (29-31) on device 1
+    moved = rows[0].pop()  # B8@s1, 31-33, after B8@s2 (29-31) on device 2
     rows[1].append(moved._replace(device=1))
     assert validate(_rebuilt(seed_1f1b, rows)) == [
-        "device 1: B8@s0 runs here but stage 0 is placed on device 0"
+        "device 2: B8@s1 runs here but stage 1 is placed on device 1"
     ]
 
 
 def test_op_device_field_disagrees_with_its_row(seed_1f1b: Schedule) -> None:
-    broken = _edit(seed_1f1b, "F1@s2", device=3)
-    assert validate(broken) == ["device 2: F1@s2 is in device 2's row but says device 3"]
+    broken = _edit(seed_1f1b, "F1@s3", device=3)
+    assert validate(broken) == ["device 3: F1@s3 is in device 3's row but says device 4"]
 
 
 def test_dropped_task(seed_1f1b: Schedule) -> None:
     rows = _rows(seed_1f1b)
-    d, k = _find(rows, "F8@s3")
+    d, k = _find(rows, "F8@s4")
     del rows[d][k]
-    assert validate(_rebuilt(seed_1f1b, rows)) == ["F8@s3 is in no device's ops"]
+    assert validate(_rebuilt(seed_1f1b, rows)) == ["F8@s4 is in no device's ops"]
 
 
 def test_duplicated_task(seed_1f1b: Schedule) -> None:
     rows = _rows(seed_1f1b)
     rows[0].append(rows[0][-1]._replace(start=33.0, end=35.0))
-    assert validate(_rebuilt(seed_1f1b, rows)) == ["device 0: B8@s0 appears more than once"]
+    assert validate(_rebuilt(seed_1f1b, rows)) == ["device 1: B8@s1 appears more than once"]
 
 
 def test_ops_out_of_time_order(seed_1f1b: Schedule) -> None:
     rows = _rows(seed_1f1b)
     rows[0][0], rows[0][1] = rows[0][1], rows[0][0]
     assert validate(_rebuilt(seed_1f1b, rows)) == [
-        "device 0: F1@s0 is listed after F2@s0 but starts earlier (0.0 < 1.0): "
+        "device 1: F1@s1 is listed after F2@s1 but starts earlier (0.0 < 1.0): "
         "ops out of time order"
     ]
 
 
 def test_overlap_on_a_device(seed_1f1b: Schedule) -> None:
-    broken = _edit(seed_1f1b, "F2@s0", start=0.5, end=1.5)
+    broken = _edit(seed_1f1b, "F2@s1", start=0.5, end=1.5)
     assert validate(broken) == [
-        "device 0: F2@s0 starts at 0.5 while F1@s0 runs until 1.0 (overlap)"
+        "device 1: F2@s1 starts at 0.5 while F1@s1 runs until 1.0 (overlap)"
     ]
 
 
 def test_foreign_task(seed_1f1b: Schedule) -> None:
     rows = _rows(seed_1f1b)
     rows[0].append(Op(0, "W", 0, 0, 33.0, 34.0))  # no W in an unsplit problem
-    assert validate(_rebuilt(seed_1f1b, rows)) == ["device 0: W1@s0 is not a task of this problem"]
+    assert validate(_rebuilt(seed_1f1b, rows)) == ["device 1: W1@s1 is not a task of this problem"]
 
 
 def test_non_finite_time(seed_1f1b: Schedule) -> None:
-    broken = _edit(seed_1f1b, "B8@s0", start=math.nan)
-    assert validate(broken) == ["device 0: B8@s0 has a non-finite time (nan to 33.0)"]
+    broken = _edit(seed_1f1b, "B8@s1", start=math.nan)
+    assert validate(broken) == ["device 1: B8@s1 has a non-finite time (nan to 33.0)"]
 
 
 # ----------------------------------------------------------------------------- memory
@@ -174,13 +174,13 @@ def test_non_finite_time(seed_1f1b: Schedule) -> None:
 
 def test_memory_over_a_single_limit(seed_1f1b: Schedule) -> None:
     assert validate(seed_1f1b, limit=(3,)) == [
-        "device 0: memory 4 at time 3.0 (when F4@s0 starts) is above the limit 3; peak 4"
+        "device 1: memory 4 at time 3.0 (when F4@s1 starts) is above the limit 3; peak 4"
     ]
 
 
 def test_memory_over_a_per_device_limit(seed_1f1b: Schedule) -> None:
     assert validate(seed_1f1b, limit=(4, 3, 2, 0.5)) == [
-        "device 3: memory 1 at time 3.0 (when F1@s3 starts) is above the limit 0.5; peak 1"
+        "device 4: memory 1 at time 3.0 (when F1@s4 starts) is above the limit 0.5; peak 1"
     ]
 
 
@@ -205,7 +205,7 @@ def test_split_backward_keeps_the_retained_part_until_w() -> None:
     assert memory_peaks(schedule) == (4.0,)
     assert validate(schedule, limit=(4,)) == []
     assert validate(schedule, limit=(3.9,)) == [
-        "device 0: memory 4 at time 2.0 (when F2@s0 starts) is above the limit 3.9; peak 4"
+        "device 1: memory 4 at time 2.0 (when F2@s1 starts) is above the limit 3.9; peak 4"
     ]
 
 
@@ -213,15 +213,15 @@ def test_split_backward_keeps_the_retained_part_until_w() -> None:
 
 
 def test_late_but_valid_op_is_not_tight(seed_1f1b: Schedule) -> None:
-    late = _edit(seed_1f1b, "B8@s0", start=32.0, end=34.0)
+    late = _edit(seed_1f1b, "B8@s1", start=32.0, end=34.0)
     assert validate(late) == []
     assert check_tight(late) == [
-        "device 0: B8@s0 starts at 32.0 but could start at 31.0 (dependency B8@s1 ends at 31.0)"
+        "device 1: B8@s1 starts at 32.0 but could start at 31.0 (dependency B8@s2 ends at 31.0)"
     ]
-    idle = _edit(seed_1f1b, "F4@s0", start=3.5, end=4.5)
+    idle = _edit(seed_1f1b, "F4@s1", start=3.5, end=4.5)
     assert validate(idle) == []
     assert check_tight(idle) == [
-        "device 0: F4@s0 starts at 3.5 but could start at 3.0 (device free at 3.0)"
+        "device 1: F4@s1 starts at 3.5 but could start at 3.0 (device free at 3.0)"
     ]
     with pytest.raises(ScheduleInvalid):
         assert_valid(idle, tight=True)
@@ -229,7 +229,7 @@ def test_late_but_valid_op_is_not_tight(seed_1f1b: Schedule) -> None:
 
 
 def test_assert_valid_lists_every_violation(seed_1f1b: Schedule) -> None:
-    broken = _edit(seed_1f1b, "F2@s1", start=1.5, end=2.5)
+    broken = _edit(seed_1f1b, "F2@s2", start=1.5, end=2.5)
     with pytest.raises(ScheduleInvalid) as info:
         assert_valid(broken, limit=(3,))
     assert isinstance(info.value, ValueError)
@@ -274,7 +274,7 @@ def test_memory_limit_is_checked_per_device(schedule: Schedule, data: st.DataObj
     lower = tuple(peak * (0.99 if e == d else 1.0) for e, peak in enumerate(peaks))
     reported = [line for line in validate(schedule, limit=lower) if "memory" in line]
     assert peaks[d] > 0  # every device runs forwards and every activation is positive
-    assert len(reported) == 1 and reported[0].startswith(f"device {d}: memory "), reported
+    assert len(reported) == 1 and reported[0].startswith(f"device {d + 1}: memory "), reported
 
 
 # --------------------------------------------------- tolerance at large times (issue 21 #8)
@@ -296,14 +296,14 @@ def test_a_shifted_schedule_stays_valid(seed_1f1b: Schedule, by: float) -> None:
 def test_a_500_unit_error_at_1e12_is_reported(seed_1f1b: Schedule) -> None:
     """A slack of 1e-9 * |t| was 1000 units at 1e12 and hid this."""
     shifted = _shifted(seed_1f1b, 1e12)
-    op = next(op for op in shifted.device_ops[1] if op.task.label() == "F2@s1")
-    broken = _edit(shifted, "F2@s1", start=op.start - 500, end=op.end - 500)
-    assert any("F2@s1 starts at" in v and "before its dependency" in v for v in validate(broken))
+    op = next(op for op in shifted.device_ops[1] if op.task.label() == "F2@s2")
+    broken = _edit(shifted, "F2@s2", start=op.start - 500, end=op.end - 500)
+    assert any("F2@s2 starts at" in v and "before its dependency" in v for v in validate(broken))
 
 
 def test_a_half_percent_duration_error_at_1e7_is_reported(seed_1f1b: Schedule) -> None:
-    """F2@s1 lasting 1.005 instead of 1 at time 1e7 (the old slack there was 0.01)."""
+    """F2@s2 lasting 1.005 instead of 1 at time 1e7 (the old slack there was 0.01)."""
     shifted = _shifted(seed_1f1b, 1e7)
-    op = next(op for op in shifted.device_ops[1] if op.task.label() == "F2@s1")
-    broken = _edit(shifted, "F2@s1", end=op.end + 0.005)
-    assert any("F2@s1 lasts" in v and "expected 1.0" in v for v in validate(broken))
+    op = next(op for op in shifted.device_ops[1] if op.task.label() == "F2@s2")
+    broken = _edit(shifted, "F2@s2", end=op.end + 0.005)
+    assert any("F2@s2 lasts" in v and "expected 1.0" in v for v in validate(broken))

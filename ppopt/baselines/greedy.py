@@ -29,7 +29,7 @@ from ppopt.limits import MEMORY_TOLERANCE, per_device, within
 from ppopt.metrics import Objective
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
-from ppopt.tasks import Kind, Task
+from ppopt.tasks import Kind, Task, device_name
 from ppopt.timeline import compute_timeline
 
 _Key = Callable[[Task], tuple[int, int]]
@@ -114,7 +114,7 @@ def _caps(problem: Problem, limit: Sequence[float] | None) -> tuple[float, ...] 
         need = problem.microbatch_memory(d)
         if not within(need, cap):
             raise NoScheduleError(
-                f"memory.limit: device {d} needs {need:g} for one micro-batch, the limit is "
+                f"memory.limit: {device_name(d)} needs {need:g} for one micro-batch, the limit is "
                 f"{cap:g} (no schedule exists)"
             )
     return tuple(v * (1 + MEMORY_TOLERANCE) for v in values)

@@ -42,7 +42,7 @@ from ppopt.errors import NotApplicableError
 from ppopt.limits import MEMORY_TOLERANCE
 from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
-from ppopt.tasks import Kind, Task
+from ppopt.tasks import Kind, Task, device_name
 from ppopt.timeline import compute_timeline
 
 Orders = list[list[Task]]
@@ -214,7 +214,7 @@ class _Builder:
     def put_w(self, d: int) -> None:
         """Place the device's oldest held-back ``W``."""
         if not self.pending[d]:
-            raise _Stuck(f"device {d}: no W to free memory")
+            raise _Stuck(f"{device_name(d)}: no W to free memory")
         self.put(self.pending[d].popleft())
 
     def fits(self, d: int, stage: int, extra: int = 1) -> bool:
@@ -412,7 +412,7 @@ def _v_warm_up(builder: _Builder) -> None:
                     builder.put_next(Kind.F, stage)
             leg = 1 - leg
         else:
-            raise _Stuck(f"device {d}: V warm-up does not converge")
+            raise _Stuck(f"{device_name(d)}: V warm-up does not converge")
 
 
 def _backward_ranks(builder: _Builder) -> list[tuple[int, bool]]:

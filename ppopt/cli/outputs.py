@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ppopt.atomic import atomic_path, is_special, write_target
+from ppopt.baselines import BASELINES
 from ppopt.cli.progress import ProgressLine
 from ppopt.errors import ConfigError
 from ppopt.export.schedule_json import dumps_schedule
@@ -64,6 +66,10 @@ class Outputs:
         for path in (self.json, self.trace, self.picture):
             if path is not None:
                 wrote(path, quiet)
+        if self.picture is not None and not quiet:
+            hint = misnamed_picture(self.picture, schedule.name)
+            if hint:
+                typer.echo(hint, err=True)
 
 
 def checked(label: str, path: str | None) -> str | None:
@@ -189,6 +195,20 @@ def finish_progress(progress: ProgressLine | None, result: SolveResult | None) -
     """End the progress display with the solve's final line (the report's own numbers)."""
     if progress is not None:
         progress.finish(result)
+
+
+def misnamed_picture(path: str, schedule: str) -> str | None:
+    """A one-line note when a picture's file name names another schedule than the one drawn:
+    the seed's ``sample_config.json`` writes ``pipeline_1f1b_custom.png``, but ppopt's default
+    schedule is ``optimal`` (docs/contract.md §2), so its picture is not 1F1B's."""
+    words = set(re.split(r"[^a-z0-9-]+", Path(path).stem.lower()))
+    named = sorted(words & set(BASELINES) - {schedule})
+    if not named:
+        return None
+    return (
+        f"note: {path} shows the {schedule} schedule, not {named[0]} as its name says "
+        f"(the default schedule is optimal; --schedule {named[0]} draws {named[0]})"
+    )
 
 
 def wrote(path: str, quiet: bool) -> None:

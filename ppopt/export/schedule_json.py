@@ -248,8 +248,8 @@ def _op(problem: Problem, n: int, raw: object) -> Op:
     start, end = (_time(f"{where}.{key}", raw[key]) for key in ("start", "end"))
     if device != problem.device_of(stage):
         raise ScheduleFileError(
-            f"{where}: stage {stage} runs on device {problem.device_of(stage)} by the problem's "
-            f"placement, the file says device {device}"
+            f"{where}: stage index {stage} runs on device index {problem.device_of(stage)} by "
+            f"the problem's placement, the file says device index {device}"
         )
     return Op(device, Kind(kind), stage, microbatch, start, end)
 

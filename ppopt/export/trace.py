@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 from ppopt.atomic import atomic_write_text
 from ppopt.metrics import memory_profile
 from ppopt.schedule import Op, Schedule
+from ppopt.tasks import device_name
 
 #: Trace microseconds per schedule time unit (the user's unit is shown as milliseconds).
 US_PER_UNIT = 1000.0
@@ -131,7 +132,7 @@ def _process_metadata(device: int) -> list[dict[str, Any]]:
     """Name and order the device's process and its compute thread."""
     meta = {"ph": "M", "pid": device, "tid": COMPUTE_TID}
     return [
-        {**meta, "name": "process_name", "args": {"name": f"device {device + 1}"}},
+        {**meta, "name": "process_name", "args": {"name": device_name(device)}},
         {**meta, "name": "process_sort_index", "args": {"sort_index": device}},
         *_thread_metadata(device, COMPUTE_TID, "compute"),
     ]
@@ -229,7 +230,7 @@ def _send_event(schedule: Schedule, send: Send, tid: int) -> dict[str, Any]:
     """One complete event for one cross-device edge on the sender's comm lane ``tid``."""
     sender, receiver = send.sender, send.receiver
     return {
-        "name": f"send {op_name(schedule, sender)} -> device {receiver.device + 1}",
+        "name": f"send {op_name(schedule, sender)} -> {device_name(receiver.device)}",
         "cat": COMM_CATEGORY,
         "ph": "X",
         "pid": sender.device,

@@ -305,9 +305,11 @@ class _Run:
 
     def offer(self, schedule: Schedule) -> bool:
         """Keep ``schedule`` if it is better than the best so far (a solver solution, timed
-        by the engine); whether it was kept."""
+        by the engine); whether it was kept. A tie keeps the best so far: a published
+        schedule of the floor (ZB-H1, ZB-V, ...) that the solver only matches stays the answer,
+        so what runs is the order the runtimes and their users know, measured as such."""
         objective = self.options.objective
-        if self.best is not None and objective_value(schedule, objective) > objective_value(
+        if self.best is not None and objective_value(schedule, objective) >= objective_value(
             self.best, objective
         ):
             return False

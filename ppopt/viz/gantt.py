@@ -23,7 +23,7 @@ from matplotlib.patches import Patch
 from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
-from ppopt.tasks import Task
+from ppopt.tasks import Task, device_name
 from ppopt.viz.labels import BoxLabels, choose_style
 
 #: The colour of each task kind, the same in every picture ppopt draws; told apart also with
@@ -295,7 +295,7 @@ def _style_rows(ax: Axes, problem: Problem) -> None:
 def device_label(problem: Problem, device: int) -> str:
     """``device 1``, and under it the layers its stages hold when the stages were cut from a
     layer profile (``L0-4``, chunks joined by commas)."""
-    label = f"device {device + 1}"
+    label = device_name(device)
     if problem.partition is None:
         return label
     ranges = ",".join(problem.partition.range_label(s) for s in problem.stages_on(device))

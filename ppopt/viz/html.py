@@ -85,7 +85,7 @@ def schedule_data(
     for device, ops in enumerate(schedule.device_ops):
         level, after = 0.0, []
         for op in ops:  # a device's memory changes only at its own ops, which never overlap
-            taken, freed = problem.memory_change(op.kind, op.stage)
+            taken, freed = problem.op_memory_change(op.kind, op.stage, op.microbatch)
             level += taken - freed
             after.append(_round(level))
         times, levels = memory_profile(schedule, device)

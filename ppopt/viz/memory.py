@@ -15,6 +15,7 @@ from matplotlib.collections import PolyCollection
 from ppopt.limits import per_device
 from ppopt.metrics import memory_profile
 from ppopt.schedule import Schedule
+from ppopt.tasks import device_name
 from ppopt.viz.gantt import gantt_size, new_axes, style_time_axis
 
 MEMORY_PANEL_HEIGHT = 2.4  # inches of a memory panel
@@ -53,7 +54,7 @@ def plot_memory(
             where="post",
             color=device_color(device, p),
             linewidth=1.2,
-            label=f"device {device + 1} (peak {peak:g})",
+            label=f"{device_name(device)} (peak {peak:g})",
         )
     if limits is not None:
         top = max(top, *limits)
@@ -103,7 +104,7 @@ def _plot_heatmap(
     heat.set_clim(0.0, top if top > 0 else 1.0)
     ax.add_collection(heat, autolim=False)
     ax.set_ylim(p - 0.5, -0.5)
-    ax.set_yticks(range(p), [f"device {d + 1} (peak {peaks[d]:g})" for d in range(p)])
+    ax.set_yticks(range(p), [f"{device_name(d)} (peak {peaks[d]:g})" for d in range(p)])
     ax.tick_params(axis="y", length=0, labelsize=7 if p <= 16 else 5)
     ax.set_ylabel("activation memory")
     style_time_axis(ax, schedule.makespan, time_unit)

@@ -160,7 +160,7 @@ def test_best_greedy_is_the_best_variant() -> None:
 
 def test_limit_below_one_microbatch_is_refused() -> None:
     problem = Problem.create(2, 4, num_chunks=2, activation=[1, 2, 3, 4])  # device 0 needs 4
-    with pytest.raises(NoScheduleError, match=r"^memory.limit: device 0 needs 4 .* limit is 3"):
+    with pytest.raises(NoScheduleError, match=r"^memory.limit: device 1 needs 4 .* limit is 3"):
         greedy_orders(problem, (3.0, 10.0))
 
 

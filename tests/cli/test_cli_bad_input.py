@@ -133,7 +133,7 @@ ERROR_CASES = [
         "bad-placement",
         GOOD + "placement: [0, 0, 1, 1]\n",
         [],
-        "placement: device 0 holds 2 stages, expected num_chunks = 1",
+        "placement: device index 0 holds 2 stages, expected num_chunks = 1",
     ),
     # vshape needs two chunks
     ("vshape-one-chunk", GOOD, ["--placement", "vshape"], "placement: vshape needs num_chunks = 2"),
@@ -382,14 +382,14 @@ CASES = [
     # no schedule: a memory limit below one micro-batch (two chunks of 1 on each device)
     ("memory-below-one-microbatch", {"c.yaml": CHUNKED + "memory: {limit: 1.5}\n"},
      ["solve", "c.yaml"], 1,
-     "no schedule: device 0 needs 2 memory for one micro-batch, the limit is 1.5"),
+     "no schedule: device 1 needs 2 memory for one micro-batch, the limit is 1.5"),
     # no schedule: the optimizer under a factor far below the 1F1B peak
     ("memory-factor-too-small", {"c.yaml": GOOD},
      ["solve", "c.yaml", "--schedule", "optimal", "--memory-limit", "0.1x"], 1,
-     "no schedule: device 0 needs 1 memory for one micro-batch, the limit is 0.4"),
+     "no schedule: device 1 needs 1 memory for one micro-batch, the limit is 0.4"),
     # compare: the optimizer cannot run either
     ("compare-no-schedule", {"c.yaml": GOOD}, ["compare", "c.yaml", "--memory-limit", "0.5"], 1,
-     "no schedule: device 0 needs 1 memory"),
+     "no schedule: device 1 needs 1 memory"),
     # compare: unwritable figure
     ("compare-unwritable", {"c.yaml": GOOD},
      ["compare", "c.yaml", "--schedules", "1f1b", "-o", "UNWRITABLE/c.png"], 2,

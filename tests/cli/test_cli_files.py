@@ -83,7 +83,7 @@ def test_a_baseline_over_the_limit_is_written_so_validate_understands_it(
     )
     assert (
         overruns[0]
-        == "  device 0: memory 3 at time 2.0 (when F3@s0 starts) is above the limit 2; peak 4"
+        == "  device 1: memory 3 at time 2.0 (when F3@s1 starts) is above the limit 2; peak 4"
     )
 
     data["metrics"]["fits_memory_limit"] = True  # hides the overrun
@@ -91,7 +91,7 @@ def test_a_baseline_over_the_limit_is_written_so_validate_understands_it(
     hidden = run("validate", "hidden.json")
     assert hidden.exit_code == 1
     assert (
-        "device 0: memory 3 at time 2.0 (when F3@s0 starts) is above the limit 2" in hidden.stdout
+        "device 1: memory 3 at time 2.0 (when F3@s1 starts) is above the limit 2" in hidden.stdout
     )
 
     fits = run("solve", "-s", "4", "-b", "8", "--schedule", "1f1b", "--memory-limit", "4",

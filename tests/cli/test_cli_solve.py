@@ -140,6 +140,7 @@ def test_seed_sample_configs_run_unchanged(
     assert (tmp_path / picture).read_bytes()[:8] == PNG_MAGIC
     stages = 5 if config.endswith("yaml") else 6
     assert result.stdout.startswith(f"problem: {stages} devices x")
+    assert "note:" not in result.stderr  # the picture is the 1F1B its name says
 
 
 def test_seed_command_line_without_subcommand(tmp_path: Path) -> None:
@@ -152,6 +153,12 @@ def test_seed_command_line_without_subcommand(tmp_path: Path) -> None:
     assert optimal <= reference
     assert "lower bound" in done.stdout
     assert (tmp_path / "pipeline_1f1b_custom.png").read_bytes()[:8] == PNG_MAGIC
+    # the seed's file name says 1f1b: one line says what the picture really shows
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: pipeline_1f1b_custom.png shows the optimal schedule, not 1f1b as its name says "
+        "(the default schedule is optimal; --schedule 1f1b draws 1f1b)"
+    ]
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.y*ml")))

@@ -122,7 +122,7 @@ def _edit(data: dict, path: str, value: object) -> dict:
         ("ops.0.kind", "W", "ops[0].kind: expected one of F, B, got 'W'"),
         ("ops.0.stage", 7, "ops[0].stage: expected an index 0..1, got 7"),
         ("ops.0.microbatch", -1, "ops[0].microbatch: expected an index 0..1, got -1"),
-        ("ops.0.device", 1, "ops[0]: stage 0 runs on device 0 by the problem's placement"),
+        ("ops.0.device", 1, "ops[0]: stage index 0 runs on device index 0 by the problem's"),
         ("ops.0.start", "soon", "ops[0].start: expected a finite number, got 'soon'"),
         ("ops.0.end", "DELETE", "ops[0]: expected an object with keys"),
         ("ops.1.microbatch", 0, "appears twice"),

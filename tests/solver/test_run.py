@@ -40,7 +40,7 @@ from ppopt.limits import MemoryLimit
 from ppopt.metrics import compute_metrics, peak_memory
 from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
-from ppopt.solver.bounds import span_lower_bound
+from ppopt.solver.bounds import lower_bound, span_lower_bound
 from ppopt.solver.floor import objective_value, schedule_fits
 from ppopt.validate import assert_valid
 
@@ -217,14 +217,14 @@ def test_fixed_order_refuses_chunks() -> None:
 def test_limit_below_one_microbatch_names_the_device_and_amount() -> None:
     """Device 2 needs 2 (its activation) but may hold 1.5: no schedule exists at all."""
     problem = Problem.create(3, 4, activation=[1.0, 1.0, 2.0], memory_limit=[2.0, 2.0, 1.5])
-    with pytest.raises(NoScheduleError, match=r"device 2 needs 2 memory .*limit is 1\.5"):
+    with pytest.raises(NoScheduleError, match=r"device 3 needs 2 memory .*limit is 1\.5"):
         solve(problem, options())
 
 
 def test_limit_below_one_microbatch_with_chunks_counts_every_chunk() -> None:
     """With two chunks a device holds both stages' activations for one micro-batch."""
     problem = Problem.create(2, 2, num_chunks=2, activation=1.0, memory_limit=1.5)
-    with pytest.raises(NoScheduleError, match=r"device 0 needs 2 memory"):
+    with pytest.raises(NoScheduleError, match=r"device 1 needs 2 memory"):
         solve(problem, options())
 
 
@@ -298,3 +298,24 @@ def test_no_model_is_built_without_the_time_to_build_it(monkeypatch: pytest.Monk
     result = solve(_latency_problem(), SolverOptions(time_limit=1.0, workers=1))
     assert result.source != "cp-sat" and result.objective_value >= 40.0
     assert result.wall_time < 1.0
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"num_stages": 3, "num_batches": 3, "forward_times": [2, 1, 1],
+         "backward_times": [2, 2, 1]},
+        {"num_stages": 2, "num_batches": 2, "forward_times": [1, 1], "backward_times": [1, 3],
+         "weight_times": [2, 1]},
+    ],
+)  # fmt: skip
+def test_a_solver_tie_keeps_the_floors_schedule(config: dict) -> None:
+    """Where the floor's best baseline is optimal but ppopt's own bound is below it, CP-SAT
+    runs, proves the optimum and finds schedules of the same makespan; the answer stays the
+    floor's (a published order runtimes know), not CP-SAT's equal one."""
+    problem = Problem.create(**config)
+    assert lower_bound(problem, "makespan", problem.memory_caps) < optimum(problem)
+    result = solve(problem, options(time_limit=10))
+    assert result.status == "OPTIMAL"
+    assert result.schedule.makespan == pytest.approx(optimum(problem))
+    assert result.source != "cp-sat"

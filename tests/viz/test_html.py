@@ -57,7 +57,7 @@ def check_tab(tab: dict, schedule: Schedule) -> None:
         assert dev["mb"] == [o.microbatch for o in ops]
         before, peak = 0.0, 0.0
         for op, after in zip(ops, dev["mem"], strict=True):
-            peak = max(peak, before + problem.memory_change(op.kind, op.stage)[0])
+            peak = max(peak, before + problem.op_memory_change(op.kind, op.stage, op.microbatch)[0])
             before = after
         assert peak == pytest.approx(metrics.peak_memory[device], abs=1e-9)
         assert dev["mem"][-1] == pytest.approx(0.0, abs=1e-9)
@@ -68,6 +68,17 @@ def check_tab(tab: dict, schedule: Schedule) -> None:
 @given(timed())
 def test_embedded_data_is_the_schedule(schedule: Schedule) -> None:
     check_tab(embedded(page_html([schedule]))["schedules"][0], schedule)
+
+
+def test_recomputed_microbatches_keep_only_their_checkpoint_between_f_and_r() -> None:
+    """Full recompute, checkpoint 0.25: after each F a device holds 0.25 more, not the
+    activation (1); the tab's memory matches the metrics' peaks."""
+    problem = Problem.create(num_stages=3, num_batches=4, recompute="all", checkpoint=0.25)
+    schedule = baseline("1f1b", problem)
+    tab = embedded(page_html([schedule]))["schedules"][0]
+    check_tab(tab, schedule)
+    first = tab["devices"][0]
+    assert first["kind"][0] == "F" and first["mem"][0] == pytest.approx(0.25)
 
 
 def test_compare_page_has_one_tab_per_schedule_and_the_kinds_colours() -> None:
