@@ -278,3 +278,24 @@ def test_cli_solve_with_overlap_times_writes_pairs(tmp_path) -> None:
     assert len(data["pairs"]) == 3 and data["problem"]["overlap_times"] == [2.5]
     bad = run("solve", "-s", "1", "-b", "4", "--overlap-times", "9", "--no-visualization")
     assert bad.exit_code == 2 and "overlap_times[0]" in bad.output
+
+
+@pytest.mark.parametrize("p", [2, 4])
+@pytest.mark.parametrize("ratio", [0.6, 0.75, 0.9])
+def test_dualpipev_overlap_within_the_readme_bubble_on_equal_times(p: int, ratio: float) -> None:
+    """DeepSeek's README: DualPipeV's bubble is at most ``(PP/2-1)(F&B + B - 3W)`` for
+    ``PP = 2p`` stages, with ``B`` the full backward and ``F&B`` a pair with a full backward
+    (ppopt's pair is F with the input gradient, its W right after: ``F&B = overlap + W``).
+    Timed tight, every device's idle inside its span stays within it."""
+    t = 1.0
+    overlap = ratio * 2 * t
+    problem = Problem.create(
+        p, 3 * p, forward=t, backward=t, weight=t, overlap=overlap, num_chunks=2,
+        placement="vshape", memory_limit="none",
+    )  # fmt: skip
+    schedule = baseline("dualpipev", problem)
+    readme = (p - 1) * ((overlap + t) + 2 * t - 3 * t)
+    metrics = compute_metrics(schedule)
+    spans = [row[-1].end - row[0].start for row in schedule.device_ops]
+    assert all(span - busy <= readme + 1e-9 for span, busy in zip(spans, metrics.busy))
+    assert max(peak_memory(schedule)) == 2 * p + 1
