@@ -297,5 +297,5 @@ def test_dualpipev_overlap_within_the_readme_bubble_on_equal_times(p: int, ratio
     readme = (p - 1) * ((overlap + t) + 2 * t - 3 * t)
     metrics = compute_metrics(schedule)
     spans = [row[-1].end - row[0].start for row in schedule.device_ops]
-    assert all(span - busy <= readme + 1e-9 for span, busy in zip(spans, metrics.busy))
+    assert all(span - busy <= readme + 1e-9 for span, busy in zip(spans, metrics.busy, strict=True))
     assert max(peak_memory(schedule)) == 2 * p + 1
