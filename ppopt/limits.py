@@ -11,6 +11,7 @@ meets the lower bound" (the proof of optimality).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,37 @@ TIME_ULPS = 16
 MEMORY_TOLERANCE = 1e-9
 #: Relative slack for "the objective meets the lower bound" (then the result is proven).
 BOUND_TOLERANCE = 1e-12
+#: How far (in ulps) :func:`tidy` may move a float that ppopt writes to a file: the float
+#: noise of a few additions, well inside the validator's ``TIME_ULPS``.
+TIDY_ULPS = 4
+
+
+def tidy(value: object) -> object:
+    """A number as ppopt writes it to a file: a float as the shortest decimal (12 to 17
+    significant digits) within :data:`TIDY_ULPS` ulps of it, so the float noise of sums is not
+    written (``29.999999999999996``, 30 made of decimal durations, is written ``30.0``) while
+    every digit that means something is kept. Lists, tuples and dicts are tidied through;
+    anything else is returned as it is."""
+    if isinstance(value, float):
+        return _shortest_near(value)
+    if isinstance(value, list | tuple):
+        return [tidy(item) for item in value]
+    if isinstance(value, dict):
+        return {key: tidy(item) for key, item in value.items()}
+    return value
+
+
+def _shortest_near(value: float) -> float:
+    """The shortest decimal within :data:`TIDY_ULPS` ulps of ``value`` (``value`` itself when
+    none is shorter, and for infinities and NaN)."""
+    if not math.isfinite(value):
+        return value
+    near = TIDY_ULPS * math.ulp(value)
+    for digits in range(12, 17):
+        candidate = float(f"{value:.{digits}g}")
+        if abs(candidate - value) <= near:
+            return candidate
+    return value
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,16 @@ against the 1F1B baseline's measured peak, per-device expansion, and the toleran
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import problems
 
 from ppopt.baselines import baseline
 from ppopt.errors import ProblemError
-from ppopt.limits import MemoryLimit, fits, meets_bound, per_device, within
+from ppopt.limits import MemoryLimit, fits, meets_bound, per_device, tidy, within
 from ppopt.metrics import peak_memory
 from ppopt.problem import Problem
 
@@ -107,3 +110,28 @@ def test_memory_caps_resolve_every_form_of_limit(
     limited = problem.with_limit(MemoryLimit.parse(raw))
     assert limited.memory_caps == expected
     assert problem.with_limit(raw).memory_caps == expected
+
+
+def test_tidy_writes_decimal_sums_as_decimals() -> None:
+    """The float noise of decimal sums is not written: 0.1 + 0.2 is written 0.3, ten 0.1
+    steps 1.0, and what is not a float (ints, bools, strings, None) is left as it is."""
+    assert tidy(0.1 + 0.2) == 0.3 and 0.1 + 0.2 != 0.3
+    assert tidy(sum([0.1] * 10)) == 1.0
+    assert tidy({"a": [0.1 + 0.2, 3, True, None, "x"]}) == {"a": [0.3, 3, True, None, "x"]}
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_tidy_moves_a_float_by_at_most_4_ulps_and_never_lengthens_it(value: float) -> None:
+    tidied = tidy(value)
+    assert isinstance(tidied, float)
+    assert abs(tidied - value) <= 4 * math.ulp(value)
+    assert len(repr(tidied)) <= len(repr(value))
+
+
+def test_tidy_keeps_digits_that_mean_something() -> None:
+    """A duration given with 16 digits is not cut to 12 (that would move it by 1e-11, which
+    the validator would see); noise of a few ulps is removed at any size."""
+    for value in (0.6216899801925109, 12.111759920770044):
+        assert tidy(value) != float(f"{value:.12g}")
+        assert abs(tidy(value) - value) <= 4 * math.ulp(value)
+    assert tidy(1e7 + 0.1 + 0.2) == 10000000.3

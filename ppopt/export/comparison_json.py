@@ -19,7 +19,7 @@ from typing import Any
 
 from ppopt.atomic import atomic_write_text
 from ppopt.config import problem_to_dict
-from ppopt.limits import fits
+from ppopt.limits import fits, tidy
 from ppopt.metrics import compute_metrics
 from ppopt.runs import Comparison
 
@@ -45,8 +45,8 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "problem": problem_to_dict(problem),
-        "memory_limit": None if caps is None else list(caps),
-        "schedules": entries,
+        "memory_limit": None if caps is None else tidy(list(caps)),
+        "schedules": tidy(entries),
     }
 
 

@@ -23,7 +23,7 @@ from ppopt.atomic import atomic_write_text, read_input_text
 from ppopt.config import problem_from_dict, problem_to_dict
 from ppopt.config.files import loads_json
 from ppopt.errors import ConfigError, ScheduleFileError
-from ppopt.limits import fits
+from ppopt.limits import fits, tidy
 from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
@@ -51,12 +51,12 @@ def schedule_to_dict(schedule: Schedule, solver: Mapping[str, Any] | None = None
                 "stage": op.stage,
                 "microbatch": op.microbatch,
                 "kind": op.kind,
-                "start": op.start,
-                "end": op.end,
+                "start": tidy(op.start),
+                "end": tidy(op.end),
             }
             for op in schedule.ops()
         ],
-        "metrics": _metrics(schedule),
+        "metrics": tidy(_metrics(schedule)),
         "interrupted": schedule.interrupted,
     }
     if schedule.pairs:  # only then: files without pairs stay as they were
@@ -65,7 +65,7 @@ def schedule_to_dict(schedule: Schedule, solver: Mapping[str, Any] | None = None
             for f, b in sorted(schedule.pairs)
         ]
     if solver is not None:
-        out["solver"] = dict(solver)
+        out["solver"] = tidy(dict(solver))
     return out
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ppopt.atomic import atomic_write_text
+from ppopt.limits import tidy
 from ppopt.metrics import memory_profile
 from ppopt.schedule import Op, Schedule
 from ppopt.tasks import device_name
@@ -104,8 +105,8 @@ def dumps_trace(schedule: Schedule) -> str:
     """The trace as JSON text, one event per line (readable, diff-friendly)."""
     data = trace_events(schedule)
     events = data.pop("traceEvents")
-    body = ",\n".join("  " + json.dumps(event, allow_nan=False) for event in events)
-    rest = json.dumps(data, allow_nan=False)[1:-1]
+    body = ",\n".join("  " + json.dumps(tidy(event), allow_nan=False) for event in events)
+    rest = json.dumps(tidy(data), allow_nan=False)[1:-1]
     return '{"traceEvents": [\n' + body + "\n], " + rest + "}\n"
 
 

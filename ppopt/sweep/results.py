@@ -19,6 +19,7 @@ from typing import Any
 from ppopt.atomic import atomic_write_text
 from ppopt.config.files import loads_json
 from ppopt.errors import ConfigError
+from ppopt.limits import tidy
 from ppopt.sweep.spec import Run
 
 RUNS_FILE = "runs.jsonl"
@@ -71,7 +72,7 @@ def append_record(path: Path, record: Mapping[str, Any]) -> None:
 
     After a crash the file may end in a torn line without its newline; the record then starts
     on a new line so that it does not join (and get lost with) the torn one."""
-    line = json.dumps(record, sort_keys=True, default=str) + "\n"
+    line = json.dumps(tidy(dict(record)), sort_keys=True, default=str) + "\n"
     if _ends_torn(path):
         line = "\n" + line
     with path.open("a", encoding="utf-8") as handle:
@@ -121,7 +122,9 @@ def write_csv(path: Path, rows: Sequence[Record], grid_keys: Sequence[str]) -> N
 
 
 def _cell(value: object) -> object:
-    """A CSV cell: ``None`` empty, lists and mappings as JSON, anything else as is."""
+    """A CSV cell: ``None`` empty, lists and mappings as JSON, anything else as is (numbers
+    tidied, :func:`ppopt.limits.tidy`)."""
+    value = tidy(value)
     if value is None:
         return ""
     if isinstance(value, list | tuple | dict):
