@@ -55,7 +55,7 @@ def compute_metrics(schedule: Schedule) -> Metrics:
     """All metrics of a schedule."""
     p = schedule.problem.num_devices
     makespan = schedule.makespan
-    busy = tuple(sum(op.end - op.start for op in row) for row in schedule.device_ops)
+    busy = schedule.busy()
     work = sum(busy)
     spans = device_spans(schedule)
     widest = max(range(p), key=lambda d: spans[d])

@@ -79,6 +79,8 @@ class Problem:
     offload: Offload = Offload.NONE  # see ppopt.offload
     offload_times: tuple[float, ...] | None = None  # None: the forward times
     offloaded: frozenset[tuple[int, int]] = frozenset()  # auto: the chosen (stage, mb)
+    #: ``overlap_times``: per virtual stage, an overlapped F+B pair's duration (None: no pairs)
+    overlap: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         check_count("num_stages", self.num_devices)
@@ -112,6 +114,29 @@ class Problem:
             )
         self._check_recompute()
         self._check_offload()
+        self._check_overlap()
+
+    def _check_overlap(self) -> None:
+        """``overlap_times[s]`` lies between ``max(F_s, B_s)`` (a pair is never shorter than
+        either part) and ``F_s + B_s`` (never longer than running them apart); a pair is an
+        F and a B run as one task, which an R between them would break."""
+        if self.overlap is None:
+            return
+        check_times("overlap_times", self.overlap, self.num_stages)
+        for s, (both, f, b) in enumerate(
+            zip(self.overlap, self.forward, self.backward, strict=True)
+        ):
+            if not max(f, b) <= both <= f + b:
+                raise ProblemError(
+                    f"overlap_times[{s}]: must be between max(forward, backward) = {max(f, b):g} "
+                    f"and forward + backward = {f + b:g}, got {both:g}"
+                )
+        if self.recompute != Recompute.NONE:
+            raise ProblemError("overlap_times: cannot be combined with memory.recompute")
+        if self.offload != Offload.NONE:
+            raise ProblemError("overlap_times: cannot be combined with memory.offload yet")
+        if self.microbatch_scale is not None:
+            raise ProblemError("overlap_times: cannot be combined with microbatch_scale yet")
 
     def _check_time_scale(self) -> None:
         """Every time and every sum of them representable, none below the solver's resolution."""
@@ -243,6 +268,7 @@ class Problem:
         microbatch_scale: object = None,
         offload: Offload | str = Offload.NONE,
         offload_times: float | Sequence[float] | None = None,
+        overlap: float | Sequence[float] | None = None,
         **config_names: object,
     ) -> Problem:
         """Build a problem from scalars or per-stage sequences, filling the defaults.
@@ -270,6 +296,7 @@ class Problem:
         backward = given.get("backward", backward)  # type: ignore[assignment]
         weight = given.get("weight", weight)  # type: ignore[assignment]
         p2p = given.get("p2p", p2p)  # type: ignore[assignment]
+        overlap = given.get("overlap", overlap)  # type: ignore[assignment]
         check_count("num_stages", devices)
         check_count("num_batches", batches)
         check_count("num_chunks", num_chunks)
@@ -302,6 +329,7 @@ class Problem:
             microbatch_scale=microbatch_scale,  # type: ignore[arg-type]  # parsed on construction
             offload=offload,  # type: ignore[arg-type]  # checked on construction
             offload_times=_optional_per_stage("offload_times", offload_times, n),
+            overlap=_optional_per_stage("overlap_times", overlap, n),
         )
 
     def with_limit(self, limit: MemoryLimit | object) -> Problem:
@@ -315,7 +343,9 @@ class Problem:
             return self
         if self.runtime != Runtime.ABSTRACT:
             raise ProblemError(f"runtime: a {self.runtime} problem cannot become {runtime}")
-        return replace(self, runtime=Runtime(runtime))
+        # PyTorch runs an OVERLAP_F_B action's parts one after the other (unless the user
+        # registers an overlapping function for it): no pairs under its semantics
+        return replace(self, runtime=Runtime(runtime), overlap=None)
 
     def with_recompute(
         self,
@@ -380,7 +410,10 @@ class Problem:
             return self
         full = tuple(b + w for b, w in zip(self.backward, self.weight, strict=True))
         zeros = tuple(0.0 for _ in self.retained)
-        return replace(self, backward=full, weight=None, retained=zeros)
+        overlap = self.overlap
+        if overlap is not None:  # a pair's B becomes the full backward: W joins the pair
+            overlap = tuple(o + w for o, w in zip(overlap, self.weight, strict=True))
+        return replace(self, backward=full, weight=None, retained=zeros, overlap=overlap)
 
     def merged_chunks(self) -> Problem:
         """One stage per device, each the sum of that device's chunks (the ``Nx`` reference)."""
@@ -615,6 +648,36 @@ class Problem:
             checkpoint=maybe(self.checkpoint),
             microbatch_scale=None,
         )
+    # --------------------------------------------------------------- overlapped F+B pairs
+
+    def overlap_saving(self, stage: int) -> float:
+        """What an overlapped pair of this stage's F and B saves: ``F_s + B_s - overlap_s``."""
+        assert self.overlap is not None
+        return self.forward[stage] + self.backward[stage] - self.overlap[stage]
+
+    def pair_duration(self, forward_stage: int, backward_stage: int) -> float:
+        """The pair rule (docs/contract.md §1): F on stage ``s`` and B on stage ``s'`` run as one
+        task of ``F_s + B_s' - min(saving_s, saving_s')``; on one stage that is
+        ``overlap_times[s]``. Each part hides at most what its own stage's pair hides, so a pair
+        is never shorter than either part (``saving_s <= min(F_s, B_s)``)."""
+        saving = min(self.overlap_saving(forward_stage), self.overlap_saving(backward_stage))
+        return self.forward[forward_stage] + self.backward[backward_stage] - saving
+
+    def pair_fault(self, forward: Task, backward: Task) -> str | None:
+        """Why two tasks cannot be a pair (``None``: they can): a pair is a forward and a
+        backward (``B``) of different micro-batches on one device, in a problem with
+        ``overlap_times``. It starts when both parts' dependencies are met, ends after
+        :meth:`pair_duration`, and both parts' successors wait for its end; F allocates at its
+        start and B frees at its end (the usual holds of both parts, timed by the pair)."""
+        if self.overlap is None:
+            return "the problem has no overlap_times"
+        if forward.kind != Kind.F or backward.kind != Kind.B:
+            return "a pair is a forward and a backward (B)"
+        if forward.microbatch == backward.microbatch:
+            return "a pair's forward and backward are of different micro-batches"
+        if self.device_of(forward.stage) != self.device_of(backward.stage):
+            return "a pair's forward and backward run on one device"
+        return None
 
     def tasks(self) -> list[Task]:
         """Every task of the problem (R only for the recomputed micro-batches)."""
@@ -920,6 +983,7 @@ CONFIG_NAMES = {
     "backward_times": "backward",
     "weight_times": "weight",
     "p2p_time": "p2p",
+    "overlap_times": "overlap",
 }
 
 

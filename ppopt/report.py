@@ -75,6 +75,8 @@ def format_report(
         lines.append(scale_line)
     if problem.offload != Offload.NONE:
         lines.append(offload_line(schedule))
+    if problem.overlap is not None:
+        lines.append(overlap_line(schedule))
     lines += metrics_table(columns, show_span)
     lines.append("peak memory per device:")
     width = max(len(name) for name, _ in columns)
@@ -114,6 +116,17 @@ def offload_line(schedule: Schedule) -> str:
 
 def _compute_orders(schedule: Schedule) -> list[list[Task]]:
     return [[op.task for op in row] for row in schedule.device_ops]
+
+
+def overlap_line(schedule: Schedule) -> str:
+    """How many overlapped F+B pairs the schedule runs and the time they save (against
+    running each pair's parts one after the other)."""
+    pairs = len(schedule.pairs)
+    forwards = schedule.problem.num_stages * schedule.problem.num_microbatches
+    return (
+        f"overlap: {pairs} F+B pairs (of {forwards} forwards), saving "
+        f"{_num(schedule.pair_saving())} of device time"
+    )
 
 
 def recompute_line(schedule: Schedule) -> str:

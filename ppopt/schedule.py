@@ -42,6 +42,8 @@ class Schedule:
     ``interrupted`` marks a best-so-far schedule returned because the user stopped a solve.
     ``copy_ops[d]`` are device ``d``'s copy-lane ops (offloads and reloads, :mod:`ppopt.offload`)
     in run order; empty when nothing is offloaded. ``device_ops`` holds the compute lane only.
+    ``pairs`` are the overlapped ``(F, B)`` pairs (docs/contract.md §1): both ops of a pair are
+    in their device's row one after the other, F first, each with the pair's start and end.
     """
 
     problem: Problem
@@ -49,6 +51,7 @@ class Schedule:
     device_ops: tuple[tuple[Op, ...], ...]
     interrupted: bool = field(default=False)
     copy_ops: tuple[tuple[Op, ...], ...] = field(default=())
+    pairs: frozenset[tuple[Task, Task]] = field(default=frozenset())
 
     def __post_init__(self) -> None:
         if len(self.device_ops) != self.problem.num_devices:
@@ -84,7 +87,35 @@ class Schedule:
 
     def renamed(self, name: str) -> Schedule:
         """The same schedule under another name."""
-        return Schedule(self.problem, name, self.device_ops, self.interrupted, self.copy_ops)
+        return Schedule(
+            self.problem, name, self.device_ops, self.interrupted, self.copy_ops, self.pairs
+        )
+
+    def pair_time(self) -> tuple[float, ...]:
+        """Per device, the time its pairs run (counted once per pair, not per part)."""
+        paired = {f for f, _ in self.pairs}
+        out = [0.0] * len(self.device_ops)
+        for op in self.ops():
+            if op.task in paired:
+                out[op.device] += op.end - op.start
+        return tuple(out)
+
+    def busy(self) -> tuple[float, ...]:
+        """Per device, the time it computes (a pair counted once)."""
+        plain = tuple(sum(op.end - op.start for op in row) for row in self.device_ops)
+        if not self.pairs:
+            return plain
+        return tuple(b - extra for b, extra in zip(plain, self.pair_time(), strict=True))
+
+    def pair_saving(self) -> float:
+        """Time the pairs save against running their parts apart (sum over pairs)."""
+        problem = self.problem
+        return sum(
+            problem.duration(f.kind, f.stage)
+            + problem.duration(b.kind, b.stage)
+            - problem.pair_duration(f.stage, b.stage)
+            for f, b in self.pairs
+        )
 
 
 def merged_order(compute: Sequence[Op], copies: Sequence[Op]) -> list[Task]:

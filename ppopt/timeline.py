@@ -14,6 +14,8 @@ compute task before it); a problem without offload takes the one-lane path uncha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ppopt.errors import DeadlockError, OrderError
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Orders, Schedule
@@ -44,15 +46,29 @@ class _Index:
         return Task(self.kinds[k], s, i)
 
 
-def compute_timeline(problem: Problem, orders: Orders, name: str = "custom") -> Schedule:
+#: Overlapped pairs as ``(forward task, backward task)`` (docs/contract.md §1).
+Pairs = Iterable[tuple[Task, Task]]
+
+
+def compute_timeline(
+    problem: Problem, orders: Orders, name: str = "custom", pairs: Pairs = ()
+) -> Schedule:
     """Time per-device task orders as early as the rules allow; the result is tight.
 
+    ``pairs`` run as overlapped F+B pairs (each pair's two tasks consecutive in its device's
+    order, F first): a pair starts when both parts' dependencies are met and both end at
+    its start plus :meth:`~ppopt.problem.Problem.pair_duration`.
+
     Raises :class:`OrderError` when the orders are not exactly the problem's tasks, each on its
-    own device, and :class:`DeadlockError` when they wait on each other.
+    own device, or a pair is not one, and :class:`DeadlockError` when they wait on each other.
     """
     table = TaskTable(problem)
     id_orders = _checked_ids(problem, table.index, orders)
-    starts, ends = table.times(id_orders)
+    chosen = frozenset((Task(*f), Task(*b)) for f, b in pairs)
+    if chosen:
+        starts, ends = table.paired_times(id_orders, _checked_pairs(problem, table, orders, chosen))
+    else:
+        starts, ends = table.times(id_orders)
     rows = tuple(
         tuple(
             Op(d, kind, s, i, starts[tid], ends[tid])
@@ -61,11 +77,36 @@ def compute_timeline(problem: Problem, orders: Orders, name: str = "custom") -> 
         for d, (order, ids) in enumerate(zip(orders, id_orders, strict=True))
     )
     if not table.copies:
-        return Schedule(problem, name, rows)
+        return Schedule(problem, name, rows, pairs=chosen)
     copy = Lane.COPY
     compute = tuple(tuple(op for op in row if KIND_SPECS[op.kind].lane != copy) for row in rows)
     copies = tuple(tuple(op for op in row if KIND_SPECS[op.kind].lane == copy) for row in rows)
     return Schedule(problem, name, compute, copy_ops=copies)
+
+
+def _checked_pairs(
+    problem: Problem, table: TaskTable, orders: Orders, pairs: frozenset[tuple[Task, Task]]
+) -> dict[int, tuple[int, float]]:
+    """Per pair, its forward's id -> (its backward's id, the pair's duration), after checking
+    each pair is one (:meth:`~ppopt.problem.Problem.pair_fault`), its tasks consecutive in
+    their device's order (F first) and no task in two pairs."""
+    follows: dict[Task, Task] = {}
+    for order in orders:
+        for before, after in zip(order, order[1:], strict=False):
+            follows[Task(*before)] = Task(*after)
+    out: dict[int, tuple[int, float]] = {}
+    used: set[Task] = set()
+    for f, b in sorted(pairs):
+        fault = problem.pair_fault(f, b)
+        if fault is None and follows.get(f) != b:
+            fault = "a pair's backward follows its forward in the device's order"
+        if fault is None and (f in used or b in used):
+            fault = "a task is in one pair at most"
+        if fault is not None:
+            raise OrderError(f"pair ({f.label()}, {b.label()}): {fault}")
+        used.update((f, b))
+        out[table.index.id(f)] = (table.index.id(b), problem.pair_duration(f.stage, b.stage))
+    return out
 
 
 class TaskTable:
@@ -180,6 +221,55 @@ class TaskTable:
             pos[d] = k
         if sum(pos) < sum(len(order) for order in orders):
             raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, deps))
+        return start, end
+
+
+    def paired_times(
+        self, orders: list[list[int]], pairs: dict[int, tuple[int, float]]
+    ) -> tuple[list[float], list[float]]:
+        """:meth:`times` with overlapped pairs (forward id -> backward id, duration): a pair's
+        two ids, consecutive in their order, start together once both parts' dependencies
+        have ended and end together after the pair's duration."""
+        deps, dur = self.deps, self.dur
+        self.timed += self.problem.num_tasks
+        start = [0.0] * self.index.size
+        end = [-1.0] * self.index.size
+        pos = [0] * len(orders)
+        clock = [0.0] * len(orders)
+        waiters: dict[int, list[int]] = {}
+        ready = list(range(len(orders)))
+        while ready:
+            d = ready.pop()
+            order, k, now = orders[d], pos[d], clock[d]
+            while k < len(order):
+                tid = order[k]
+                pair = pairs.get(tid)
+                group = (tid,) if pair is None else (tid, pair[0])
+                at, blocked = now, False
+                for member in group:
+                    for before, latency in deps[member]:
+                        if end[before] < 0.0:
+                            waiters.setdefault(before, []).append(d)
+                            blocked = True
+                            break
+                        at = max(at, end[before] + latency)
+                    if blocked:
+                        break
+                if blocked:
+                    break
+                now = at + (dur[tid] if pair is None else pair[1])
+                for member in group:
+                    start[member], end[member] = at, now
+                    woken = waiters.pop(member, None)
+                    if woken:
+                        ready.extend(woken)
+                k += len(group)
+            pos[d], clock[d] = k, now
+        if sum(pos) < sum(len(order) for order in orders):
+            joined = list(deps)  # a pair's F waits for what its B waits for too
+            for f, (b, _) in pairs.items():
+                joined[f] = (*deps[f], *deps[b])
+            raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, joined))
         return start, end
 
 

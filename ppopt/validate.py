@@ -42,10 +42,11 @@ def validate(
     first, seen, rows = _known_ops(schedule, violations)
     copy_rows = _copy_rows(schedule, first, seen, violations)
     violations += _coverage(problem, seen)
+    paired = _paired_durations(schedule, first, rows, violations)
     for d, row in enumerate(rows):
-        violations += _row_rules(problem, d, row, slack)
+        violations += _row_rules(problem, d, row, slack, paired)
     for d, row in enumerate(copy_rows):
-        violations += _row_rules(problem, d, row, slack, lane="copy lane")
+        violations += _row_rules(problem, d, row, slack, {}, lane="copy lane")
     violations += _dependency_rules(problem, first, slack)
     if limit is not None:
         both = [[*row, *copies] for row, copies in zip(rows, copy_rows, strict=True)]
@@ -91,19 +92,27 @@ def check_tight(schedule: Schedule, tol: float = TIME_TOLERANCE) -> list[str]:
     slack = time_slack(problem, tol)
     first, _, rows = _known_ops(schedule, [])
     edges = _edges(problem)
+    partner: dict[_Key, _Key] = {}
+    for f, b in schedule.pairs:
+        partner[f], partner[b] = b, f
     out = []
     for d, row in enumerate(rows):
-        free = 0.0
+        free = before_pair = 0.0
         for op in row:
             _, kind, s, i, start, end = op
+            key = (kind, s, i)
+            if kind == Kind.B and key in partner:
+                free = before_pair  # a pair's B starts with its F: both wait for the same
+            group = [key] + ([partner[key]] if key in partner else [])
             earliest = free
-            for dk, ds, latency in edges[kind, s]:
-                before = first.get((dk, ds, i))
-                if before is not None and before.end + latency > earliest:
-                    earliest = before.end + latency
+            for gk, gs, gi in group:
+                for dk, ds, latency in edges[gk, gs]:
+                    before = first.get((dk, ds, gi))
+                    if before is not None and before.end + latency > earliest:
+                        earliest = before.end + latency
             if abs(start - earliest) > slack(earliest):
                 out.append(_slack_text(problem, d, op, free, earliest, first))
-            free = end
+            before_pair, free = free, end
     return out
 
 
@@ -172,6 +181,10 @@ def _own_metrics(schedule: Schedule) -> dict[str, float | list[float]]:
         max(op.end for op in row) - min(op.start for op in row) if row else 0.0 for row in rows
     ]
     busy = [sum(op.end - op.start for op in row) for row in rows]
+    forwards = {f for f, _ in schedule.pairs}
+    for op in schedule.ops():
+        if (op.kind, op.stage, op.microbatch) in forwards:
+            busy[op.device] -= op.end - op.start  # a pair's two ops are one task's time
     work = sum(busy)
     widest = spans.index(max(spans))
     span = spans[widest]
@@ -413,9 +426,63 @@ def _latencies(problem: Problem) -> list[float]:
     return [float(x) for row in p2p for x in (row if isinstance(row, tuple) else (row,))]
 
 
-def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack, lane: str = "") -> list[str]:
-    """Placement, duration, start >= 0, and time order without overlap on one device's
-    lane (compute, or the ``copy lane``: one copy at a time)."""
+def _paired_durations(
+    schedule: Schedule, first: dict[_Key, Op], rows: list[list[Op]], violations: list[str]
+) -> dict[_Key, float]:
+    """The overlapped pairs' rules (docs/contract.md §1), their violations added: a pair is a
+    forward and a backward of different micro-batches, of one device, next to each other in
+    its row (F first) with the same start and end, each task in one pair at most, in a problem
+    with overlap_times. Returns, per task of a pair, the duration it must last (the pair's);
+    the row rules then let the pair's B share its F's time."""
+    problem = schedule.problem
+    out: dict[_Key, float] = {}
+    if schedule.pairs and problem.overlap is None:
+        violations.append(f"{len(schedule.pairs)} pairs, but the problem has no overlap_times")
+        return out
+    following = {
+        (a.kind, a.stage, a.microbatch): (b.kind, b.stage, b.microbatch)
+        for row in rows
+        for a, b in zip(row, row[1:], strict=False)
+    }
+    for f, b in sorted(schedule.pairs):
+        fop, bop = first.get(f), first.get(b)
+        name = f"pair ({Task(*f).label()}, {Task(*b).label()})"
+        if fop is None or bop is None:
+            violations.append(f"{name}: not two ops of the schedule")
+            continue
+        faults = []
+        if f[0] != Kind.F or b[0] != Kind.B:
+            faults.append("is not a forward and a backward (B)")
+        if f[2] == b[2]:
+            faults.append("pairs a micro-batch with itself")
+        if fop.device != bop.device:
+            faults.append(f"spans {device_name(fop.device)} and {device_name(bop.device)}")
+        if following.get(f) != b:
+            faults.append("is not its forward then its backward, next to each other in the row")
+        if (fop.start, fop.end) != (bop.start, bop.end):
+            faults.append(
+                f"parts run {_t(fop.start)}-{_t(fop.end)} and {_t(bop.start)}-{_t(bop.end)}"
+            )
+        if f in out or b in out:
+            faults.append("shares a task with another pair")
+        violations += [f"{device_name(fop.device)}: {name} {fault}" for fault in faults]
+        if fop.device == bop.device and fop.kind == Kind.F and bop.kind == Kind.B:
+            both = problem.pair_duration(fop.stage, bop.stage)
+            out[f] = out[b] = both
+    return out
+
+
+def _row_rules(
+    problem: Problem,
+    d: int,
+    row: list[Op],
+    slack: Slack,
+    paired: Mapping[_Key, float],
+    lane: str = "",
+) -> list[str]:
+    """Placement, duration (a pair's for a task of a pair), start >= 0, and time order
+    without overlap on one device's lane (compute, where a pair's B shares its F's time, or
+    the ``copy lane``: one copy at a time)."""
     out = []
     placement = problem.placement
     durations = {
@@ -430,7 +497,8 @@ def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack, lane: str 
                 f"{device_name(d)}: {_label(op)} runs here but {stage_name(s)} is placed on "
                 f"{device_name(placement[s])}"
             )
-        expected = durations[kind, s]
+        key = (kind, s, op.microbatch)
+        expected = paired.get(key, durations[kind, s]) if paired else durations[kind, s]
         if scales is not None:
             expected *= scales[op.microbatch]
         if abs((end - start) - expected) > slack(end):
@@ -441,7 +509,15 @@ def _row_rules(problem: Problem, d: int, row: list[Op], slack: Slack, lane: str 
             )
         if start < -slack(0.0):
             out.append(f"{device_name(d)}: {_label(op)} starts at {_t(start)}, before time 0")
-        if previous is not None and start < previous.end - slack(previous.end):
+        shares = (
+            paired
+            and previous is not None
+            and key in paired
+            and (previous.kind, previous.stage, previous.microbatch) in paired
+            and kind == Kind.B
+            and previous.start == start
+        )
+        if previous is not None and not shares and start < previous.end - slack(previous.end):
             text = _order_text(d, previous, op)
             name = device_name(d)
             out.append(text.replace(f"{name}:", f"{name} {lane}:", 1) if lane else text)

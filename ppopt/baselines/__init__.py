@@ -15,7 +15,7 @@ from ppopt.baselines.offload import insert_copies
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.recompute import insert_recomputes
 from ppopt.baselines.vmemory import vhalf_orders, vmin_orders
-from ppopt.baselines.vshape import dualpipev_orders, v1f1b_orders, zbv_orders
+from ppopt.baselines.vshape import dualpipev_orders, dualpipev_pairs, v1f1b_orders, zbv_orders
 from ppopt.baselines.zbauto import zb_auto_orders, zbv_auto_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
 from ppopt.checks import did_you_mean
@@ -27,6 +27,7 @@ from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 
 OrderMaker = Callable[[Problem], list[list[Task]]]
+PairMaker = Callable[[Problem], list[tuple[Task, Task]]]
 
 #: Every baseline by its command-line name.
 BASELINES: dict[str, OrderMaker] = {
@@ -44,6 +45,10 @@ BASELINES: dict[str, OrderMaker] = {
     "zbv-auto": zbv_auto_orders,
     "greedy": greedy_baseline_orders,
 }
+
+
+#: Baselines that run overlapped F+B pairs when the problem gives ``overlap_times``.
+PAIRS: dict[str, PairMaker] = {"dualpipev": dualpipev_pairs}
 
 
 def baseline(name: str, problem: Problem) -> Schedule:
@@ -75,7 +80,8 @@ def baseline(name: str, problem: Problem) -> Schedule:
         orders = [[Task(t.kind, t.stage, sequence[t.microbatch]) for t in row] for row in orders]
     if problem.num_offloaded:
         return compute_timeline(problem, insert_copies(problem, orders), name)
-    return compute_timeline(problem, insert_recomputes(problem, orders), name)
+    pairs = PAIRS[base](problem) if problem.overlap is not None and base in PAIRS else ()
+    return compute_timeline(problem, insert_recomputes(problem, orders), name, pairs)
 
 
 def split_order(name: str) -> tuple[str, str]:

@@ -122,6 +122,18 @@ def dualpipev_orders(problem: Problem) -> list[list[Task]]:
     return [[task for slot in slots for task in slot] for slots in dualpipev_slots(problem)]
 
 
+def dualpipev_pairs(problem: Problem) -> list[tuple[Task, Task]]:
+    """DualPipeV's overlapped pairs, as DeepSeek's ``_forward_backward_chunk`` runs them: the
+    forward and the backward (``B``) of each slot of several tasks (its ``W``, if any, runs
+    right after the pair). Used when the problem gives ``overlap_times``."""
+    return [
+        (slot[0], slot[1])
+        for slots in dualpipev_slots(problem)
+        for slot in slots
+        if len(slot) > 1 and slot[0].kind == Kind.F
+    ]
+
+
 def dualpipev_slots(problem: Problem) -> list[list[tuple[Task, ...]]]:
     """Per device, DualPipeV's steps in order; a slot of several tasks is an overlapped pair.
 

@@ -117,6 +117,7 @@ def _time_models(problem: Problem) -> list[Problem]:
         forward=(median(problem.forward),) * problem.num_stages,
         backward=(median(problem.backward),) * problem.num_stages,
         weight=None if weight is None else (median(weight),) * problem.num_stages,
+        overlap=None,  # the heuristic runs no pairs
     )
     return [problem] if uniform == problem else [problem, uniform]
 

@@ -28,6 +28,7 @@ LIST_OPTIONS = frozenset(
         "--recompute-times",
         "--checkpoint",
         "--p2p-time",
+        "--overlap-times",
     }
 )
 #: First arguments that belong to the top-level command itself, never to ``solve``.

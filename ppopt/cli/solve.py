@@ -95,6 +95,14 @@ WeightTimesOption = Annotated[
         help="Weight-gradient (W) time per virtual stage; splits the backward into B and W.",
     ),
 ]
+OverlapTimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--overlap-times",
+        help="Overlapped F+B pair time per virtual stage: lets a forward and a backward of "
+        "another micro-batch on one device run as one pair task (DualPipe's overlap).",
+    ),
+]
 P2pTimeOption = Annotated[
     str | None,
     typer.Option(
@@ -136,6 +144,7 @@ def solve(
     forward_times: ForwardTimesOption = None,
     backward_times: BackwardTimesOption = None,
     weight_times: WeightTimesOption = None,
+    overlap_times: OverlapTimesOption = None,
     p2p_time: P2pTimeOption = None,
     chunks: ChunksOption = None,
     placement: PlacementOption = None,
@@ -227,6 +236,7 @@ def solve(
             forward_times=forward_times,
             backward_times=backward_times,
             weight_times=weight_times,
+            overlap_times=overlap_times,
             p2p_time=p2p_time,
             chunks=chunks,
             placement=placement,
@@ -279,6 +289,7 @@ def compare(
     forward_times: ForwardTimesOption = None,
     backward_times: BackwardTimesOption = None,
     weight_times: WeightTimesOption = None,
+    overlap_times: OverlapTimesOption = None,
     p2p_time: P2pTimeOption = None,
     chunks: ChunksOption = None,
     placement: PlacementOption = None,
@@ -322,6 +333,7 @@ def compare(
             forward_times=forward_times,
             backward_times=backward_times,
             weight_times=weight_times,
+            overlap_times=overlap_times,
             p2p_time=p2p_time,
             chunks=chunks,
             placement=placement,
@@ -375,6 +387,7 @@ def config_overrides(
     memory_limit: str | None = None,
     recompute: str | None = None,
     recompute_times: str | None = None,
+    overlap_times: str | None = None,
     recompute_per: str | None = None,
     checkpoint: str | None = None,
     runtime: str | None = None,
@@ -411,6 +424,7 @@ def config_overrides(
             "checkpoint": numbers("memory.checkpoint", checkpoint),
         },
         "recompute_times": numbers("recompute_times", recompute_times),
+        "overlap_times": numbers("overlap_times", overlap_times),
         "runtime": runtime,
         "solver": {
             "time_limit": time_limit,

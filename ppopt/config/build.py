@@ -48,6 +48,7 @@ PROBLEM_KEYS = (
     "runtime",
     "recompute_times",
     "microbatch_scale",
+    "overlap_times",
 )
 #: Written only by a problem that offloads (files without offload stay as they were).
 OFFLOAD_KEYS = ("offload_times",)
@@ -277,6 +278,7 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             microbatch_scale=raw.get("microbatch_scale"),
             offload=_word(memory, "offload", Offload.NONE, "memory."),
             offload_times=raw.get("offload_times"),
+            overlap=raw.get("overlap_times"),
         )
         if memory.get("recomputed") is not None:
             problem = problem.with_recomputed(_pairs(memory["recomputed"]))
@@ -501,6 +503,7 @@ def problem_to_dict(problem: Problem) -> Raw:
             out["memory"]["offloaded"] = [list(pair) for pair in sorted(problem.offloaded)]
         times = problem.offload_times
         out["offload_times"] = None if times is None else list(times)
+    out["overlap_times"] = None if problem.overlap is None else list(problem.overlap)
     return out
 
 

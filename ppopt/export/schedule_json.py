@@ -33,7 +33,7 @@ from ppopt.validate import check_claims
 FORMAT_NAME = "ppopt-schedule"
 FORMAT_VERSION = 1
 FORMAT = f"{FORMAT_NAME}/{FORMAT_VERSION}"
-TOP_KEYS = ("format", "problem", "schedule", "ops", "metrics", "solver", "interrupted")
+TOP_KEYS = ("format", "problem", "schedule", "ops", "metrics", "solver", "interrupted", "pairs")
 OP_KEYS = ("device", "stage", "microbatch", "kind", "start", "end")
 #: Metrics every file must state (each one stated is re-computed on reading and compared).
 CHECKED_METRICS = ("makespan", "span", "bubble_rate", "bubble_ratio")
@@ -59,6 +59,11 @@ def schedule_to_dict(schedule: Schedule, solver: Mapping[str, Any] | None = None
         "metrics": tidy(_metrics(schedule)),
         "interrupted": schedule.interrupted,
     }
+    if schedule.pairs:  # only then: files without pairs stay as they were
+        out["pairs"] = [
+            {"forward": [f.stage, f.microbatch], "backward": [b.stage, b.microbatch]}
+            for f, b in sorted(schedule.pairs)
+        ]
     if solver is not None:
         out["solver"] = tidy(dict(solver))
     return out
@@ -158,8 +163,9 @@ def schedule_file_from_dict(data: object) -> ScheduleFile:
     interrupted = data.get("interrupted", False)
     if not isinstance(interrupted, bool):
         raise ScheduleFileError(f"interrupted: expected true or false, got {interrupted!r}")
-    rows, copies = _lanes(_rows(problem, data["ops"]))
-    schedule = Schedule(problem, name, rows, interrupted, copies)
+    pairs = _pairs(problem, data.get("pairs", []))
+    rows, copies = _lanes(_rows(problem, data["ops"], {b for _, b in pairs}))
+    schedule = Schedule(problem, name, rows, interrupted, copies, pairs)
     solver = data.get("solver")
     if solver is not None and not isinstance(solver, dict):
         raise ScheduleFileError(f"solver: expected an object, got {solver!r}")
@@ -177,8 +183,32 @@ def _check_format(value: object) -> None:
     )
 
 
-def _rows(problem: Problem, ops: object) -> tuple[tuple[Op, ...], ...]:
-    """Per-device ops in run order (by start time), each task exactly once."""
+def _pairs(problem: Problem, raw: object) -> frozenset[tuple[Task, Task]]:
+    """The overlapped pairs of the file: ``{"forward": [stage, mb], "backward": [stage, mb]}``
+    each (their rules are the validator's)."""
+    if not isinstance(raw, list):
+        raise ScheduleFileError(f"pairs: expected a list, got {type(raw).__name__}")
+    out = set()
+    for n, item in enumerate(raw):
+        if not isinstance(item, dict) or sorted(item) != ["backward", "forward"]:
+            raise ScheduleFileError(f"pairs[{n}]: expected an object with keys forward, backward")
+        tasks = []
+        for key, kind in (("forward", Kind.F), ("backward", Kind.B)):
+            value = item[key]
+            if not isinstance(value, list) or len(value) != 2:
+                raise ScheduleFileError(f"pairs[{n}].{key}: expected [stage, microbatch]")
+            stage = _index(f"pairs[{n}].{key}[0]", value[0], problem.num_stages)
+            microbatch = _index(f"pairs[{n}].{key}[1]", value[1], problem.num_microbatches)
+            tasks.append(Task(kind, stage, microbatch))
+        out.add((tasks[0], tasks[1]))
+    return frozenset(out)
+
+
+def _rows(
+    problem: Problem, ops: object, backs: set[Task] | frozenset[Task] = frozenset()
+) -> tuple[tuple[Op, ...], ...]:
+    """Per-device ops in run order (by start time; a pair's backward after its forward),
+    each task exactly once."""
     if not isinstance(ops, list):
         raise ScheduleFileError(f"ops: expected a list, got {type(ops).__name__}")
     rows: list[list[Op]] = [[] for _ in range(problem.num_devices)]
@@ -195,7 +225,11 @@ def _rows(problem: Problem, ops: object) -> tuple[tuple[Op, ...], ...]:
         raise ScheduleFileError(
             f"ops: {missing} tasks of the problem are missing, e.g. {first.label()}"
         )
-    return tuple(tuple(sorted(row, key=lambda op: (op.start, op.end))) for row in rows)
+    if not backs:
+        return tuple(tuple(sorted(row, key=lambda op: (op.start, op.end))) for row in rows)
+    return tuple(
+        tuple(sorted(row, key=lambda op: (op.start, op.end, op.task in backs))) for row in rows
+    )
 
 
 def _lanes(

@@ -10,7 +10,8 @@ with send/receive actions. The format, as that loader parses it (``_Action.from_
 * a cell is ``{stage}{type}{microbatch}``: the *virtual* stage index (0-based), the action type
   and the micro-batch index (0-based), e.g. ``3F0``, ``2I5``, ``0W1``;
 * the type is ``F`` forward, ``I`` input gradient (ppopt's ``B`` of a split backward), ``W``
-  weight gradient, ``B`` full backward (ppopt's ``B`` when the backward is not split).
+  weight gradient, ``B`` full backward (ppopt's ``B`` when the backward is not split);
+* an overlapped pair (``overlap_times``) is one cell ``({F cell};{B cell})OVERLAP_F_B``.
 
 PyTorch runs some actions differently from the papers' model (stage 0's ``I`` does nothing,
 its ``W`` the whole backward; ``I`` keeps the graph until ``W``): :func:`check_for_torch`
@@ -39,6 +40,11 @@ from ppopt.runtime import Runtime
 from ppopt.schedule import Op, Schedule
 from ppopt.tasks import KIND_SPECS
 from ppopt.timeline import compute_timeline
+
+#: PyTorch's action type of an overlapped pair: the cell ``(0F7;7B3)OVERLAP_F_B`` runs its
+#: sub-actions one after the other, or together through a function registered with
+#: ``_PipelineScheduleRuntime.register_custom_function(OVERLAP_F_B, ...)``.
+OVERLAP_F_B = "OVERLAP_F_B"
 
 
 def torch_action(op: Op, split: bool) -> str:
@@ -126,11 +132,21 @@ def torch_rows(schedule: Schedule) -> list[list[str]]:
     Raises :class:`~ppopt.timeline.DeadlockError` (or :class:`~ppopt.timeline.OrderError`)
     when the per-device orders cannot run, so that no table is written that would hang.
     """
-    compute_timeline(schedule.problem, schedule.orders(), schedule.name)
+    compute_timeline(schedule.problem, schedule.orders(), schedule.name, schedule.pairs)
     checkpointed_stages(schedule)  # refuses what cannot be exported
     split = schedule.problem.is_split
-    rows = [[torch_action(op, split) for op in row] for row in schedule.device_ops]
-    return [[cell for cell in row if cell] for row in rows]
+    backs = {b for _, b in schedule.pairs}
+    rows = []
+    for row in schedule.device_ops:
+        cells: list[str] = []
+        for op in row:
+            cell = torch_action(op, split)
+            if op.task in backs:  # right after its forward (the engine checked it)
+                cells[-1] = f"({cells[-1]};{cell}){OVERLAP_F_B}"
+            elif cell:
+                cells.append(cell)
+        rows.append(cells)
+    return rows
 
 
 def rows_csv(rows: list[list[str]]) -> str:

@@ -11,7 +11,8 @@ Layout:
   (kind and 1-based micro-batch; with several chunks per device also the 1-based chunk,
   ``F3 c2``), category per kind (``forward``, ``backward`` for a full backward,
   ``backward-input`` and ``weight`` when the backward is split), with
-  ``args = {stage, microbatch (0-based), kind, chunk (0-based)}``;
+  ``args = {stage, microbatch (0-based), kind, chunk (0-based)}``; an overlapped F+B pair is
+  one event ``F3 & B1`` of category ``overlap`` with its backward under ``args.pair``;
 * every dependency edge between two devices is also a flow arrow (``ph: "s"`` at the end of
   the producing op, ``ph: "f"`` with ``bp: "e"`` at the start of the consuming one, category
   ``flow``, one ``id`` per edge), whatever ``p2p_time`` is;
@@ -79,7 +80,7 @@ def trace_events(schedule: Schedule) -> dict[str, Any]:
     events: list[dict[str, Any]] = []
     for device in range(problem.num_devices):
         events.extend(_process_metadata(device))
-    events.extend(_compute_event(schedule, op) for op in schedule.ops())
+    events.extend(_compute_events(schedule))
     for number, (sender, receiver) in enumerate(cross_device_edges(schedule)):
         events.extend(_flow_events(schedule, sender, receiver, number))
     for device in range(problem.num_devices):
@@ -166,6 +167,31 @@ def _thread_metadata(device: int, tid: int, name: str) -> list[dict[str, Any]]:
 
 def _comm_thread_name(lane: int) -> str:
     return "p2p send" if lane == 0 else f"p2p send {lane + 1}"
+
+
+def _compute_events(schedule: Schedule) -> list[dict[str, Any]]:
+    """One event per op; an overlapped pair is one event, ``F3 & B1`` (category ``overlap``,
+    its backward's ``stage``, ``microbatch`` and ``kind`` under ``args.pair``)."""
+    if not schedule.pairs:
+        return [_compute_event(schedule, op) for op in schedule.ops()]
+    partner = {f: b for f, b in schedule.pairs}
+    backs = {op.task: op for op in schedule.ops() if op.task in set(partner.values())}
+    out = []
+    for op in schedule.ops():
+        if op.task in backs:
+            continue
+        event = _compute_event(schedule, op)
+        if op.task in partner:
+            back = backs[partner[op.task]]
+            event["name"] += f" & {op_name(schedule, back)}"
+            event["cat"] = "overlap"
+            event["args"]["pair"] = {
+                "stage": back.stage,
+                "microbatch": back.microbatch,
+                "kind": back.kind,
+            }
+        out.append(event)
+    return out
 
 
 def _compute_event(schedule: Schedule, op: Op) -> dict[str, Any]:

@@ -189,6 +189,8 @@ def lower_bound(problem: Problem, objective: str, limit: tuple[float, ...] | Non
         problem, limit = problem.without_offload(), None
     if problem.is_scaled:
         return scaled_lower_bound(problem, objective)
+    if problem.overlap is not None:
+        return overlap_lower_bound(problem, objective)
     if objective == Objective.SPAN:
         return span_lower_bound(problem, limit)
     return makespan_lower_bound(problem, limit)
@@ -217,3 +219,26 @@ def scaled_lower_bound(problem: Problem, objective: str) -> float:
     if objective == Objective.SPAN:
         return max(per_device)
     return max(*per_device, critical_path(problem.scaled_uniform(max(scales))))
+
+
+def pair_saving_cap(problem: Problem, device: int) -> float:
+    """Most time overlapped pairs can save on a device: each of its ``m*v`` forwards is in one
+    pair at most, and a pair saves at most its stages' smaller saving (the pair rule of
+    :meth:`~ppopt.problem.Problem.pair_duration`), so at most the device's largest."""
+    stages = problem.stages_on(device)
+    largest = max(problem.overlap_saving(s) for s in stages)
+    return problem.num_microbatches * len(stages) * largest
+
+
+def overlap_lower_bound(problem: Problem, objective: str) -> float:
+    """The bound when F and B may run as overlapped pairs: the idle-time arguments assume one
+    task at a time, so only the work less the most the pairs can save counts (plus, for the
+    makespan, the forward chain before the device and the critical path: a task of a pair
+    still lasts at least its own duration from its start to its end)."""
+    spans = [
+        problem.device_work(d) - pair_saving_cap(problem, d) for d in range(problem.num_devices)
+    ]
+    if objective == Objective.SPAN:
+        return max(spans)
+    heads = [min(problem.forward_head(s) for s in problem.stages_on(d)) for d in range(len(spans))]
+    return max(critical_path(problem), *(h + w for h, w in zip(heads, spans, strict=True)))

@@ -53,6 +53,8 @@ class IntProblem:
     lower_bound: int
     objective: str
     memory: IntMemory | None = None
+    #: Integer duration of an overlapped pair per (forward stage, backward stage), if any.
+    pair_duration: dict[tuple[int, int], int] | None = None
 
 
 class PipelineModel:
@@ -67,7 +69,16 @@ class PipelineModel:
         self.held: dict[tuple[Task, Task], cp_model.IntVar] = {}
         #: Holding intervals that exist only under a choice (recompute, offload auto).
         self.optional_held: list[tuple[Task, Task, cp_model.IntVar]] = []
+        #: Overlapped pairs the model may choose (``overlap_times`` given, orders free): per
+        #: candidate (F, B), its literal and interval; per task, its end and "runs alone".
+        self.pairing = data.problem.overlap is not None and fixed_orders is None
+        self.pair_used: dict[tuple[Task, Task], cp_model.IntVar] = {}
+        self.pair_interval: dict[tuple[Task, Task], cp_model.IntervalVar] = {}
+        self.end_var: dict[Task, cp_model.IntVar] = {}
+        self.alone: dict[Task, cp_model.IntVar] = {}
         self._variables()
+        if self.pairing:
+            self._pairs()
         self._dependencies()
         self._microbatch_order()
         self._no_overlap()
@@ -83,7 +94,9 @@ class PipelineModel:
         return self.data.duration[task]
 
     def end(self, task: Task) -> cp_model.LinearExpr:
-        """The end of a task as a linear expression."""
+        """The end of a task as a linear expression (its own variable when it may pair)."""
+        if self.pairing:
+            return self.end_var[task]
         return self.start[task] + self._dur(task)
 
     def _latency(self, before: Task, after: Task) -> int:
@@ -95,9 +108,58 @@ class PipelineModel:
             dur = self._dur(task)
             start = self.model.new_int_var(0, self.data.horizon - dur, f"s_{task.label()}")
             self.start[task] = start
-            self.interval[task] = self.model.new_fixed_size_interval_var(
-                start, dur, f"i_{task.label()}"
+            if not self.pairing:
+                self.interval[task] = self.model.new_fixed_size_interval_var(
+                    start, dur, f"i_{task.label()}"
+                )
+                continue
+            alone = self.model.new_bool_var(f"a_{task.label()}")
+            end = self.model.new_int_var(dur, self.data.horizon, f"e_{task.label()}")
+            self.model.add(end == start + dur).only_enforce_if(alone)
+            self.alone[task], self.end_var[task] = alone, end
+            self.interval[task] = self.model.new_optional_fixed_size_interval_var(
+                start, dur, alone, f"i_{task.label()}"
             )
+
+    def _pair_candidates(self) -> list[tuple[Task, Task]]:
+        """Every (F, B) that may pair: one device, the forward's micro-batch later than the
+        backward's. The micro-batch order (below) leaves no other: were ``i <= j`` for
+        F(s,i) and B(s',j), B(s',j) would wait for F(s,j), which ends no earlier than
+        F(s,i) does, after the pair's start."""
+        problem, m = self.problem, self.problem.num_microbatches
+        out = []
+        for d in range(problem.num_devices):
+            stages = problem.stages_on(d)
+            for fs in stages:
+                for bs in stages:
+                    out += [
+                        (Task(Kind.F, fs, i), Task(Kind.B, bs, j))
+                        for i in range(m)
+                        for j in range(i)
+                    ]
+        return out
+
+    def _pairs(self) -> None:
+        """The pair rule (docs/contract.md §1) as optional intervals: a chosen pair starts
+        both tasks together and ends both after the pair's duration; each task runs alone or
+        in exactly one pair; the objective decides which pairs pay."""
+        members: dict[Task, list[cp_model.IntVar]] = {task: [] for task in self.alone}
+        assert self.data.pair_duration is not None
+        for f, b in self._pair_candidates():
+            dur = self.data.pair_duration[f.stage, b.stage]
+            used = self.model.new_bool_var(f"p_{f.label()}_{b.label()}")
+            start = self.start[f]
+            self.model.add(self.start[b] == start).only_enforce_if(used)
+            self.model.add(self.end_var[f] == start + dur).only_enforce_if(used)
+            self.model.add(self.end_var[b] == start + dur).only_enforce_if(used)
+            self.pair_used[f, b] = used
+            self.pair_interval[f, b] = self.model.new_optional_fixed_size_interval_var(
+                start, dur, used, f"q_{f.label()}_{b.label()}"
+            )
+            members[f].append(used)
+            members[b].append(used)
+        for task, alone in self.alone.items():
+            self.model.add_exactly_one([alone, *members[task]])
 
     # ------------------------------------------------------------------------ constraints
 
@@ -126,6 +188,8 @@ class PipelineModel:
         by_device: list[list[cp_model.IntervalVar]] = [[] for _ in range(self.problem.num_devices)]
         for task, interval in self.interval.items():
             by_device[self.problem.device_of(task.stage)].append(interval)
+        for (f, _), interval in self.pair_interval.items():
+            by_device[self.problem.device_of(f.stage)].append(interval)
         for intervals in by_device:
             self.model.add_no_overlap(intervals)
 
@@ -248,9 +312,21 @@ class PipelineModel:
             ends[op.task] = round(op.end)
         for task, var in self.start.items():
             self.model.add_hint(var, starts[task])
+        if self.pairing:
+            self._hint_pairs(schedule, ends)
         for (alloc, free), size in self.held.items():
             self.model.add_hint(size, ends[free] - starts[alloc])
         self._hint_objective(schedule)
+
+    def _hint_pairs(self, schedule: Schedule, ends: dict[Task, int]) -> None:
+        """Hint the ends, which tasks run alone and which candidate pairs are chosen."""
+        chosen = {(Task(*f), Task(*b)) for f, b in schedule.pairs}
+        paired = {task for pair in chosen for task in pair}
+        for task, end in self.end_var.items():
+            self.model.add_hint(end, ends[task])
+            self.model.add_hint(self.alone[task], task not in paired)
+        for pair, used in self.pair_used.items():
+            self.model.add_hint(used, pair in chosen)
 
     def _hint_objective(self, schedule: Schedule) -> None:
         """Hint the objective variable with the schedule's value (integer units)."""
@@ -265,7 +341,16 @@ class PipelineModel:
         self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback
     ) -> list[list[Task]]:
         """Per-device task orders of the solver's current solution."""
-        rows: list[list[tuple[int, Task]]] = [[] for _ in range(self.problem.num_devices)]
+        rows: list[list[tuple[int, bool, Task]]] = [[] for _ in range(self.problem.num_devices)]
+        backs = {b for _, b in self.pairs(solver)}
         for task, var in self.start.items():
-            rows[self.problem.device_of(task.stage)].append((solver.value(var), task))
-        return [[task for _, task in sorted(row)] for row in rows]
+            rows[self.problem.device_of(task.stage)].append(
+                (solver.value(var), task in backs, task)
+            )
+        return [[task for _, _, task in sorted(row)] for row in rows]
+
+    def pairs(
+        self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback
+    ) -> list[tuple[Task, Task]]:
+        """The overlapped pairs the solver's current solution chose."""
+        return [pair for pair, used in self.pair_used.items() if solver.value(used)]

@@ -186,8 +186,8 @@ class _Run:
         """:meth:`_improve` when the best schedule runs no R task (the tabu search and the
         window sweep do not move R tasks): on an ``auto`` problem it improves the schedule as
         one without recomputation and hands the result back as the problem's own."""
-        if floor.problem.num_recomputed:
-            return
+        if floor.problem.num_recomputed or floor.problem.overlap is not None:
+            return  # the tabu search and the windows move single tasks, not pairs
         plain = floor.problem.without_recompute()
         try:
             self._improve(Schedule(plain, floor.name, floor.device_ops))
@@ -351,7 +351,7 @@ class _Run:
             problem, orders = drop_needless_recomputes(chosen, orders, self.caps)
         if isinstance(model, OffloadModel) and problem.offload == Offload.AUTO:
             problem = problem.with_offloaded(model.offloaded(solver))
-        return compute_timeline(problem, orders, "cp-sat")
+        return compute_timeline(problem, orders, "cp-sat", model.pairs(solver))
 
     def _model(
         self, scale: Scale, floor: Schedule | None, fixed: list[list[Task]] | None
@@ -364,7 +364,12 @@ class _Run:
             hint, horizon, int_bound = self._scaled_limits(scale, floor, hint_orders, int_problem)
         else:
             hint_problem = integer_problem(floor.problem, scale) if floor else int_problem
-            hint = compute_timeline(hint_problem, hint_orders) if hint_orders is not None else None
+            pairs = floor.pairs if floor is not None and fixed is None else ()
+            hint = (
+                compute_timeline(hint_problem, hint_orders, pairs=pairs)
+                if hint_orders is not None
+                else None
+            )
             horizon = _horizon(int_problem, hint, options.objective)
             int_bound = lower_bound(int_problem, options.objective, self.caps)
         data = IntProblem(
@@ -375,6 +380,7 @@ class _Run:
             lower_bound=min(math.floor(int_bound), horizon),
             objective=options.objective,
             memory=memory_data(problem, self.caps),
+            pair_duration=_pair_durations(int_problem),
         )
         auto = problem.recompute == Recompute.AUTO
         kind = OffloadModel if problem.offloads else RecomputeModel if auto else PipelineModel
@@ -438,6 +444,7 @@ class _Run:
                 best.device_ops,
                 interrupted=interrupted,
                 copy_ops=best.copy_ops,
+                pairs=best.pairs,
             ),
             status=Status.OPTIMAL if meets_bound(value, bound) else Status.FEASIBLE,
             objective=self.options.objective,
@@ -447,6 +454,18 @@ class _Run:
             source=source,
             bound_source="cp-sat" if bound > self.bound else "ppopt",
         )
+
+
+def _pair_durations(int_problem: Problem) -> dict[tuple[int, int], int] | None:
+    """Each (forward stage, backward stage) pair's duration in integer units, per device."""
+    if int_problem.overlap is None:
+        return None
+    return {
+        (a, b): round(int_problem.pair_duration(a, b))
+        for d in range(int_problem.num_devices)
+        for a in int_problem.stages_on(d)
+        for b in int_problem.stages_on(d)
+    }
 
 
 def _method(problem: Problem, options: SolverOptions) -> Method:

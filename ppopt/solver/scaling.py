@@ -64,6 +64,7 @@ def time_scale(problem: Problem) -> Scale:
     durations = [*problem.forward, *problem.backward, *(problem.weight or ())]
     durations += problem.recompute_times or ()
     durations += problem.offload_times or ()
+    durations += problem.overlap or ()
     if problem.microbatch_scale is not None:  # every task's own duration must be whole
         durations += [v * c for v in durations for c in set(problem.microbatch_scale)]
     values = durations + [latency for _, latency in named_values(problem.p2p)]
@@ -122,10 +123,18 @@ def integer_problem(problem: Problem, scale: Scale) -> Problem:
     def column(kind: str) -> tuple[float, ...]:
         return tuple(float(durations[(kind, s)]) for s in range(problem.num_stages))
 
+    forward, backward = column("F"), column("B")
+    overlap = None
+    if problem.overlap is not None:  # rounded, then kept within the rule's range
+        overlap = tuple(
+            float(min(f + b, max(f, b, scale.to_int(o))))
+            for o, f, b in zip(problem.overlap, forward, backward, strict=True)
+        )
     return replace(
         problem,
-        forward=column("F"),
-        backward=column("B"),
+        overlap=overlap,
+        forward=forward,
+        backward=backward,
         weight=column("W") if problem.is_split else None,
         p2p=map_values(problem.p2p, lambda latency: float(scale.to_int(latency))),
         recompute_times=(

@@ -23,7 +23,7 @@ from matplotlib.patches import Patch
 from ppopt.metrics import compute_metrics
 from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
-from ppopt.tasks import device_name
+from ppopt.tasks import Task, device_name
 from ppopt.viz.labels import BoxLabels, choose_style
 
 #: The colour of each task kind, the same in every picture ppopt draws; told apart also with
@@ -78,13 +78,15 @@ def plot_gantt(
     boxes: list[tuple[float, float, float, float]] = []
     texts: list[str] = []
     text_colors: list[str] = []
-    half = ROW_HEIGHT / 2
+    sides = _pair_sides(schedule)
     for (kind, chunk), ops in _groups(schedule).items():
         color = chunk_color(kind, chunk, problem.num_chunks)
-        _draw_boxes(ax, ops, color, CHUNK_HATCHES[chunk % len(CHUNK_HATCHES)], edge)
+        hatch = CHUNK_HATCHES[chunk % len(CHUNK_HATCHES)]
+        _draw_boxes(ax, ops, color, hatch, edge, [_extent(op, sides) for op in ops])
         text_color = "black" if _luminance(color) > 0.55 else "white"
         for op in ops:
-            boxes.append((op.start, op.end, op.device - half, op.device + half))
+            low, high = _extent(op, sides)
+            boxes.append((op.start, op.end, op.device + low, op.device + high))
             texts.append(str(op.microbatch + 1))
             text_colors.append(text_color)
     box_pt = ROW_HEIGHT * _axes_points(ax)[1] / max(problem.num_devices, 1)
@@ -233,8 +235,29 @@ def _draw_copy_lanes(ax: Axes, schedule: Schedule) -> None:
             ax.broken_barh(spans, (device + offset, height), facecolors=KIND_COLORS[kind])
 
 
+def _pair_sides(schedule: Schedule) -> dict[Task, int]:
+    """An overlapped pair is one box split in two: its forward in one half of the row (-1),
+    its backward in the other (+1)."""
+    out = {}
+    for f, b in schedule.pairs:
+        out[Task(*f)], out[Task(*b)] = -1, 1
+    return out
+
+
+def _extent(op: Op, sides: dict[Task, int]) -> tuple[float, float]:
+    """The op's box from its row's centre: the whole row, or half of it for a pair's part."""
+    half = ROW_HEIGHT / 2
+    side = sides.get(op.task, 0) if sides else 0
+    return (-half, half) if side == 0 else ((-half, 0.0) if side < 0 else (0.0, half))
+
+
 def _draw_boxes(
-    ax: Axes, ops: Sequence[Op], color: tuple[float, float, float], hatch: str, edge: float
+    ax: Axes,
+    ops: Sequence[Op],
+    color: tuple[float, float, float],
+    hatch: str,
+    edge: float,
+    extents: Sequence[tuple[float, float]] | None = None,
 ) -> None:
     """One box per op in its device's row, all of one kind and chunk, as one collection;
     ``edge`` is the width in points of the white outline that separates neighbouring boxes.
@@ -244,7 +267,11 @@ def _draw_boxes(
     x0 = np.array([op.start for op in ops])
     x1 = np.array([op.end for op in ops])
     y = np.array([op.device for op in ops], dtype=float)
-    low, high = y - ROW_HEIGHT / 2, y + ROW_HEIGHT / 2
+    if extents is None:
+        low, high = y - ROW_HEIGHT / 2, y + ROW_HEIGHT / 2
+    else:
+        low = y + np.array([e[0] for e in extents])
+        high = y + np.array([e[1] for e in extents])
     corners = np.stack([np.column_stack(c) for c in
                         ((x0, low), (x0, high), (x1, high), (x1, low))], axis=1)  # fmt: skip
     bars = PolyCollection(

@@ -219,6 +219,7 @@ def test_normalised_problem_reads_back_to_the_same_problem(problem: Problem) -> 
         "num_stages", "num_batches", "num_chunks", "placement", "forward_times",
         "backward_times", "weight_times", "p2p_time", "memory", "runtime", "recompute_times",
         "microbatch_scale",
+        "overlap_times",
     }  # fmt: skip
 
 

@@ -235,3 +235,27 @@ def test_abstract_split_plan_is_retimed_as_pytorch_runs_it() -> None:
     assert "above the limit 4" in warning  # nothing freed at I: the plan's memory breaks too
     assert check_for_torch(baseline("zb-h1", split.with_runtime("torch"))).warning() is None
     assert check_for_torch(baseline("1f1b", Problem.create(4, 8))).warning() is None
+
+
+@needs_torch
+def test_overlapped_pairs_run_in_pytorch_as_overlap_f_b_with_equal_gradients(
+    tmp_path: Path,
+) -> None:
+    """Issue 20: DualPipeV with real overlap (p=2, m=4, split) and the optimizer's overlapped
+    schedule (p=2, m=4, unsplit) exported with ``(sF i;s'B j)OVERLAP_F_B`` cells: PyTorch parses
+    them, runs each pair's parts, and gets the unpipelined gradients and losses."""
+    from ppopt.solver import solve
+    from ppopt.solver.options import SolverOptions
+
+    vee = Problem.create(
+        2, 4, weight=1.0, backward=1.0, overlap=1.5, num_chunks=2, placement="vshape",
+        memory_limit="none",
+    )  # fmt: skip
+    dualpipev = baseline("dualpipev", vee)
+    plain = Problem.create(2, 4, forward=1.0, backward=2.0, overlap=2.0, memory_limit="none")
+    optimal = solve(plain, SolverOptions(time_limit=10, workers=1, deterministic=True)).schedule
+    for schedule in (dualpipev, optimal):
+        assert schedule.pairs
+        cells = [cell for row in torch_rows(schedule) for cell in row]
+        assert sum(cell.endswith(")OVERLAP_F_B") for cell in cells) == len(schedule.pairs)
+        _check_run(schedule, tmp_path)

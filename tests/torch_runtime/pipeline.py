@@ -177,7 +177,8 @@ def _stages_of(spec: Spec, rank: int) -> list[int]:
     """The stages whose actions sit in this rank's row of the table."""
     with open(spec.csv_path, encoding="utf-8") as handle:
         row = handle.read().splitlines()[rank]
-    return sorted({int(re.match(r"\d+", cell)[0]) for cell in row.split(",") if cell})
+    # a plain cell starts with its stage; an overlapped pair ``(0F3;3I1)OVERLAP_F_B`` names two
+    return sorted({int(stage) for stage in re.findall(r"(?:^|[(;,])(\d+)[FIBW]", row)})
 
 
 def _grads(model: nn.Sequential, stages: Iterable[int]) -> dict[str, torch.Tensor]:
