@@ -299,3 +299,21 @@ def test_dualpipev_overlap_within_the_readme_bubble_on_equal_times(p: int, ratio
     spans = [row[-1].end - row[0].start for row in schedule.device_ops]
     assert all(span - busy <= readme + 1e-9 for span, busy in zip(spans, metrics.busy, strict=True))
     assert max(peak_memory(schedule)) == 2 * p + 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"recompute": "all"}, "overlap_times: cannot be combined with memory.recompute"),
+        ({"offload": "all"}, "overlap_times: cannot be combined with memory.offload"),
+        (
+            {"microbatch_scale": [1.0, 2.0]},
+            "overlap_times: cannot be combined with microbatch_scale",
+        ),
+    ],
+)
+def test_pairs_with_another_lever_are_refused_in_one_line(extra: dict, words: str) -> None:
+    """A pair is one task of an F and a B: an R between them, copies timed against either
+    part, or a pair of two micro-batches of different lengths are not modelled, and said so."""
+    with pytest.raises(ProblemError, match="^" + re.escape(words)):
+        Problem.create(num_stages=2, num_batches=2, weight=1.0, overlap=2.0, **extra)
