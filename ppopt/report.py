@@ -107,7 +107,7 @@ def offload_line(schedule: Schedule) -> str:
             per_stage[op.stage] += op.kind == Kind.O
     copying = sum(op.duration for row in schedule.copy_ops for op in row)
     plain = compute_timeline(problem.without_offload(), _compute_orders(schedule))
-    stages = ", ".join(f"s{s}: {n}" for s, n in enumerate(per_stage) if n)
+    stages = ", ".join(f"s{s + 1}: {n}" for s, n in enumerate(per_stage) if n)
     return (
         f"{head} ({stages}); copies {_num(copying)} on the copy lanes; makespan "
         f"{_num(schedule.makespan)} vs {_num(plain.makespan)} for the same order without copies"
