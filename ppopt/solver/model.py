@@ -328,6 +328,16 @@ class PipelineModel:
         for pair, used in self.pair_used.items():
             self.model.add_hint(used, pair in chosen)
 
+    def _hint_with_choices(self, starts: dict[Task, int], schedule: Schedule) -> None:
+        """Hint every start, every optional holding interval's size (from its two tasks'
+        hinted times) and the objective: the hint of a model with choices (recompute,
+        offload), once ``starts`` holds a start for each of its tasks."""
+        for task, var in self.start.items():
+            self.model.add_hint(var, starts[task])
+        for alloc, free, size in self.optional_held:
+            self.model.add_hint(size, max(0, starts[free] + self._dur(free) - starts[alloc]))
+        self._hint_objective(schedule)
+
     def _hint_objective(self, schedule: Schedule) -> None:
         """Hint the objective variable with the schedule's value (integer units)."""
         span = self.data.objective == Objective.SPAN

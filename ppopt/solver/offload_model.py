@@ -126,11 +126,7 @@ class OffloadModel(PipelineModel):
                 if task not in starts:
                     starts[task] = at
                 at = starts[task] + self._dur(task)
-        for task, var in self.start.items():
-            self.model.add_hint(var, starts[task])
-        for alloc, free, size in self.optional_held:
-            self.model.add_hint(size, max(0, starts[free] + self._dur(free) - starts[alloc]))
-        self._hint_objective(schedule)
+        self._hint_with_choices(starts, schedule)
 
     # ---------------------------------------------------------------------------- reading
 

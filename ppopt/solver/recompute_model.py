@@ -88,11 +88,7 @@ class RecomputeModel(PipelineModel):
             if recompute not in starts:
                 forward = Task(Kind.F, s, i)
                 starts[recompute] = starts[forward] + self._dur(forward)
-        for task, var in self.start.items():
-            self.model.add_hint(var, starts[task])
-        for alloc, free, size in self.optional_held:
-            self.model.add_hint(size, max(0, starts[free] + self._dur(free) - starts[alloc]))
-        self._hint_objective(schedule)
+        self._hint_with_choices(starts, schedule)
 
     # ---------------------------------------------------------------------------- reading
 
