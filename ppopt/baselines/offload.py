@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ppopt.limits import within
+from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.tasks import Kind, Task
 
@@ -50,3 +52,59 @@ def _merge_device(problem: Problem, order: list[Task]) -> list[Task]:
         out.append(task)
     out += [item[3] for item in placed[q:]]
     return out
+
+
+def offload_to_fit(
+    problem: Problem, orders: Sequence[Sequence[Task]], caps: Sequence[float]
+) -> tuple[Problem, Orders] | None:
+    """An ``auto`` problem's choice of offloaded micro-batches that makes ``orders`` (compute
+    tasks only) fit ``caps``, and the orders with the copies merged in (:func:`insert_copies`);
+    ``None`` when even offloading every held micro-batch does not fit. Greedy, as
+    :func:`~ppopt.baselines.recompute.recompute_to_fit` (Belady): walk each device's order
+    with its copies, and at the first task that starts above the limit offload the held
+    micro-batch whose backward comes last; walk again. The walk is the order's own memory,
+    which the engine's timing never exceeds (:mod:`ppopt.offload`)."""
+    assert problem.offload == Offload.AUTO
+    chosen: set[tuple[int, int]] = set()
+    while True:
+        fitted = problem.with_offloaded(chosen)
+        full = insert_copies(fitted, orders)
+        over = next(
+            (
+                (d, k)
+                for d, order in enumerate(full)
+                if (k := _first_over(fitted, order, caps[d])) is not None
+            ),
+            None,
+        )
+        if over is None:
+            return fitted, full
+        pick = _furthest_held(full[over[0]], chosen, over[1])
+        if pick is None:
+            return None
+        chosen.add(pick)
+
+
+def _first_over(problem: Problem, order: list[Task], cap: float) -> int | None:
+    """Position of the first task of a device's order (copies included) that starts above
+    ``cap``, walking the order's memory (what each task takes at its start, frees at its end)."""
+    level = 0.0
+    for k, (kind, s, i) in enumerate(order):
+        taken, freed = problem.op_memory_change(kind, s, i)
+        if not within(level + taken, cap):
+            return k
+        level += taken - freed
+    return None
+
+
+def _furthest_held(
+    order: list[Task], chosen: set[tuple[int, int]], k: int
+) -> tuple[int, int] | None:
+    """Among micro-batches whose F is before position ``k`` and whose B comes after it, not
+    yet offloaded, the one whose B comes last."""
+    started = {(t.stage, t.microbatch) for t in order[:k] if t.kind == Kind.F}
+    for task in reversed(order[k + 1 :]):
+        pair = (task.stage, task.microbatch)
+        if task.kind == Kind.B and pair in started and pair not in chosen:
+            return pair
+    return None

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 from ppopt.baselines import BASELINES, baseline, ordered_names
 from ppopt.baselines.greedy import applicable_preferences, greedy_orders
+from ppopt.baselines.offload import offload_to_fit
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.recompute import (
     drop_needless_recomputes,
@@ -71,6 +72,10 @@ def floor_stages(problem: Problem, caps: Caps) -> Iterator[list[Schedule]]:
             fitted = _recomputed_to_fit(schedule, caps) + _all_recomputed(name, problem, caps)
             found = found or bool(fitted)
             yield fitted
+        elif problem.offload == Offload.AUTO and caps is not None:
+            fitted = _offloaded_to_fit(schedule, caps)
+            found = found or bool(fitted)
+            yield fitted
     if problem.num_chunks == 1 and caps is not None:
         capped = _capped_one_f_one_b(problem, caps)
         found = found or bool(capped)
@@ -119,6 +124,17 @@ def _offloading_baselines(problem: Problem, caps: Caps) -> list[Schedule]:
         if schedule_fits(schedule, caps):
             out.append(schedule.renamed(f"{name}-offload"))
     return out
+
+
+def _offloaded_to_fit(schedule: Schedule, caps: tuple[float, ...]) -> list[Schedule]:
+    """An ``auto`` problem's baseline that exceeds the limit, with the micro-batches it must
+    offload to fit (:func:`offload_to_fit`), if any choice makes it fit."""
+    fitted = offload_to_fit(schedule.problem, schedule.orders(), caps)
+    if fitted is None:
+        return []
+    problem, orders = fitted
+    timed = compute_timeline(problem, orders, f"{schedule.name}-offload-to-fit")
+    return [timed] if schedule_fits(timed, caps) else []
 
 
 def _recomputed_to_fit(schedule: Schedule, caps: tuple[float, ...]) -> list[Schedule]:
