@@ -301,6 +301,15 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     refused = ppopt("export", str(best), "--format", "torch", "-o", str(tmp_path / "t.csv"))
     assert refused.returncode == 2
     assert refused.stderr.strip().count("\n") == 0 and "copy actions" in refused.stderr
+    # the same levers as options, no config: --offload / --offload-times
+    flags = ppopt(
+        "solve", "-s", "2", "-b", "4", "--offload", "all", "--offload-times", "0.5",
+        "--workers", "1", "--time-limit", "3", "--no-visualization",
+    )  # fmt: skip
+    assert flags.returncode == 0, flags.stderr
+    assert "offload: all, 8 of 8" in flags.stdout
+    wrong = ppopt("solve", "-s", "2", "-b", "2", "--offload", "sometimes")
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: memory.offload:")
 
 
 def test_offload_all_baselines_pass_the_validator() -> None:

@@ -27,6 +27,7 @@ LIST_OPTIONS = frozenset(
         "--placement",
         "--recompute-times",
         "--checkpoint",
+        "--offload-times",
         "--p2p-time",
         "--overlap-times",
     }

@@ -184,6 +184,21 @@ def solve(
             "(default 0).",
         ),
     ] = None,
+    offload: Annotated[
+        str | None,
+        typer.Option(
+            "--offload",
+            help="none (default), all (every micro-batch's activations copied to host after its "
+            "F and back before its B, on a copy lane beside compute) or auto (the optimizer "
+            "chooses).",
+        ),
+    ] = None,
+    offload_times: Annotated[
+        str | None,
+        typer.Option(
+            "--offload-times", help="Copy time (O and L) per virtual stage (default: forward)."
+        ),
+    ] = None,
     runtime: Annotated[
         str | None,
         typer.Option(
@@ -246,6 +261,8 @@ def solve(
             recompute_times=recompute_times,
             recompute_per=recompute_per,
             checkpoint=checkpoint,
+            offload=offload,
+            offload_times=offload_times,
             runtime=runtime,
             order=order,
             objective=objective,
@@ -390,6 +407,8 @@ def config_overrides(
     overlap_times: str | None = None,
     recompute_per: str | None = None,
     checkpoint: str | None = None,
+    offload: str | None = None,
+    offload_times: str | None = None,
     runtime: str | None = None,
     order: str | None = None,
     objective: str | None = None,
@@ -422,8 +441,10 @@ def config_overrides(
             "recompute": recompute,
             "recompute_per": recompute_per,
             "checkpoint": numbers("memory.checkpoint", checkpoint),
+            "offload": offload,
         },
         "recompute_times": numbers("recompute_times", recompute_times),
+        "offload_times": numbers("offload_times", offload_times),
         "overlap_times": numbers("overlap_times", overlap_times),
         "runtime": runtime,
         "solver": {
