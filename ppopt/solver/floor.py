@@ -6,7 +6,7 @@ within about a second at any size (a valid answer even if the time limit is tiny
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from ppopt.baselines import BASELINES, baseline, ordered_names
 from ppopt.baselines.greedy import applicable_preferences, greedy_orders
@@ -25,6 +25,7 @@ from ppopt.problem import Problem
 from ppopt.recompute import Recompute
 from ppopt.schedule import Schedule
 from ppopt.solver.options import Objective
+from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 
 Caps = tuple[float, ...] | None
@@ -69,11 +70,12 @@ def floor_stages(problem: Problem, caps: Caps) -> Iterator[list[Schedule]]:
             found = True
             yield [schedule]
         elif problem.recompute == Recompute.AUTO and caps is not None:
-            fitted = _recomputed_to_fit(schedule, caps) + _all_recomputed(name, problem, caps)
+            fitted = _made_to_fit(schedule, caps, recompute_to_fit, "recompute")
+            fitted += _all_recomputed(name, problem, caps)
             found = found or bool(fitted)
             yield fitted
         elif problem.offload == Offload.AUTO and caps is not None:
-            fitted = _offloaded_to_fit(schedule, caps)
+            fitted = _made_to_fit(schedule, caps, offload_to_fit, "offload-to-fit")
             found = found or bool(fitted)
             yield fitted
     if problem.num_chunks == 1 and caps is not None:
@@ -126,25 +128,23 @@ def _offloading_baselines(problem: Problem, caps: Caps) -> list[Schedule]:
     return out
 
 
-def _offloaded_to_fit(schedule: Schedule, caps: tuple[float, ...]) -> list[Schedule]:
-    """An ``auto`` problem's baseline that exceeds the limit, with the micro-batches it must
-    offload to fit (:func:`offload_to_fit`), if any choice makes it fit."""
-    fitted = offload_to_fit(schedule.problem, schedule.orders(), caps)
+#: A greedy choice that makes compute orders fit a limit: (problem, orders, caps) ->
+#: (the problem with its choice, the orders with the chosen tasks merged in), or None.
+FitChoice = Callable[
+    [Problem, Sequence[Sequence[Task]], Sequence[float]], tuple[Problem, list[list[Task]]] | None
+]
+
+
+def _made_to_fit(
+    schedule: Schedule, caps: tuple[float, ...], fit: FitChoice, suffix: str
+) -> list[Schedule]:
+    """An ``auto`` problem's baseline that exceeds the limit, with the micro-batches ``fit``
+    (:func:`recompute_to_fit`, :func:`offload_to_fit`) chooses, if the choice makes it fit."""
+    fitted = fit(schedule.problem, schedule.orders(), caps)
     if fitted is None:
         return []
     problem, orders = fitted
-    timed = compute_timeline(problem, orders, f"{schedule.name}-offload-to-fit")
-    return [timed] if schedule_fits(timed, caps) else []
-
-
-def _recomputed_to_fit(schedule: Schedule, caps: tuple[float, ...]) -> list[Schedule]:
-    """An ``auto`` problem's baseline that exceeds the limit, with the micro-batches it must
-    recompute to fit (:func:`recompute_to_fit`), if any choice makes it fit."""
-    fitted = recompute_to_fit(schedule.problem, schedule.orders(), caps)
-    if fitted is None:
-        return []
-    problem, orders = fitted
-    timed = compute_timeline(problem, orders, f"{schedule.name}-recompute")
+    timed = compute_timeline(problem, orders, f"{schedule.name}-{suffix}")
     return [timed] if schedule_fits(timed, caps) else []
 
 
