@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -20,9 +20,7 @@ from ppopt.export.torch_csv import check_for_torch, checkpointed_stages, write_t
 from ppopt.export.torchtitan import write_torchtitan_parts
 from ppopt.report import summary_line
 from ppopt.validate import validate_declared
-
-if TYPE_CHECKING:
-    from ppopt.viz.compare import View  # matplotlib: only when drawing
+from ppopt.view import View
 
 #: ``ppopt export`` formats: the tables PyTorch's pipelining runtime loads, and the others.
 EXPORT_FORMATS = ("torch", "torch-comms", "trace", "json", "megatron", "torchtitan")
@@ -181,11 +179,9 @@ def export_format(fmt: str | None, output: str) -> str:
 
 
 def picture_view(start: float | None, end: float | None, devices: str | None) -> View | None:
-    """``plot``'s --from/--to/--devices as a :class:`ppopt.viz.compare.View` (None: all)."""
+    """``plot``'s --from/--to/--devices as a :class:`ppopt.view.View` (None: all)."""
     if start is None and end is None and devices is None:
         return None
-    from ppopt.viz.compare import View  # matplotlib: only when drawing
-
     first = last = None
     if devices is not None:
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", devices)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
@@ -30,9 +30,7 @@ from ppopt.export.schedule_json import dumps_schedule
 from ppopt.export.trace import write_trace
 from ppopt.schedule import Schedule
 from ppopt.solver import SolveResult
-
-if TYPE_CHECKING:
-    from ppopt.viz.compare import View  # matplotlib: only when drawing
+from ppopt.view import View
 
 TRACE_SUFFIX = ".trace.json"
 HTML_SUFFIX = ".html"  # the interactive page (ppopt.viz.html)

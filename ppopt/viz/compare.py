@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ppopt.schedule import Schedule
+from ppopt.view import View
 from ppopt.viz.gantt import gantt_height, gantt_size, plot_gantt, style_time_axis
 from ppopt.viz.memory import memory_panel_height, plot_memory
 
@@ -55,38 +55,6 @@ def plot_comparison(
     if view is not None:
         view.apply(list(axes), end)
     return fig
-
-
-@dataclass(frozen=True)
-class View:
-    """Part of a picture: times ``start`` to ``end`` (``None``: the whole schedule) and
-    devices ``first`` to ``last`` (0-based, inclusive; ``None``: all), for ``ppopt plot``."""
-
-    start: float | None = None
-    end: float | None = None
-    first: int | None = None
-    last: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.start is not None and self.end is not None and self.end <= self.start:
-            raise ValueError(f"time window: {self.end:g} is not after {self.start:g}")
-        if self.first is not None and self.last is not None and self.last < self.first:
-            raise ValueError(f"devices: {self.last + 1} is before {self.first + 1}")
-
-    def apply(self, axes: Sequence[Axes], makespan: float) -> None:
-        """Zoom every panel to the window; rows (Gantt rows, heat-map rows) to the devices."""
-        low, high = axes[0].get_xlim()
-        axes[0].set_xlim(self.start if self.start is not None else low,
-                         self.end if self.end is not None else high)  # fmt: skip
-        if self.first is None and self.last is None:
-            return
-        for ax in axes:
-            rows = len(ax.get_yticks())
-            if ax.get_ylim()[0] <= ax.get_ylim()[1] or rows == 0:
-                continue  # a memory line panel (y grows upwards): every device stays
-            first = self.first if self.first is not None else 0
-            last = min(self.last if self.last is not None else rows - 1, rows - 1)
-            ax.set_ylim(last + 0.5, first - 0.5)
 
 
 def _share_legends(axes: Sequence[Axes]) -> None:

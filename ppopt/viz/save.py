@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 
 from ppopt.atomic import atomic_path
 from ppopt.schedule import Schedule
-from ppopt.viz.compare import View, plot_comparison
+from ppopt.view import View
+from ppopt.viz.compare import plot_comparison
 
 #: Picture formats by file extension.
 PICTURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
