@@ -364,3 +364,12 @@ class PipelineModel:
     ) -> list[tuple[Task, Task]]:
         """The overlapped pairs the solver's current solution chose."""
         return [pair for pair, used in self.pair_used.items() if solver.value(used)]
+
+
+def chosen_pairs(
+    literals: dict[tuple[int, int], cp_model.IntVar],
+    solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback,
+) -> set[tuple[int, int]]:
+    """The (stage, micro-batch) pairs whose choice literal is true in the solution (which a
+    model with choices recomputes or offloads)."""
+    return {pair for pair, literal in literals.items() if solver.boolean_value(literal)}

@@ -22,7 +22,7 @@ from ortools.sat.python import cp_model
 
 from ppopt.offload import Offload
 from ppopt.schedule import Op, Schedule, merged_order
-from ppopt.solver.model import IntProblem, PipelineModel
+from ppopt.solver.model import IntProblem, PipelineModel, chosen_pairs
 from ppopt.tasks import COPY_KINDS, Kind, Task
 
 
@@ -134,7 +134,7 @@ class OffloadModel(PipelineModel):
         self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback
     ) -> set[tuple[int, int]]:
         """The (stage, micro-batch) pairs the solution offloads."""
-        return {pair for pair, literal in self.chosen.items() if solver.boolean_value(literal)}
+        return chosen_pairs(self.chosen, solver)
 
     def orders(
         self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback

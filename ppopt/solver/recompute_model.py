@@ -19,7 +19,7 @@ from ortools.sat.python import cp_model
 
 from ppopt.recompute import RecomputePer
 from ppopt.schedule import Schedule
-from ppopt.solver.model import IntProblem, PipelineModel
+from ppopt.solver.model import IntProblem, PipelineModel, chosen_pairs
 from ppopt.tasks import Kind, Task
 
 
@@ -96,7 +96,7 @@ class RecomputeModel(PipelineModel):
         self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback
     ) -> set[tuple[int, int]]:
         """The (stage, micro-batch) pairs the solution recomputes."""
-        return {pair for pair, literal in self.chosen.items() if solver.boolean_value(literal)}
+        return chosen_pairs(self.chosen, solver)
 
     def orders(
         self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback
