@@ -1,22 +1,29 @@
-"""Tabu search over device orders along the critical path: the large path's first improver.
+"""Tabu search over device orders along the critical path: the large path's first improver,
+and with ``overlap_times`` the improver of overlapped F&B pairs on either path.
 
 The makespan of a schedule timed from its orders is the length of a *critical path*: a chain
 of tasks, each starting the moment its dependency (plus latency) or its device predecessor
 ends. Only changing the order on that path can shorten it, and (as in Nowicki and Smutnicki's
 job-shop search) only at the ends of its *blocks*, the runs of tasks back to back on one
-device: each move swaps the first two or the last two tasks of a block. For the span
-objective the path is the one that ends the device with the largest span, and the key its
-span. Every candidate is
-timed exactly by the engine (:class:`ppopt.timeline.TaskTable`), the best one is taken even
-when it is worse (the way out of local optima), and swapping the pair back is forbidden for
-:data:`TENURE` iterations unless that gives a new best. Ties on the makespan go to the
-smaller sum of end times, which favours moves that pull work earlier.
+device: each move swaps the first two or the last two *slots* of a block. A slot is one task,
+or an overlapped pair (docs/contract.md §1), which moves as one. For the span objective the
+path is the one that ends the device with the largest span, and the key its span. With
+``overlap_times`` two more moves act on the slots of the path: *pair* an adjacent F and B
+(different micro-batches, either way round) into one slot, and *unpair* a pair into its F
+then its B or its B then its F. Every candidate is scored by the longest path through the
+slots it changes (Taillard's estimate), the most promising are timed exactly by the engine
+(:class:`ppopt.timeline.TaskTable`, :meth:`~ppopt.timeline.TaskTable.paired_times` with
+pairs), the best one is taken even when it is worse (the way out of local optima), and undoing
+it is forbidden for :data:`TENURE` iterations unless that gives a new best. Ties on the
+makespan go to the smaller sum of end times, which favours moves that pull work earlier.
 
-A swap never deadlocks: the second task started when the first ended, so no chain leads from
-it to the first (that chain would make the first start after the second ended). A swap that
-moves a forward earlier is taken only if the device's memory still fits at that forward's
-start (memory at a start depends on the device's order alone). The search sees whole
-micro-batch timelines of 10k-50k tasks, where exact window re-solves
+A swap never deadlocks: the second slot started when the first ended, so no chain leads from
+it to the first (that chain would make the first start after the second ended). Unpairing
+never deadlocks either (merging the two tasks again gives the pair's graph back); pairing can
+(the forward then waits for its partner's inputs), and such a candidate is dropped. A move is
+taken only if the device's memory fits at the start of every slot it moves (memory at a start
+depends on the device's order alone; a pair allocates both parts' memory at its start). The
+search sees whole micro-batch timelines of 10k-50k tasks, where exact window re-solves
 (:mod:`ppopt.solver.window`) are blind to warm-up congestion spread over many devices.
 """
 
@@ -25,30 +32,51 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from ppopt.errors import DeadlockError
 from ppopt.limits import within
 from ppopt.metrics import Objective
 from ppopt.schedule import Schedule
+from ppopt.tasks import Kind
 from ppopt.timeline import TaskTable, compute_timeline
 
-#: Iterations during which a swapped pair may not be swapped back (measured on the p=32
-#: m=256 split benchmark case: tenures 5, 8 and 12 end within 0.01 of each other).
+#: Iterations during which a move may not be undone (measured on the p=32 m=256 split
+#: benchmark case: tenures 5, 8 and 12 end within 0.01 of each other).
 TENURE = 8
 #: Candidates timed exactly per iteration, the most promising by the estimate of
-#: :meth:`TabuSearch._estimate` (Taillard's: the longest path through the swapped pair).
+#: :meth:`TabuSearch._estimate` (Taillard's: the longest path through the changed slots).
 SHORTLIST = 3
 #: ``--deterministic``: task timings per second of budget (one timing of a 24,576-task
 #: schedule takes about 27 ms on the 2-core benchmark machine: ~0.9 million tasks a second).
 TASKS_PER_SECOND = 900_000
 
+#: Overlapped pairs: forward id -> (backward id, the pair's duration), as the engine takes them.
+Pairs = dict[int, tuple[int, float]]
+
+
+class Move(NamedTuple):
+    """A change of ``device``'s order at flat position ``k``: ``SWAP`` the slot starting
+    there with the next one, ``PAIR`` the two single tasks at ``k, k+1``, or ``UNPAIR`` the
+    pair at ``k`` into its forward then backward (``backward_first``: the other way)."""
+
+    kind: int
+    device: int
+    k: int
+    backward_first: bool = False
+
+
+SWAP, PAIR, UNPAIR = 0, 1, 2
+
 
 @dataclass
 class _Timed:
-    """Orders as task ids with their exact times, and the search's key for them."""
+    """Orders as task ids, their pairs, their exact times, and the search's key for them."""
 
     orders: list[list[int]]
     start: list[float]
     end: list[float]
+    pairs: Pairs
 
     @property
     def makespan(self) -> float:
@@ -95,11 +123,16 @@ class TabuSearch:
             taken, freed = self.problem.op_memory_change(kind, stage, microbatch)
             self.alloc[tid], self.change[tid] = taken, taken - freed
         orders = self.table.ids(schedule.orders())
-        self.current = _Timed(orders, *self.table.times(orders))
+        pairs = {
+            index.id(f): (index.id(b), self.problem.pair_duration(f.stage, b.stage))
+            for f, b in schedule.pairs
+        }
+        timed = self._timed(orders, pairs)
+        assert timed is not None  # a valid schedule's orders run
+        self.current = timed
         self.where = [(0, 0)] * index.size  # (device, position) of each task, kept current
         for device, order in enumerate(orders):
-            for k, tid in enumerate(order):
-                self.where[tid] = (device, k)
+            self._place(device, 0, len(order), order)
 
     def run(
         self, seconds: float, deterministic: bool = False, patience: int | None = None
@@ -109,7 +142,7 @@ class TabuSearch:
         yield every schedule shorter than all before it."""
         best = self.current.key(self.objective)
         shortest = best[0]  # the objective of the last schedule yielded
-        tabu: dict[tuple[int, int], int] = {}
+        tabu: dict[tuple[int, ...], int] = {}
         budget = seconds * TASKS_PER_SECOND
         clock, iteration, last_best = time.perf_counter(), 0, 0
         while patience is None or iteration - last_best < patience:
@@ -117,15 +150,15 @@ class TabuSearch:
             if (self.table.timed if deterministic else elapsed) >= budget:
                 return
             iteration += 1
-            move = self._best_move(tabu, iteration, best)
-            if move is None:
+            chosen = self._best_move(tabu, iteration, best)
+            if chosen is None:
                 return
-            key, device, k, trial = move
-            undo = (trial.orders[device][k + 1], trial.orders[device][k])
-            tabu[undo] = iteration + TENURE  # the pair the reverse swap would make
+            key, move, trial = chosen
+            tabu[self._undo(move)] = iteration + TENURE
+            span = self._extent(move)
             self.current = trial
-            row = trial.orders[device]
-            self.where[row[k]], self.where[row[k + 1]] = (device, k), (device, k + 1)
+            row = trial.orders[move.device]
+            self._place(move.device, move.k, move.k + span, row)
             if key < best:
                 best = key
                 if best[0] < shortest:
@@ -133,41 +166,219 @@ class TabuSearch:
                     yield self.schedule()
 
     def _best_move(
-        self, tabu: dict[tuple[int, int], int], iteration: int, best: tuple[float, float]
-    ) -> tuple[tuple[float, float], int, int, _Timed] | None:
-        """The best of the :data:`SHORTLIST` most promising swaps, each timed exactly; a
-        tabu swap counts only if it gives a new best (and is timed only if its estimate
+        self, tabu: dict[tuple[int, ...], int], iteration: int, best: tuple[float, float]
+    ) -> tuple[tuple[float, float], Move, _Timed] | None:
+        """The best of the :data:`SHORTLIST` most promising moves, each timed exactly; a
+        tabu move counts only if it gives a new best (and is timed only if its estimate
         could)."""
         tails = self._tails()
-        scored = sorted((self._estimate(d, k, tails), d, k) for d, k in self.candidates())
-        chosen: tuple[tuple[float, float], int, int, _Timed] | None = None
+        scored = sorted((self._estimate(move, tails), move) for move in self.candidates())
+        chosen: tuple[tuple[float, float], Move, _Timed] | None = None
         timed = 0
-        for estimate, device, k in scored:
+        for estimate, move in scored:
             if timed >= SHORTLIST and chosen is not None:
                 break
-            row = self.current.orders[device]
-            banned = tabu.get((row[k + 1], row[k]), 0) >= iteration
+            banned = tabu.get(self._made(move), 0) >= iteration
             if banned and estimate >= best[0]:
                 continue
-            trial = self._swapped(device, k)
+            trial = self._trial(move)
+            if trial is None:
+                continue  # a pairing that deadlocks
             timed += 1
             key = trial.key(self.objective)
             if (not banned or key < best) and (chosen is None or key < chosen[0]):
-                chosen = (key, device, k, trial)
+                chosen = (key, move, trial)
         return chosen
 
     def schedule(self) -> Schedule:
         """The current orders as a schedule (the engine's timeline, validated orders)."""
-        return compute_timeline(self.problem, self.table.tasks(self.current.orders), self.name)
+        task = self.table.index.task
+        pairs = [(task(f), task(b)) for f, (b, _) in self.current.pairs.items()]
+        tasks = self.table.tasks(self.current.orders)
+        return compute_timeline(self.problem, tasks, self.name, pairs)
+
+    def _timed(self, orders: list[list[int]], pairs: Pairs) -> _Timed | None:
+        """The orders timed exactly (``None`` if they deadlock)."""
+        try:
+            if pairs:
+                return _Timed(orders, *self.table.paired_times(orders, pairs), pairs)
+            return _Timed(orders, *self.table.times(orders), pairs)
+        except DeadlockError:
+            return None
+
+    def _place(self, device: int, first: int, last: int, row: list[int]) -> None:
+        """Record the positions ``first .. last-1`` of ``device``'s order in :attr:`where`."""
+        for k in range(first, last):
+            self.where[row[k]] = (device, k)
+
+    # ------------------------------------------------------------------------------- slots
+
+    def _slot(self, device: int, k: int) -> tuple[int, ...]:
+        """The slot starting at position ``k`` of ``device``: its task, or a pair's two."""
+        tid = self.current.orders[device][k]
+        pair = self.current.pairs.get(tid)
+        return (tid,) if pair is None else (tid, pair[0])
+
+    def _slot_start(self, device: int, k: int) -> int:
+        """Position of the first task of the slot holding position ``k``."""
+        order, pairs = self.current.orders[device], self.current.pairs
+        if k > 0 and order[k - 1] in pairs and pairs[order[k - 1]][0] == order[k]:
+            return k - 1
+        return k
+
+    def _slot_time(self, slot: tuple[int, ...]) -> float:
+        """How long a slot runs: its task's duration, or the pair's."""
+        if len(slot) == 1:
+            return self.table.dur[slot[0]]
+        pair = self.current.pairs.get(slot[0])
+        return pair[1] if pair is not None else self._pair_time(*slot)
+
+    def _pair_time(self, forward: int, backward: int) -> float:
+        task = self.table.index.task
+        return self.problem.pair_duration(task(forward).stage, task(backward).stage)
 
     # ------------------------------------------------------------------------------- moves
 
+    def _extent(self, move: Move) -> int:
+        """How many positions of its device's order a move rewrites, from ``move.k``."""
+        if move.kind == SWAP:
+            first = self._slot(move.device, move.k)
+            return len(first) + len(self._slot(move.device, move.k + len(first)))
+        return 2
+
+    def _rewrite(self, move: Move) -> list[tuple[int, ...]]:
+        """The slots that replace positions ``k .. k + extent - 1`` under the move."""
+        device, k = move.device, move.k
+        if move.kind == SWAP:
+            first = self._slot(device, k)
+            return [self._slot(device, k + len(first)), first]
+        f, b = self._two(move)
+        if move.kind == PAIR:
+            return [(f, b)]
+        return [(b,), (f,)] if move.backward_first else [(f,), (b,)]
+
+    def _two(self, move: Move) -> tuple[int, int]:
+        """A pairing's or a split's forward and backward (positions ``k, k+1``, either way
+        round for a pairing)."""
+        a, b = self.current.orders[move.device][move.k : move.k + 2]
+        return (b, a) if self.table.index.task(a).kind == Kind.B else (a, b)
+
+    def _made(self, move: Move) -> tuple[int, ...]:
+        """The tabu key of what a move makes: a slot order (first tasks, earlier first), a
+        pair ``(f, b, 1)`` or a split ``(f, b, 2)``."""
+        row = self.current.orders[move.device]
+        if move.kind == SWAP:
+            second = move.k + len(self._slot(move.device, move.k))
+            return (row[second], row[move.k])
+        f, b = self._two(move)
+        return (f, b, 1) if move.kind == PAIR else (f, b, 2)
+
+    def _undo(self, move: Move) -> tuple[int, ...]:
+        """The tabu key of the move that would undo ``move`` (taken before it is made)."""
+        row = self.current.orders[move.device]
+        if move.kind == SWAP:
+            second = move.k + len(self._slot(move.device, move.k))
+            return (row[move.k], row[second])
+        f, b = self._two(move)
+        return (f, b, 2) if move.kind == PAIR else (f, b, 1)
+
+    def _trial(self, move: Move) -> _Timed | None:
+        """The current orders with the move made, timed (``None`` if they deadlock)."""
+        cur = self.current
+        device, k = move.device, move.k
+        slots = self._rewrite(move)
+        orders = list(cur.orders)
+        row = list(orders[device])
+        row[k : k + self._extent(move)] = [tid for slot in slots for tid in slot]
+        orders[device] = row
+        pairs = cur.pairs
+        if move.kind == PAIR:
+            f, b = slots[0]
+            pairs = {**pairs, f: (b, self._pair_time(f, b))}
+        elif move.kind == UNPAIR:
+            pairs = dict(pairs)
+            del pairs[cur.orders[device][k]]
+        return self._timed(orders, pairs)
+
+    def _swapped(self, device: int, k: int) -> _Timed:
+        """The current orders with the slot at ``k`` of ``device`` and the next swapped."""
+        trial = self._trial(Move(SWAP, device, k))
+        assert trial is not None  # a swap of a critical block's slots never deadlocks
+        return trial
+
+    def candidates(self) -> list[Move]:
+        """Swaps of the first two and the last two slots of each of the critical path's
+        blocks, where the second slot does not depend on the first, and with
+        ``overlap_times`` pairings and splits of the path's slots; all where memory allows."""
+        moves = []
+        for device, first, last in self._blocks():
+            final = self._slot_start(device, last)
+            for k in {first, self._slot_start(device, final - 1)}:
+                move = Move(SWAP, device, k)
+                if self._independent(device, k) and self._fits(move):
+                    moves.append(move)
+        if self.problem.overlap is not None:
+            moves += [move for move in self._pair_moves() if self._fits(move)]
+        return moves
+
+    def _pair_moves(self) -> list[Move]:
+        """Pairing a single F or B of the critical path with the single task next to it
+        (if that is a B or an F of another micro-batch), and splitting each pair of the path
+        both ways."""
+        moves: set[Move] = set()
+        task = self.table.index.task
+        for device, k in self._path():
+            order = self.current.orders[device]
+            slot = self._slot(device, k)
+            if len(slot) == 2:
+                moves.update(Move(UNPAIR, device, k, flip) for flip in (False, True))
+                continue
+            for at in (k - 1, k):
+                if at < 0 or at + 1 >= len(order):
+                    continue
+                a, b = order[at], order[at + 1]
+                if self._slot_start(device, at) != at or len(self._slot(device, at + 1)) != 1:
+                    continue
+                if len(self._slot(device, at)) != 1:
+                    continue
+                ta, tb = task(a), task(b)
+                if ta.kind == Kind.B:
+                    ta, tb = tb, ta  # a B then an F: the pair runs the F first
+                if self.problem.pair_fault(ta, tb) is None:
+                    moves.add(Move(PAIR, device, at))
+        return sorted(moves)
+
+    def _independent(self, device: int, k: int) -> bool:
+        """Whether no task of the slot after position ``k``'s slot depends on that slot."""
+        first = self._slot(device, k)
+        second = self._slot(device, k + len(first))
+        deps = self.table.deps
+        return not any(before in first for tid in second for before, _ in deps[tid])
+
+    def _fits(self, move: Move) -> bool:
+        """Whether memory fits at the start of every slot the move rewrites."""
+        if self.limit is None:
+            return True
+        device = move.device
+        order = self.current.orders[device]
+        level = sum(self.change[tid] for tid in order[: move.k])
+        cap = self.limit[device]
+        for slot in self._rewrite(move):
+            if not within(level + sum(self.alloc[tid] for tid in slot), cap):
+                return False
+            level += sum(self.change[tid] for tid in slot)
+        return True
+
+    # ------------------------------------------------------------------------ the critical path
+
     def _tails(self) -> list[float]:
         """For every task, the longest chain from its start to the end of the schedule under
-        the current orders: its duration, then the longest of its device successor and its
-        dependents plus latency. Tasks are taken latest start first, a reverse topological
-        order since every edge goes to a later start (durations are positive)."""
+        the current orders: its slot's duration, then the longest of the device's next slot
+        and the dependents (of either part of a pair) plus latency. Tasks are taken latest
+        start first, a reverse topological order of the slots since every edge goes to a
+        later start (durations are positive)."""
         cur, dur = self.current, self.table.dur
+        pairs = cur.pairs
         size = len(dur)
         self.table.timed += size
         following = [size] * size  # the next task on the device; ``size``: none (tail 0)
@@ -176,99 +387,110 @@ class TabuSearch:
                 following[before] = after
         tail = [0.0] * (size + 1)
         dependents = self.table.dependents
+        partner = {b: f for f, (b, _) in pairs.items()}
         for tid in sorted(range(size), key=cur.start.__getitem__, reverse=True):
-            longest = tail[following[tid]]
-            for nxt, latency in dependents[tid]:
-                via = latency + tail[nxt]
-                if via > longest:
-                    longest = via
-            tail[tid] = dur[tid] + longest
+            if tid in partner:
+                continue  # a pair's backward: timed with its forward
+            pair = pairs.get(tid)
+            if pair is None:
+                longest = tail[following[tid]]
+                for nxt, latency in dependents[tid]:
+                    via = latency + tail[nxt]
+                    if via > longest:
+                        longest = via
+                tail[tid] = dur[tid] + longest
+                continue
+            b, length = pair
+            longest = tail[following[b]]
+            for member in (tid, b):
+                for nxt, latency in dependents[member]:
+                    longest = max(longest, latency + tail[nxt])
+            tail[tid] = tail[b] = length + longest
         del tail[size]
         return tail
 
-    def _estimate(self, device: int, k: int, tail: list[float]) -> float:
-        """The longest path through positions ``k, k+1`` of ``device`` once swapped, from
-        the current starts and ``tail``s of their neighbours (exact for that path)."""
-        cur, deps, dur = self.current, self.table.deps, self.table.dur
-        dependents = self.table.dependents
+    def _estimate(self, move: Move, tail: list[float]) -> float:
+        """The longest path through the slots the move rewrites, from the current starts
+        and ``tail``s of their neighbours (exact for that path)."""
+        cur, deps, dependents = self.current, self.table.deps, self.table.dependents
+        device, k = move.device, move.k
         order = cur.orders[device]
-        first, second = order[k], order[k + 1]
+        slots = self._rewrite(move)
+        extent = sum(len(slot) for slot in slots)
+        inside = set(order[k : k + extent])
+        new_end: dict[int, float] = {}
+        free = cur.end[order[k - 1]] if k else 0.0
+        starts, lengths = [], []
+        for slot in slots:
+            at = free
+            for tid in slot:
+                for before, latency in deps[tid]:
+                    at = max(at, new_end.get(before, cur.end[before]) + latency)
+            length = self._slot_time(slot)
+            for tid in slot:
+                new_end[tid] = at + length
+            free = at + length
+            starts.append(at)
+            lengths.append(length)
+        rest = tail[order[k + extent]] if k + extent < len(order) else 0.0
+        longest = 0.0
+        for slot, at, length in zip(
+            reversed(slots), reversed(starts), reversed(lengths), strict=True
+        ):
+            after = rest
+            for tid in slot:
+                for nxt, latency in dependents[tid]:
+                    if nxt not in inside:
+                        after = max(after, latency + tail[nxt])
+            rest = length + after
+            longest = max(longest, at + rest)
+        return longest
 
-        def ready(tid: int, free: float) -> float:
-            return max([free, *(cur.end[before] + latency for before, latency in deps[tid])])
+    def _path(self) -> list[tuple[int, int]]:
+        """The critical path's slots as ``(device, position of the slot's first task)``,
+        last first: the path that ends the schedule, or for ``span`` the one that ends the
+        widest device (its first start is where its input arrives; only its end can come
+        earlier)."""
+        return [(device, k) for device, k, _ in self._walk()]
 
-        def rest(tid: int, following: float) -> float:
-            return dur[tid] + max([following, *(lat + tail[n] for n, lat in dependents[tid])])
-
-        second_start = ready(second, cur.end[order[k - 1]] if k else 0.0)
-        first_start = ready(first, second_start + dur[second])
-        first_rest = rest(first, tail[order[k + 2]] if k + 2 < len(order) else 0.0)
-        return max(second_start + rest(second, first_rest), first_start + first_rest)
-
-    def candidates(self) -> list[tuple[int, int]]:
-        """Swaps ``(device, k)`` of positions ``k, k+1`` at the ends of the critical path's
-        blocks, where the second task does not depend on the first and memory allows."""
-        blocks = self._blocks()
-        moves = []
-        for device, first, last in blocks:
-            for k in {first, last - 1}:
-                if self._swappable(device, k):
-                    moves.append((device, k))
-        return moves
-
-    def _blocks(self) -> list[tuple[int, int, int]]:
-        """The critical path's blocks as ``(device, first, last)`` positions, last > first:
-        the path that ends the schedule, or for ``span`` the one that ends the widest device
-        (its first start is where its input arrives; only its end can come earlier)."""
+    def _walk(self) -> list[tuple[int, int, bool]]:
+        """The critical path's slots, last first, each with whether its device
+        predecessor's end (not a dependency) explains its start."""
         cur, deps = self.current, self.table.deps
         where = self.where
         if self.objective == Objective.SPAN:
             tid = cur.orders[cur.widest()][-1]
         else:
             tid = max(range(len(cur.end)), key=cur.end.__getitem__)
-        blocks: list[tuple[int, int, int]] = []
-        run_end: int | None = None  # position where the current block ends
+        out: list[tuple[int, int, bool]] = []
         while True:
             device, k = where[tid]
-            start = cur.start[tid]
-            before = next((b for b, lat in deps[tid] if cur.end[b] + lat == start), -1)
-            tight_device = k > 0 and cur.end[cur.orders[device][k - 1]] == start
+            k = self._slot_start(device, k)
+            slot = self._slot(device, k)
+            start = cur.start[slot[0]]
+            before = next((b for t in slot for b, lat in deps[t] if cur.end[b] + lat == start), -1)
+            tight_device = before < 0 and k > 0 and cur.end[cur.orders[device][k - 1]] == start
+            out.append((device, k, tight_device))
             if before >= 0:
-                nxt = before  # a dependency explains the start: the block (if any) ends here
-                tight_device = False
+                tid = before
             elif tight_device:
-                nxt = cur.orders[device][k - 1]
+                tid = cur.orders[device][k - 1]
             else:
-                nxt = -1
-            if tight_device:
-                run_end = k if run_end is None else run_end
-            else:
-                if run_end is not None and run_end > k:
+                return out
+
+    def _blocks(self) -> list[tuple[int, int, int]]:
+        """The critical path's blocks as ``(device, first, last)`` positions (the first task
+        of its first slot, the last task of its last slot), of two slots or more."""
+        blocks: list[tuple[int, int, int]] = []
+        run_end: int | None = None  # last position of the current block
+        for device, k, tight_device in self._walk():
+            if run_end is None:
+                run_end = k + len(self._slot(device, k)) - 1
+            if not tight_device:
+                if run_end > k + len(self._slot(device, k)) - 1:
                     blocks.append((device, k, run_end))
                 run_end = None
-            if nxt < 0:
-                return blocks
-            tid = nxt
-
-    def _swappable(self, device: int, k: int) -> bool:
-        """Whether positions ``k, k+1`` may trade places: no dependency between them, and
-        memory still fits when the second one (if a forward) starts first."""
-        order = self.current.orders[device]
-        first, second = order[k], order[k + 1]
-        if any(before == first for before, _ in self.table.deps[second]):
-            return False
-        if self.limit is None or self.alloc[second] <= 0:
-            return True
-        level = sum(self.change[tid] for tid in order[:k]) + self.alloc[second]
-        return within(level, self.limit[device])
-
-    def _swapped(self, device: int, k: int) -> _Timed:
-        """The current orders with positions ``k, k+1`` of ``device`` swapped, timed."""
-        orders = list(self.current.orders)
-        row = list(orders[device])
-        row[k], row[k + 1] = row[k + 1], row[k]
-        orders[device] = row
-        return _Timed(orders, *self.table.times(orders))
+        return blocks
 
 
 def tabu_search(
