@@ -68,6 +68,11 @@ DIRECT_WINDOW_SHARE = 0.2
 #: 0.6, where the search levels off; windows use the rest better on full-backward V cases).
 TABU_SHARE = 0.5
 TABU_PATIENCE = 150
+#: With ``overlap_times``, on either path: share of the time left for the tabu search's
+#: pair moves before CP-SAT (which improved on no hint of the p=8 m=20 overlap benchmark
+#: within 20 s), with no patience limit (measured: it still finds shorter schedules there
+#: after hundreds of iterations without one).
+PAIR_TABU_SHARE = 0.75
 #: ``recompute: auto`` with no recomputation needed so far: share of the time left for the
 #: model without recomputation before the model with the choice.
 PLAIN_SHARE = 0.5
@@ -186,13 +191,13 @@ class _Run:
         """:meth:`_improve` when the best schedule runs no R task (the tabu search and the
         window sweep do not move R tasks): on an ``auto`` problem it improves the schedule as
         one without recomputation and hands the result back as the problem's own."""
-        if floor.problem.num_recomputed or floor.problem.overlap is not None:
-            return  # the tabu search and the windows move single tasks, not pairs
+        if floor.problem.num_recomputed:
+            return
         plain = floor.problem.without_recompute()
         try:
             self._improve(Schedule(plain, floor.name, floor.device_ops))
         finally:
-            if self.best is not None and self.best.problem is plain:
+            if self.best is not None and self.best.problem is plain is not floor.problem:
                 self.best = Schedule(floor.problem, self.best.name, self.best.device_ops)
 
     def _floor(self) -> None:
@@ -242,14 +247,17 @@ class _Run:
                 raise KeyboardInterrupt
 
     def _tabu_rounds(self, floor: Schedule) -> Iterator[Schedule]:
-        """The large path's tabu search (either objective) with part of the time left; yields
-        each improvement (Ctrl-C propagates, and the caller keeps the best so far)."""
-        if self.method != Method.LARGE:
+        """The large path's tabu search (either objective) with part of the time left, and
+        with ``overlap_times`` on either path (it pairs and unpairs F and B); yields each
+        improvement (Ctrl-C propagates, and the caller keeps the best so far)."""
+        pairs = self.problem.overlap is not None
+        if self.method != Method.LARGE and not pairs:
             return
         objective = self.options.objective
-        share = self.share(TABU_SHARE)
+        share = self.share(PAIR_TABU_SHARE if pairs else TABU_SHARE)
+        patience = None if pairs else TABU_PATIENCE
         search = tabu_search(
-            floor, self.caps, share, self.options.deterministic, TABU_PATIENCE, objective
+            floor, self.caps, share, self.options.deterministic, patience, objective
         )
         for improved in search:
             yield improved
@@ -260,8 +268,9 @@ class _Run:
         """Sweep exact window re-solves over the best schedule with part of the time left
         (:mod:`ppopt.solver.window`, either objective); yields each improvement and whether
         Ctrl-C came. For the direct model this only sharpens its hint, on problems larger than
-        one window. Windows keep per-stage durations and memory: not for scaled micro-batches."""
-        if self.problem.is_scaled:
+        one window. Windows keep per-stage durations and memory: not for scaled micro-batches,
+        and they move single tasks: not with ``overlap_times`` (pairs)."""
+        if self.problem.is_scaled or self.problem.overlap is not None:
             return
         if self.method == Method.LARGE:
             fraction = WINDOW_SHARE

@@ -19,11 +19,12 @@ from strategies import problems
 
 from ppopt.baselines import baseline
 from ppopt.limits import MemoryLimit
+from ppopt.metrics import peak_memory
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
-from ppopt.solver.bounds import makespan_lower_bound
+from ppopt.solver.bounds import lower_bound, makespan_lower_bound
 from ppopt.solver.floor import best_floor
-from ppopt.solver.local import TabuSearch, tabu_search
+from ppopt.solver.local import SWAP, TabuSearch, tabu_search
 from ppopt.validate import assert_valid
 
 
@@ -74,9 +75,9 @@ def test_tails_are_the_longest_paths_and_the_estimate_bounds_each_swap(
     assert max(s + q for s, q in zip(search.current.start, tails, strict=True)) == pytest.approx(
         makespan
     )
-    for device, k in search.candidates():
-        trial = search._swapped(device, k)
-        assert search._estimate(device, k, tails) <= trial.makespan + 1e-9
+    for move in search.candidates():
+        trial = search._swapped(move.device, move.k)
+        assert search._estimate(move, tails) <= trial.makespan + 1e-9
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -205,3 +206,153 @@ def test_span_search_improves_the_static_zb_v_order() -> None:
     start = baseline("zb-v", problem)
     found = list(tabu_search(start, problem.memory_caps, 1.0, True, objective="span"))
     assert found and compute_metrics(found[-1]).span < compute_metrics(start).span
+
+
+# ----------------------------------------------------------------- overlapped F&B pairs
+
+
+@st.composite
+def paired_searches(draw: st.DrawFn) -> tuple[Problem, Schedule]:
+    """A random problem with ``overlap_times`` (each pair between its parts' larger and their
+    sum), a memory factor, and a start: its best baseline (DualPipeV with its pairs where it
+    applies) or 1F1B-style orders with random legal pairs of an F and the B after it."""
+    from dataclasses import replace
+
+    from ppopt.errors import DeadlockError
+    from ppopt.tasks import Kind
+    from ppopt.timeline import compute_timeline
+
+    base = draw(problems(max_devices=3, max_microbatches=6))
+    shares = draw(st.lists(st.floats(0.0, 1.0), min_size=base.num_stages, max_size=base.num_stages))
+    overlap = tuple(
+        max(f, b) + u * min(f, b)
+        for f, b, u in zip(base.forward, base.backward, shares, strict=True)
+    )
+    problem = replace(base, overlap=overlap)
+    factor = draw(st.sampled_from([None, 1.0, 1.5]))
+    if factor is not None:
+        problem = problem.with_limit(MemoryLimit(factor=factor))
+    limit = problem.memory_caps
+    floor = best_floor(problem, limit, "makespan")
+    assume(floor is not None)
+    assert floor is not None
+    if draw(st.booleans()):
+        return problem, floor
+    orders = floor.orders()
+    pairs = []
+    for order in orders:
+        for before, after in zip(order, order[1:], strict=False):
+            taken = {t for pair in pairs for t in pair}
+            if (
+                before.kind == Kind.F
+                and problem.pair_fault(before, after) is None
+                and not taken & {before, after}
+                and draw(st.booleans())
+            ):
+                pairs.append((before, after))
+    try:
+        start = compute_timeline(problem, orders, "paired", pairs)
+    except DeadlockError:
+        return problem, floor
+    assume(
+        limit is None or all(p <= c + 1e-9 for p, c in zip(peak_memory(start), limit, strict=True))
+    )
+    return problem, start
+
+
+def longest_paired_tails(search: TabuSearch) -> list[float]:
+    """:func:`longest_tails` with pairs: a pair is one node (its duration, the successors of
+    both parts, the device's task after its B), computed over the slots by decreasing start."""
+    cur, table = search.current, search.table
+    partner = {b: f for f, (b, _) in cur.pairs.items()}
+    following = {}
+    for order in cur.orders:
+        for a, b in zip(order, order[1:], strict=False):
+            following[a] = b
+    succ: dict[int, list[tuple[int, float]]] = {}
+    for tid, befores in enumerate(table.deps):
+        for before, latency in befores:
+            succ.setdefault(before, []).append((tid, latency))
+    tail = [0.0] * len(cur.start)
+    for tid in sorted(range(len(cur.start)), key=lambda t: -cur.start[t]):
+        if tid in partner:
+            continue
+        members = [tid, cur.pairs[tid][0]] if tid in cur.pairs else [tid]
+        last = members[-1]
+        options = [tail[n] + lat for t in members for n, lat in succ.get(t, [])]
+        if last in following:
+            options.append(tail[following[last]])
+        length = cur.pairs[tid][1] if tid in cur.pairs else table.dur[tid]
+        for t in members:
+            tail[t] = length + max(options, default=0.0)
+    return tail
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(case=paired_searches())
+def test_paired_search_yields_valid_shorter_schedules(case: tuple[Problem, Schedule]) -> None:
+    """With pairs: the tails are the longest paths of the paired timeline, every swap's
+    estimate is below its exact makespan, and every schedule the search yields (pairs,
+    memory and all) passes the validator, is strictly shorter than the one before (so
+    never worse than its start) and never below the lower bound."""
+    problem, start = case
+    limit = problem.memory_caps
+    search = TabuSearch(start, limit)
+    tails = search._tails()
+    assert tails == pytest.approx(longest_paired_tails(search), abs=1e-9)
+    for move in search.candidates():
+        if move.kind == SWAP:
+            trial = search._swapped(move.device, move.k)
+            assert search._estimate(move, tails) <= trial.makespan + 1e-9
+    previous = start.makespan
+    bound = lower_bound(problem, "makespan", limit)  # the bound with pairs
+    for schedule in search.run(0.05, deterministic=True):
+        assert_valid(schedule, limit=limit)
+        assert bound - 1e-9 <= schedule.makespan < previous
+        previous = schedule.makespan
+    assert search.schedule().pairs == {
+        (search.table.index.task(f), search.table.index.task(b))
+        for f, (b, _) in search.current.pairs.items()
+    }
+    for device, order in enumerate(search.current.orders):
+        assert [search.where[tid] for tid in order] == [(device, k) for k in range(len(order))]
+
+
+def test_pairing_reaches_the_one_device_optimum_from_1f1b() -> None:
+    """One device, m micro-batches, F = 1, B = 2, pairs of 2.25: 1F1B runs everything apart
+    (m (F + B) = 15); the optimum is F1, then the m-1 pairs (F_{i+1}, B_i), then B_m:
+    ``F + (m-1) O + B = 12`` (no order does better: each pair needs an earlier B's F done,
+    so the first F and the last B run alone). From 1F1B's B_i, F_{i+1} the search must pair
+    each B with the next F."""
+    m, f, b, o = 5, 1.0, 2.0, 2.25
+    problem = Problem.create(1, m, forward=f, backward=b, overlap=o, memory_limit="none")
+    start = baseline("1f1b", problem)
+    assert start.makespan == m * (f + b) and not start.pairs
+    *_, best = tabu_search(start, None, 1.0, deterministic=True)
+    assert_valid(best)
+    assert best.makespan == pytest.approx(f + (m - 1) * o + b)
+    assert len(best.pairs) == m - 1
+
+
+def test_paired_search_shortens_dualpipev_on_unequal_stages() -> None:
+    """The overlap benchmark's unequal stages at p = 4, m = 8 (F = B = W cycling 0.8 .. 1.4,
+    pairs 0.6 (F + B), DualPipeV's own memory): the search from DualPipeV's pairs is shorter,
+    valid within the same memory."""
+    p, m = 4, 8
+    times = [round(0.8 + 0.2 * ((5 * s) % 4), 3) for s in range(2 * p)]
+    problem = Problem.create(
+        p,
+        m,
+        forward=times,
+        backward=times,
+        weight=times,
+        num_chunks=2,
+        placement="vshape",
+        overlap=[round(1.2 * t, 6) for t in times],
+        memory_limit=[2 * p + 1.0] * p,
+    )
+    rival = baseline("dualpipev", problem)
+    assert_valid(rival, limit=problem.memory_caps)
+    *_, best = tabu_search(rival, problem.memory_caps, 2.0, deterministic=True)
+    assert_valid(best, limit=problem.memory_caps)
+    assert best.makespan < rival.makespan - 1e-6 and best.pairs
