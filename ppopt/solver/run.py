@@ -195,7 +195,7 @@ class _Run:
             return
         plain = floor.problem.without_recompute()
         try:
-            self._improve(Schedule(plain, floor.name, floor.device_ops))
+            self._improve(Schedule(plain, floor.name, floor.device_ops, pairs=floor.pairs))
         finally:
             if self.best is not None and self.best.problem is plain is not floor.problem:
                 self.best = Schedule(floor.problem, self.best.name, self.best.device_ops)

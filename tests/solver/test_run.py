@@ -319,3 +319,30 @@ def test_a_solver_tie_keeps_the_floors_schedule(config: dict) -> None:
     assert result.status == "OPTIMAL"
     assert result.schedule.makespan == pytest.approx(optimum(problem))
     assert result.source != "cp-sat"
+
+
+def test_overlap_solve_never_reports_worse_than_its_floor_and_beats_dualpipev() -> None:
+    """Unequal V stages with overlapped pairs (the overlap benchmark at p = 4, m = 8): every
+    progress line's best is at or below the one before (the tabu search starts from the
+    floor's pairs, not from its orders alone), and the answer, valid within DualPipeV's own
+    memory, is strictly shorter than DualPipeV's pairs."""
+    p, m = 4, 8
+    times = [round(0.8 + 0.2 * ((5 * s) % 4), 3) for s in range(2 * p)]
+    problem = Problem.create(
+        p,
+        m,
+        forward=times,
+        backward=times,
+        weight=times,
+        num_chunks=2,
+        placement="vshape",
+        overlap=[round(1.2 * t, 6) for t in times],
+        memory_limit=[2 * p + 1.0] * p,
+    )
+    rival = baseline("dualpipev", problem)
+    seen: list[float] = []
+    options = SolverOptions(time_limit=1, workers=1, deterministic=True)
+    result = solve(problem, options, lambda line: seen.append(line.best))
+    assert all(b <= a + 1e-9 for a, b in zip(seen, seen[1:], strict=False))
+    assert_valid(result.schedule, problem.memory_caps)
+    assert result.schedule.makespan < rival.makespan - 1e-6 and result.schedule.pairs
