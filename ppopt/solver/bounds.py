@@ -222,12 +222,15 @@ def scaled_lower_bound(problem: Problem, objective: str) -> float:
 
 
 def pair_saving_cap(problem: Problem, device: int) -> float:
-    """Most time overlapped pairs can save on a device: each of its ``m*v`` forwards is in one
-    pair at most, and a pair saves at most its stages' smaller saving (the pair rule of
-    :meth:`~ppopt.problem.Problem.pair_duration`), so at most the device's largest."""
-    stages = problem.stages_on(device)
-    largest = max(problem.overlap_saving(s) for s in stages)
-    return problem.num_microbatches * len(stages) * largest
+    """Most time overlapped pairs can save on a device: ``m * sum(saving_s) - min(saving_s)``
+    over its stages. A pair saves at most the smaller of its parts' stage savings (the pair
+    rule of :meth:`~ppopt.problem.Problem.pair_duration`), so at most the mean of the two;
+    each forward and each backward is in one pair at most, so the pairs' forward savings sum
+    to at most ``m * sum(saving_s)``, and so do their backward savings. The device's first
+    forward runs alone (a pair's B waits for its own F on this device) and so does the B of
+    its last forward (no F follows it), so each sum loses at least the smallest saving."""
+    savings = [problem.overlap_saving(s) for s in problem.stages_on(device)]
+    return problem.num_microbatches * sum(savings) - min(savings)
 
 
 def overlap_lower_bound(problem: Problem, objective: str) -> float:
