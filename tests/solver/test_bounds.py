@@ -128,7 +128,7 @@ def _paired_optimum(problem: Problem) -> float:
     sequence that keeps its own micro-batches' dependencies) and every set of pairs of an
     adjacent F and the B after it (different micro-batches), each timed by the engine;
     orders that deadlock skipped. Brute force, for tiny problems only."""
-    from itertools import permutations, product
+    from itertools import product
 
     from ppopt.errors import DeadlockError
     from ppopt.tasks import Kind
