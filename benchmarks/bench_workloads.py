@@ -21,8 +21,9 @@ each micro-batch order (``NAME``, ``NAME@longest-first``, ``NAME@shortest-first`
 ``overlap_times = r (F + B)`` for r = 0.6, 0.75, 0.9 — on equal stages (F = B = W = 1) and on
 unequal stages (F_s = B_s = W_s cycling 0.8 .. 1.4). Memory limit: DualPipeV's own peak
 (2p + 1 = 17 chunk activations per device, the README's PP + 1), so both run in the same
-memory. Rows: DualPipeV with its pairs, the optimizer (CP-SAT choosing the pairs), its lower
-bound; every schedule validated; its own table (:data:`REPORTS`).
+memory. Rows: DualPipeV with its pairs, the optimizer (the tabu search pairing and splitting F
+and B from the best baseline, then CP-SAT choosing the pairs), its lower bound; every schedule
+validated; its own table (:data:`REPORTS`).
 
     python benchmarks/bench_workloads.py --case overlap --time-limit 20 --workers 1
 """
