@@ -10,13 +10,14 @@ schedule, makespan and improvement over 1F1B wherever it runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from ppopt.baselines import BASELINES, applicable_baselines, baseline
 from ppopt.config import OPTIMAL, RunConfig
 from ppopt.errors import ConfigError
 from ppopt.metrics import improvement
+from ppopt.problem import Problem
 from ppopt.report import reference_schedule
 from ppopt.schedule import Schedule
 from ppopt.solver import Objective, ProgressCallback, SolveResult, solve
@@ -63,6 +64,13 @@ class Comparison:
 
     outcomes: tuple[Outcome, ...]
     left_out: tuple[str, ...] = ()
+    partition: PartitionResult | None = None
+
+    @property
+    def problem(self) -> Problem:
+        """The problem every schedule compared solves (with ``partition: auto``, the chosen
+        partition's)."""
+        return self.outcomes[0].schedule.problem
 
     @property
     def schedules(self) -> list[Schedule]:
@@ -119,13 +127,11 @@ def compare_schedules(
 
     The reference and, with ``skip_inapplicable``, the applicable baselines are computed once
     for all names; a baseline that does not apply is then named in ``left_out`` instead of
-    raising :class:`~ppopt.errors.NotApplicableError`.
+    raising :class:`~ppopt.errors.NotApplicableError`. With ``partition: auto`` the optimizer
+    chooses the partition once (as ``ppopt solve`` does) and every other name runs on it.
     """
-    if run.auto_partition:
-        raise ConfigError(
-            "partition: auto: ppopt compare needs a fixed partition (even or a list of layers "
-            "per virtual stage); ppopt solve chooses one and reports it"
-        )
+    if run.auto_partition and run.layered is not None:
+        return _compare_on_chosen_partition(run, names, progress, skip_inapplicable)
     has_baselines = any(name != OPTIMAL for name in names)
     if has_baselines:
         run.problem.check_one_microbatch_fits()
@@ -141,6 +147,33 @@ def compare_schedules(
         else:  # the optimizer, a baseline asked for by name, or an unknown name (an error)
             outcomes.append(_outcome(run, name, reference, progress))
     return Comparison(tuple(outcomes), tuple(left_out))
+
+
+def _compare_on_chosen_partition(
+    run: RunConfig,
+    names: Sequence[str],
+    progress: ProgressCallback | None,
+    skip_inapplicable: bool,
+) -> Comparison:
+    """:func:`compare_schedules` for ``partition: auto``: the partition search's schedule is
+    the optimizer's entry, and the other names run on the partition it chose."""
+    if OPTIMAL not in names:
+        raise ConfigError(
+            "partition: auto chooses the partition with the optimizer: add optimal to the "
+            "schedules compared, or fix the partition (even or a list of layers per virtual "
+            "stage)"
+        )
+    searched = run_schedule(run, OPTIMAL, progress)
+    chosen = replace(run, problem=searched.schedule.problem, auto_partition=False)
+    others = [name for name in names if name != OPTIMAL]
+    rest = compare_schedules(chosen, others, progress, skip_inapplicable=skip_inapplicable)
+    by_name = iter(rest.outcomes)
+    outcomes = [
+        replace(searched, partition=None) if name == OPTIMAL else next(by_name)
+        for name in names
+        if name == OPTIMAL or name not in rest.left_out
+    ]
+    return Comparison(tuple(outcomes), rest.left_out, searched.partition)
 
 
 def _outcome(

@@ -375,6 +375,8 @@ def compare(
             typer.echo(f"note: {name} does not apply to this problem; left out", err=True)
         for line in compare_table(comparison.schedules):
             typer.echo(line)
+        if comparison.partition is not None:
+            typer.echo("\n".join(partition_search_lines(comparison.partition)))
         for result in comparison.results:
             typer.echo(
                 f"optimal: {result.status}, lower bound {result.lower_bound:.6g}, "
@@ -384,7 +386,7 @@ def compare(
             write_comparison(summary, comparison)
             wrote(summary, quiet)
         if figure is not None:
-            save_comparison(comparison.schedules, figure, run.problem.memory_caps)
+            save_comparison(comparison.schedules, figure, comparison.problem.memory_caps)
             wrote(figure, quiet)
         if any(result.interrupted for result in comparison.results):
             fail("interrupted; the optimizer's best schedule so far is shown", EXIT_INTERRUPTED)

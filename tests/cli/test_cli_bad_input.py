@@ -421,11 +421,12 @@ CASES = [
     ("profile-too-few-layers",
      {"c.yaml": LAYERED, "p.csv": "name,forward,backward,activation\na,1,1,1\n"},
      ["solve", "c.yaml"], 2, "layers: the profile has 1 layers, fewer than the 2 virtual stages"),
-    # compare cannot choose the partition
+    # compare chooses the partition with the optimizer only
     ("compare-auto-partition",
      {"c.yaml": LAYERED + "partition: auto\n",
       "p.csv": "name,forward,backward,activation\na,1,1,1\nb,1,1,1\n"},
-     ["compare", "c.yaml"], 2, "partition: auto: ppopt compare needs a fixed partition"),
+     ["compare", "c.yaml", "--schedules", "1f1b"], 2,
+     "partition: auto chooses the partition with the optimizer: add optimal"),
     # a negative time in an inline layer
     ("layer-negative-time",
      {"c.yaml": "num_stages: 2\nnum_batches: 4\nlayers: [{name: a, count: 2, forward: -1, "

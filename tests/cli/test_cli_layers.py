@@ -54,3 +54,34 @@ def test_auto_with_a_baseline_is_one_line_exit_2(tmp_path: Path, monkeypatch) ->
     assert result.exit_code == 2
     assert result.stderr.startswith("error: partition: auto chooses the partition")
     assert result.stderr.count("\n") == 1
+
+
+def test_compare_with_auto_partition_runs_every_schedule_on_the_chosen_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The optimizer chooses the partition once; each baseline of the comparison is then the
+    baseline of that partition, as `ppopt solve` gives it with the partition written out."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "c.yaml", LAYERS + "partition: auto\n")
+    result = run("compare", "c.yaml", "--json", "c.json", "--no-visualization", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert "partition search: " in result.stdout
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert [s["name"] for s in data["schedules"]] == ["1f1b", "gpipe", "optimal"]
+    sizes = data["problem"]["partition"]["sizes"]
+    write(tmp_path / "fixed.yaml", LAYERS + f"partition: {sizes}\nschedule: 1f1b\n")
+    alone = run("solve", "fixed.yaml", "--json", "f.json", "--no-visualization", "--quiet")
+    assert alone.exit_code == 0, alone.stderr
+    fixed = json.loads((tmp_path / "f.json").read_text())["metrics"]["makespan"]
+    assert data["schedules"][0]["metrics"]["makespan"] == fixed
+    optimal = data["schedules"][2]["metrics"]["makespan"]
+    assert optimal <= fixed
+
+
+def test_compare_with_auto_partition_needs_the_optimizer(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "c.yaml", LAYERS + "partition: auto\n")
+    result = run("compare", "c.yaml", "--schedules", "1f1b,gpipe", "--no-visualization")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: partition: auto chooses the partition with the optim")
+    assert result.stderr.count("\n") == 1
