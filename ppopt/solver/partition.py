@@ -12,9 +12,9 @@ The search, under the time limit of the whole run:
 3. **Exact**: the baseline partitions and the best few by bound are timed with the
    baselines (the optimizer's floor, :func:`ppopt.solver.floor.best_floor`); up to
    :data:`SOLVED` of them, best floor first, are solved by :func:`ppopt.solver.solve` with
-   the time left shared among them (one whose bound is not below the best floor or the best
-   solve so far cannot win and is left out), and the shortest wins: the final choice is the
-   optimizer's.
+   the time left shared among them, half of it to the best floor (one whose bound is not
+   below the best floor or the best solve so far cannot win and is left out), and the
+   shortest wins: the final choice is the optimizer's. A partition is timed once (cached).
 4. **Bound over every partition**: a makespan no partition can beat, for the reported gap: the
    largest of one micro-batch's critical path (the same for every partition with the fewest
    layers on stage 0), the total work over the devices, and the exact min over cut points
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from ppopt.errors import NoScheduleError, ProblemError
@@ -61,6 +61,8 @@ MAX_EVALUATIONS = 20_000
 #: Timing stops past this share of the limit, baseline partitions or not (one is always
 #: timed): the solves need the rest.
 PRESOLVE_SHARE = 0.4
+#: Share of the solving time for the first candidate solved (:func:`_solve_share`).
+LEAD_SHARE = 0.5
 #: Time kept back at the end of the search (seconds, and at most this share of the limit).
 RESERVE_SECONDS = 2.0
 RESERVE_SHARE = 0.1
@@ -116,12 +118,18 @@ def solve_partition(
 
 
 def baseline_partitions(
-    layered: LayeredProblem, objective: str = Objective.MAKESPAN
+    layered: LayeredProblem,
+    objective: str = Objective.MAKESPAN,
+    floor: Callable[[Sizes], float] | None = None,
 ) -> dict[str, Sizes]:
     """The partitions ppopt compares against, by name: ``even``, torchtitan's
     ``fewer-first-last(a,b)`` at its best offset (the lowest bound of every offset, then the
     best baseline schedule of the :data:`OFFSETS_TIMED` lowest) and ``balanced``. Partitions
-    whose parameters do not fit are left out."""
+    whose parameters do not fit are left out. ``floor`` gives a partition's best baseline
+    value (default: computed here; the search passes its cache, so no partition is timed
+    twice)."""
+    if floor is None:
+        floor = lambda sizes: _floor(layered.problem(sizes), objective)  # noqa: E731
     n, stages = len(layered.profile), layered.num_stages
     out = {"even": even_sizes(n, stages)}
     offsets = {}
@@ -132,12 +140,20 @@ def baseline_partitions(
     offsets = {sizes: label for sizes, label in offsets.items() if _buildable(layered, sizes)}
     if offsets:
         ranked = sorted(offsets, key=lambda sizes: _bound(layered.problem(sizes), objective))
-        best = min(
-            ranked[:OFFSETS_TIMED], key=lambda sizes: _floor(layered.problem(sizes), objective)
-        )
+        best = min(ranked[:OFFSETS_TIMED], key=floor)
         out[offsets[best]] = best
     out["balanced"] = balanced_sizes(layered.profile, stages)
     return {label: sizes for label, sizes in out.items() if _buildable(layered, sizes)}
+
+
+def _solve_share(left: float, k: int, planned: int) -> float:
+    """The seconds of solve ``k`` (0-based) of ``planned``: the first, the best floor and so
+    the likeliest winner, gets :data:`LEAD_SHARE` of the time left when others follow (the
+    optimizer's result on one partition improves with its time, and an equal split starved
+    the winner); the others share what is left equally."""
+    if k == 0 and planned > 1:
+        return LEAD_SHARE * left
+    return left / (planned - k)
 
 
 def _buildable(layered: LayeredProblem, sizes: Sizes) -> bool:
@@ -210,12 +226,13 @@ class _Search:
         self.started = time.perf_counter()
         self.scores: dict[Sizes, Score] = {}
         self.problems: dict[Sizes, Problem] = {}
+        self.floors: dict[Sizes, float] = {}
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
     def run(self) -> PartitionResult:
-        seeds = baseline_partitions(self.layered, self.objective)
+        seeds = baseline_partitions(self.layered, self.objective, self.floor)
         minimiser = relaxation(self.layered, self.objective)[1]
         starts = [*seeds.values(), *([minimiser] if self.layered.fits(minimiser) else [])]
         for sizes in starts:
@@ -232,6 +249,12 @@ class _Search:
         if sizes not in self.problems:
             self.problems[sizes] = self.layered.problem(sizes)
         return self.problems[sizes]
+
+    def floor(self, sizes: Sizes) -> float:
+        """The partition's best baseline value (infinite: none fits), timed once."""
+        if sizes not in self.floors:
+            self.floors[sizes] = _floor(self.problem(sizes), self.objective)
+        return self.floors[sizes]
 
     def score(self, sizes: Sizes) -> Score:
         """The partition's lower bound, then its devices' bounds largest first (ties)."""
@@ -298,29 +321,35 @@ class _Search:
             for sizes in sorted(self.scores, key=self.score)
             if self.score(sizes)[0] < math.inf
         ]
-        usable = [sizes for sizes in seeds.values() if self.score(sizes)[0] < math.inf]
+        usable = list(
+            dict.fromkeys(sizes for sizes in seeds.values() if self.score(sizes)[0] < math.inf)
+        )
         chosen = list(dict.fromkeys([*usable, *ranked[:TIMED]]))
         budget = math.inf  # the baseline partitions are always timed, then the phase's share
         out = []
         for k, sizes in enumerate(chosen):
             if k == len(usable):
                 budget = self.elapsed() + TIMING_SHARE * self.options.time_limit
-            over = (
-                self.elapsed() > budget or self.elapsed() > PRESOLVE_SHARE * self.options.time_limit
-            )
-            if k >= 1 and not self.options.deterministic and over:
+            if k >= len(usable) and sizes not in self.floors and self._out_of_timing(budget):
                 break
-            problem = self.problem(sizes)
-            floor = best_floor(problem, problem.memory_caps, self.objective)
+            floor = self.floor(sizes)
             out.append(
                 Candidate(
                     label=labels.get(sizes, "searched"),
                     sizes=sizes,
                     bound=self.score(sizes)[0],
-                    floor=None if floor is None else objective_value(floor, self.objective),
+                    floor=None if floor == math.inf else floor,
                 )
             )
         return out
+
+    def _out_of_timing(self, budget: float) -> bool:
+        """Past the timing phase's share, or past :data:`PRESOLVE_SHARE` of the limit (the
+        solves need the rest); never when deterministic."""
+        if self.options.deterministic:
+            return False
+        elapsed = self.elapsed()
+        return elapsed > budget or elapsed > PRESOLVE_SHARE * self.options.time_limit
 
     def _solve_best(self, timed: list[Candidate]) -> PartitionResult:
         """Solve up to :data:`SOLVED` candidates, best floor first, leaving out those whose
@@ -340,7 +369,7 @@ class _Search:
             elif best is not None and left < MIN_SOLVE_SECONDS:
                 break
             else:
-                share = left / (len(planned) - k)
+                share = _solve_share(left, k, len(planned))
             options = replace(self.options, time_limit=max(share, MIN_SOLVE_SECONDS))
             try:
                 result = solve(self.problem(candidate.sizes), options, self.progress)

@@ -165,3 +165,38 @@ def test_a_stage_of_weightless_layers_is_skipped() -> None:
     search = solve_partition(layered, FAST)
     assert search.sizes in ((1, 2, 1), (2, 1, 1))
     assert all(c.sizes != (1, 1, 2) for c in search.candidates)
+
+
+def test_every_baseline_partition_is_timed_once_even_when_time_is_short(monkeypatch) -> None:
+    """The baseline partitions are always candidates with their floor (auto is compared to
+    them), however short the limit, and no partition's baselines are run twice (the
+    torchtitan offsets timed to pick the best one are not timed again)."""
+    import ppopt.solver.partition as search_module
+
+    calls: list[tuple[int, ...]] = []
+    real = search_module.best_floor
+
+    def counted(problem, caps, objective):  # type: ignore[no-untyped-def]
+        calls.append(problem.partition.sizes)
+        return real(problem, caps, objective)
+
+    monkeypatch.setattr(search_module, "best_floor", counted)
+    layered = LayeredProblem(large_vocabulary(), num_devices=4, num_microbatches=8)
+    search = solve_partition(layered, SolverOptions(time_limit=0.05, workers=1))
+    assert calls and len(calls) == len(set(calls))
+    timed = {c.sizes: c for c in search.candidates}
+    for sizes in baseline_partitions(layered).values():
+        assert sizes in timed and timed[sizes].floor is not None
+
+
+@given(st.floats(0.1, 100.0), st.integers(1, 5))
+def test_solve_shares_fit_the_time_left_and_favour_the_first(left: float, planned: int) -> None:
+    from ppopt.solver.partition import _solve_share
+
+    shares, remaining = [], left
+    for k in range(planned):
+        shares.append(_solve_share(remaining, k, planned))
+        remaining -= shares[-1]
+    assert sum(shares) <= left * (1 + 1e-9)
+    assert shares[0] >= max(shares) - 1e-9
+    assert remaining >= -1e-9
