@@ -44,6 +44,7 @@ micro-batch size 1:
     python benchmarks/bench_partition.py --workers 1                 # every case, 10 s each
     python benchmarks/bench_partition.py --profile gpt-128k --p 8 --time-limit 20
     python benchmarks/bench_partition.py --out run2.jsonl --table run1.jsonl   # medians
+    python benchmarks/bench_partition.py --out run1.jsonl --print-only         # table only
 
 The machine may be shared: say so with the figures (they are wall-clock-limited solves).
 """
@@ -174,7 +175,15 @@ def main() -> None:
         default=[],
         help="more result files (other runs): the table gives medians",
     )
+    parser.add_argument(
+        "--print-only",
+        action="store_true",
+        help="print the table of --out and --table, solve nothing",
+    )
     args = parser.parse_args()
+    if args.print_only:
+        print_table([args.out, *args.table])
+        return
     options = SolverOptions(time_limit=args.time_limit, workers=args.workers)
     done = set()
     if args.out.exists():

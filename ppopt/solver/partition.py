@@ -11,10 +11,10 @@ The search, under the time limit of the whole run:
    the largest still moves the rest down).
 3. **Exact**: the baseline partitions and the best few by bound are timed with the
    baselines (the optimizer's floor, :func:`ppopt.solver.floor.best_floor`); up to
-   :data:`SOLVED` of them, best floor first, are solved by :func:`ppopt.solver.solve` with
-   the time left shared among them, half of it to the best floor (one whose bound is not
-   below the best floor or the best solve so far cannot win and is left out), and the
-   shortest wins: the final choice is the optimizer's. A partition is timed once (cached).
+   :data:`SOLVED` of them are solved by :func:`ppopt.solver.solve`, the best floor last
+   with twice the others' share of the time left (one whose bound is not below the best
+   floor or the best solve so far cannot win and is left out), and the shortest wins: the
+   final choice is the optimizer's. A partition is timed once (cached).
 4. **Bound over every partition**: a makespan no partition can beat, for the reported gap: the
    largest of one micro-batch's critical path (the same for every partition with the fewest
    layers on stage 0), the total work over the devices, and the exact min over cut points
@@ -61,8 +61,8 @@ MAX_EVALUATIONS = 20_000
 #: Timing stops past this share of the limit, baseline partitions or not (one is always
 #: timed): the solves need the rest.
 PRESOLVE_SHARE = 0.4
-#: Share of the solving time for the first candidate solved (:func:`_solve_share`).
-LEAD_SHARE = 0.5
+#: Weight of the best floor's solve in the solving time (:func:`_solve_share`).
+LEAD_WEIGHT = 2.0
 #: Time kept back at the end of the search (seconds, and at most this share of the limit).
 RESERVE_SECONDS = 2.0
 RESERVE_SHARE = 0.1
@@ -147,13 +147,14 @@ def baseline_partitions(
 
 
 def _solve_share(left: float, k: int, planned: int) -> float:
-    """The seconds of solve ``k`` (0-based) of ``planned``: the first, the best floor and so
-    the likeliest winner, gets :data:`LEAD_SHARE` of the time left when others follow (the
-    optimizer's result on one partition improves with its time, and an equal split starved
-    the winner); the others share what is left equally."""
-    if k == 0 and planned > 1:
-        return LEAD_SHARE * left
-    return left / (planned - k)
+    """The seconds of solve ``k`` (0-based) of ``planned``, the last being the best floor's
+    (the likeliest winner): it counts :data:`LEAD_WEIGHT` times, the others once, so the
+    optimizer's result on the winner, which improves with its time, is not starved by an
+    equal split; and as it runs last it also gets whatever the others' bounds spared."""
+    rest = planned - k - 1  # solves after this one, the lead among them unless this is it
+    if rest == 0:
+        return left
+    return left / (rest - 1 + LEAD_WEIGHT + 1)
 
 
 def _buildable(layered: LayeredProblem, sizes: Sizes) -> bool:
@@ -352,12 +353,14 @@ class _Search:
         return elapsed > budget or elapsed > PRESOLVE_SHARE * self.options.time_limit
 
     def _solve_best(self, timed: list[Candidate]) -> PartitionResult:
-        """Solve up to :data:`SOLVED` candidates, best floor first, leaving out those whose
-        bound cannot beat the best floor (that schedule is already there) or the best solve
-        so far, the time left shared among those still planned; keep the shortest."""
+        """Solve up to :data:`SOLVED` candidates: the best floor and the next best floors
+        whose bound is below it (the others cannot beat the schedule already there), the
+        best floor last with the largest share (:func:`_solve_share`), leaving out those
+        whose bound cannot beat the best solve so far; keep the shortest."""
         order = sorted(timed, key=lambda c: (math.inf if c.floor is None else c.floor, c.bound))
         best_floor_value = order[0].floor if order[0].floor is not None else math.inf
-        planned = [order[0], *[c for c in order[1:] if c.bound < best_floor_value]][:SOLVED]
+        others = [c for c in order[1:] if c.bound < best_floor_value][: SOLVED - 1]
+        planned = [*others, order[0]]
         best: tuple[SolveResult, Sizes] | None = None
         solved: dict[Sizes, float] = {}
         for k, candidate in enumerate(planned):
