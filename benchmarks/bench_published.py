@@ -236,6 +236,25 @@ def main() -> None:
                 *tail,
             )
         print(" | ".join(cells), flush=True)
+    if args.random:
+        print(summary([json.loads(line) for line in lines]))
+
+
+def summary(records: list[dict]) -> str:
+    """The random study's counts: below the heuristic, below ppopt's own floor, and the
+    floors proven optimal (which nothing can improve)."""
+    below = sum(
+        r["heuristic_span"] is not None and r["ppopt_span"] < r["heuristic_span"] * (1 - 1e-12)
+        for r in records
+    )
+    improved = sum(bool(r["improved_floor"]) for r in records)
+    proven = sum(not r["improved_floor"] and r["status"] == "OPTIMAL" for r in records)
+    worse = sum(not r["not_worse_than_heuristic"] for r in records)
+    n = len(records)
+    return (
+        f"below the heuristic on {below} of {n}; below ppopt's floor on {improved} of {n} "
+        f"({proven} floors proven optimal); worse than the heuristic on {worse}"
+    )
 
 
 if __name__ == "__main__":
