@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from solver_helpers import TOL, ops, options
 
 from ppopt.baselines import baseline
+from ppopt.limits import MemoryLimit
 from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
 
@@ -58,17 +59,20 @@ def test_fixed_order_is_the_1f1b_baseline(problem: Problem) -> None:
 # -------------------------------------------------------------------------- micro-batch order
 
 
-#: Found by these tests: a split problem whose tight-timeline span optimum (26.0) needs
-#: micro-batches out of order, so that device 1 starts later than its earliest possible start.
+#: Found by these tests: a split problem whose tight-timeline span optimum without a memory
+#: limit (26.0) needs micro-batches out of order, so that device 1 starts later than its
+#: earliest possible start. (``Problem.create``'s default limit is 1x; under it the optimum
+#: is 27.0, in order.)
 OUT_OF_ORDER = Problem.create(
-    3, 4, [2.5, 2.0, 1.0], [1.0, 2.0, 1.0], weight=[1.5, 2.5, 1.5], p2p=0.5
+    3, 4, [2.5, 2.0, 1.0], [1.0, 2.0, 1.0], weight=[1.5, 2.5, 1.5], p2p=0.5, memory_limit="none"
 )
 
 
 def test_span_optimum_can_need_microbatches_out_of_order() -> None:
-    """The exhaustive span optimum of ``OUT_OF_ORDER`` is 26.0, its schedule runs some
-    (kind, stage) out of micro-batch order, and the solver (micro-batch order imposed) gets no
-    better than 27.0 and must not call that optimal."""
+    """The exhaustive span optimum of ``OUT_OF_ORDER`` is 26.0 and its schedule runs some
+    (kind, stage) out of micro-batch order. CP-SAT's model imposes the order, so it alone
+    gets no better than 27.0; the solver may still reach 26.0 (the tabu search moves tasks
+    freely), and it calls a result optimal only at the exhaustive optimum."""
     found = exhaustive_optimum(OUT_OF_ORDER, objective="span")
     assert found.value == 26.0
     assert any(
@@ -84,15 +88,27 @@ def test_span_optimum_can_need_microbatches_out_of_order() -> None:
     )
     assert result.objective_value >= 26.0
     assert result.status == "FEASIBLE" or result.objective_value == 26.0
+    assert result.lower_bound <= 26.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="solver bug: with objective span the micro-batch-order symmetry break is not "
-    "lossless for the tight timeline (the optimum 26.0 needs micro-batches out of order so "
-    "device 1 starts later; the best in micro-batch order is 27.0)",
-)
+def test_span_optimum_under_the_memory_limit_is_proven_at_the_exhaustive_optimum() -> None:
+    """Under 1x memory (3 activations a device) the four forwards of the out-of-order optimum
+    do not fit: the exhaustive optimum within the limit is 27.0, and the solver proves it."""
+    limited = OUT_OF_ORDER.with_limit(MemoryLimit(factor=1.0))
+    found = exhaustive_optimum(limited, limited.memory_caps, objective="span")
+    result = solve(
+        limited, SolverOptions(workers=1, deterministic=True, time_limit=3.0, objective="span")
+    )
+    assert found.value == 27.0
+    assert result.objective_value == pytest.approx(27.0)
+    assert result.lower_bound <= found.value + 1e-9
+    assert result.status == "OPTIMAL"
+
+
 def test_span_solver_reaches_the_out_of_order_optimum() -> None:
+    """The optimum needs micro-batches out of order, which CP-SAT's model forbids; the tabu
+    search before it (on the direct path too) is not bound by that order and finds it, and
+    ppopt's bound (26.0) proves it. This was a strict xfail while only CP-SAT searched."""
     options = SolverOptions(workers=1, deterministic=True, time_limit=3.0, objective="span")
-    assert solve(OUT_OF_ORDER, options).objective_value == 26.0
+    result = solve(OUT_OF_ORDER, options)
+    assert result.objective_value == 26.0 and result.status == "OPTIMAL"
