@@ -51,7 +51,9 @@ def reference_label(problem: Problem) -> str:
     notes = []
     if problem.is_split:
         notes.append("unsplit B+W")
-    if problem.merged_chunks() is not problem:
+    if problem.copies == 2:
+        notes.append("one model copy, all micro-batches")
+    elif problem.merged_chunks() is not problem:
         notes.append("chunks merged")
     return "1f1b reference" + (f" ({', '.join(notes)})" if notes else "")
 

@@ -290,6 +290,8 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
     kind_index = {kind: k for k, kind in enumerate(problem.kinds)}
     optional = {k for kind, k in kind_index.items() if kind == Kind.R or kind in COPY_KINDS}
     seen = bytearray(index.size)
+    if problem.copies == 2:  # a micro-batch has tasks on its own copy's stages only
+        optional = set(kind_index.values())
     id_orders = []
     for d, order in enumerate(orders):
         ids = []
