@@ -88,6 +88,7 @@ class Problem:
         check_count("num_stages", self.num_devices)
         check_count("num_batches", self.num_microbatches)
         check_count("num_chunks", self.num_chunks)
+        self._check_copy_counts()
         n = self.num_stages
         check_times("forward_times", self.forward, n)
         object.__setattr__(
@@ -119,6 +120,15 @@ class Problem:
         self._check_overlap()
         self._check_copies()
 
+    def _check_copy_counts(self) -> None:
+        """``copies`` is 1 or 2; with 2, ``p`` and ``m`` even (:meth:`_check_copies`)."""
+        if isinstance(self.copies, bool) or self.copies not in (1, 2):
+            raise ProblemError(f"copies: must be 1 or 2, got {self.copies!r}")
+        p, m = self.num_devices, self.num_microbatches
+        if self.copies == 2 and (p % 2 or m % 2):
+            key, n = ("num_stages", p) if p % 2 else ("num_batches", m)
+            raise ProblemError(f"{key}: copies 2 needs an even {key} (DualPipe), got {n}")
+
     def _check_copies(self) -> None:
         """``copies: 2`` (DualPipe, docs/contract.md §1): the ``2p`` virtual stages of two
         chunks on the V placement are two copies of a ``p``-stage model, copy 0 its stages
@@ -126,14 +136,9 @@ class Problem:
         on device ``p-1-j``; micro-batches ``0..m/2-1`` run through copy 0, the rest through
         copy 1. Both counts even, as DualPipe's own; the levers whose rules are per
         micro-batch and stage of one chain are refused."""
-        if isinstance(self.copies, bool) or self.copies not in (1, 2):
-            raise ProblemError(f"copies: must be 1 or 2, got {self.copies!r}")
         if self.copies == 1:
             return
-        p, m = self.num_devices, self.num_microbatches
-        if p % 2 or m % 2:
-            key, n = ("num_stages", p) if p % 2 else ("num_batches", m)
-            raise ProblemError(f"{key}: copies 2 needs an even {key} (DualPipe), got {n}")
+        p = self.num_devices
         if self.num_chunks != 2 or self.placement != placement_stages("vshape", p, 2):
             raise ProblemError(
                 "copies: 2 runs copy 1 on the devices in reverse (placement vshape, 2 chunks); "

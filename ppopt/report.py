@@ -153,7 +153,14 @@ def recompute_line(schedule: Schedule) -> str:
 def problem_line(problem: Problem) -> str:
     """One line describing the problem."""
     parts = [f"{problem.num_devices} devices x {problem.num_microbatches} micro-batches"]
-    if problem.num_chunks > 1:
+    if problem.copies == 2:
+        p, half = problem.num_devices, problem.num_microbatches // 2
+        parts[0] += (
+            f", 2 model copies of {p} stages (DualPipe: copy 1 enters at device 1, copy 2 at "
+            f"device {p}, {half} micro-batches each; stages s1-s{p} copy 1, "
+            f"s{p + 1}-s{2 * p} copy 2)"
+        )
+    elif problem.num_chunks > 1:
         parts[0] += (
             f", {problem.num_chunks} chunks per device "
             f"({problem.num_stages} virtual stages, {problem.placement_name} placement)"

@@ -112,6 +112,14 @@ P2pTimeOption = Annotated[
         "separated by ';' ('0 0.1; 0.1 0').",
     ),
 ]
+CopiesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--copies",
+        help="Model copies: 1 (default) or 2 (DualPipe: copy 1 runs the model from the last "
+        "device back, half the micro-batches each way).",
+    ),
+]
 ChunksOption = Annotated[
     int | None, typer.Option("--chunks", help="Model chunks per device (num_chunks).")
 ]
@@ -148,6 +156,7 @@ def solve(
     p2p_time: P2pTimeOption = None,
     chunks: ChunksOption = None,
     placement: PlacementOption = None,
+    copies: CopiesOption = None,
     schedule: Annotated[
         str | None,
         typer.Option(
@@ -255,6 +264,7 @@ def solve(
             p2p_time=p2p_time,
             chunks=chunks,
             placement=placement,
+            copies=copies,
             schedule=schedule,
             memory_limit=memory_limit,
             recompute=recompute,
@@ -310,6 +320,7 @@ def compare(
     p2p_time: P2pTimeOption = None,
     chunks: ChunksOption = None,
     placement: PlacementOption = None,
+    copies: CopiesOption = None,
     schedules: Annotated[
         str | None,
         typer.Option(
@@ -354,6 +365,7 @@ def compare(
             p2p_time=p2p_time,
             chunks=chunks,
             placement=placement,
+            copies=copies,
             schedule=OPTIMAL if OPTIMAL in names else names[0],
             memory_limit=memory_limit,
             time_limit=time_limit,
@@ -402,6 +414,7 @@ def config_overrides(
     p2p_time: str | None = None,
     chunks: int | None = None,
     placement: str | None = None,
+    copies: int | None = None,
     schedule: str | None = None,
     memory_limit: str | None = None,
     recompute: str | None = None,
@@ -437,6 +450,7 @@ def config_overrides(
         "p2p_time": None if p2p_time is None else parse_latencies(p2p_time),
         "num_chunks": chunks,
         "placement": None if placement is None else parse_placement(placement),
+        "copies": copies,
         "schedule": schedule,
         "memory": {
             "limit": memory_limit,
