@@ -1159,8 +1159,12 @@ def _two_copy_layout(
     chunks on the V placement (``num_chunks`` 1, the model's, or 2; ``placement`` the
     default, ``vshape`` or its list: anything else is left for the problem to refuse), and
     ``p`` values per model stage given twice over."""
-    if num_chunks == 1:
-        num_chunks = 2
+    if num_chunks not in (1, 2):
+        raise ProblemError(
+            "copies: 2 runs copy 1 on the devices in reverse, one chunk of each copy per "
+            f"device (num_chunks 1 or 2), got num_chunks {num_chunks}"
+        )
+    num_chunks = 2
     vee = placement_stages("vshape", devices, 2)
     if placement == "interleaved" or (not isinstance(placement, str) and tuple(placement) == vee):
         placement = "vshape"

@@ -302,6 +302,13 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
                 or not (0 <= s < S and 0 <= i < m)
                 or (k in optional and not problem.has_task(Task(kind, s, i)))
             ):
+                if k is not None and 0 <= s < S and 0 <= i < m and problem.copies == 2:
+                    raise OrderError(
+                        f"{device_name(d)}: {Task(kind, s, i).label()} is not a task of this "
+                        f"problem (micro-batch {i + 1} runs through model copy "
+                        f"{problem.copy_of_microbatch(i) + 1}, stage {s + 1} is copy "
+                        f"{problem.copy_of_stage(s) + 1}'s)"
+                    )
                 raise OrderError(f"{device_name(d)}: {(kind, s, i)} is not a task of this problem")
             if place[s] != d:
                 raise OrderError(
