@@ -221,7 +221,8 @@ def test_engine_refuses_a_task_of_the_wrong_copy() -> None:
     ]
     with pytest.raises(
         OrderError,
-        match=r"device 1: F2@s1 is not a task of this problem \(micro-batch 2 runs through model copy 2, stage 1 is copy 1.s\)",
+        match=r"^device 1: F2@s1 is not a task of this problem \(micro-batch 2 runs through "
+        r"model copy 2, stage 1 is copy 1's\)$",
     ):
         compute_timeline(problem, orders)
 
