@@ -115,3 +115,18 @@ def test_memory_limit_holds_on_two_copies() -> None:
     assert validate(result.schedule, problem.memory_caps) == []
     assert max(peak_memory(result.schedule)) <= problem.memory_caps[0] + TOL
     assert max(peak_memory(baseline("dualpipe", problem))) > problem.memory_caps[0]
+
+
+def test_large_path_without_pairs_sweeps_windows_on_two_copies() -> None:
+    """Without overlap_times the large path runs the tabu search and the window sweep (single
+    tasks, exact re-solves of windows of the best schedule) on two copies: valid, within
+    the limit, never worse than DualPipe, the bound below."""
+    problem = Problem.create(
+        8, 16, copies=2, forward=[1, 1.2, 0.9, 1.1] * 2, backward=2, weight=1,
+        memory_limit=[9.0] * 8,
+    )  # fmt: skip
+    rival = baseline("dualpipe", problem)
+    result = solve(problem, SolverOptions(time_limit=6, workers=1, method="large"))
+    assert validate(result.schedule, problem.memory_caps) == []
+    assert result.schedule.makespan <= rival.makespan + TOL
+    assert result.lower_bound <= result.schedule.makespan + TOL
