@@ -124,7 +124,7 @@ def overlap_line(schedule: Schedule) -> str:
     """How many overlapped F+B pairs the schedule runs and the time they save (against
     running each pair's parts one after the other)."""
     pairs = len(schedule.pairs)
-    forwards = schedule.problem.num_stages * schedule.problem.num_microbatches
+    forwards = sum(op.kind == Kind.F for op in schedule.ops())  # m/2 a stage on two copies
     return (
         f"overlap: {pairs} F+B pairs (of {forwards} forwards), saving "
         f"{_num(schedule.pair_saving())} of device time"

@@ -35,6 +35,8 @@ from ppopt.report import compare_table, format_report, partition_search_lines
 from ppopt.runs import compare_schedules, run_schedule
 
 DEFAULT_COMPARE = "1f1b,gpipe,optimal"
+#: ``compare``'s default on two model copies (``copies: 2``), where 1F1B runs one copy.
+DEFAULT_COMPARE_TWO_COPIES = "dualpipe,gpipe,optimal"
 
 
 # Options shared by `solve` and `compare`, declared once.
@@ -326,6 +328,7 @@ def compare(
         typer.Option(
             "--schedules",
             help=f"Comma-separated schedule names; default {DEFAULT_COMPARE} "
+            f"({DEFAULT_COMPARE_TWO_COPIES} with copies 2) "
             "(those that apply to the problem).",
         ),
     ] = None,
@@ -375,6 +378,8 @@ def compare(
         )
         path = config_path(config_arg, config)
         run = load_config(path, overrides, None if allow_large else MAX_TASKS)
+        if schedules is None and run.problem.copies == 2:
+            names = parse_schedule_names(DEFAULT_COMPARE_TWO_COPIES)
         check_picture_suffix("--output", output)
         drawn = None if no_visualization else output
         check_distinct([("config file", path)], [("--output", drawn), ("--json", json_file)])

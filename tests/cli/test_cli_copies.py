@@ -84,6 +84,11 @@ def test_compare_two_copies(config: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for name in ("dualpipe", "gpipe", "greedy", "optimal"):
         assert name in result.stdout
+    default = run("compare", str(config), "--time-limit", "1", "--workers", "1",
+                  "--no-visualization")  # fmt: skip
+    assert default.exit_code == 0, default.output
+    header = next(line for line in default.stdout.splitlines() if "optimal" in line.split())
+    assert header.split() == ["dualpipe", "gpipe", "optimal"]  # 1F1B runs one copy
 
 
 @pytest.mark.parametrize(
