@@ -271,10 +271,11 @@ def two_copy_lower_bound(problem: Problem, objective: str) -> float:
     unsplit backward, its last task is a backward, followed by that stage's backward chain
     down its copy. With the critical path of either copy that bounds the makespan; the work
     alone bounds the span. The idle-time arguments of one chain (which stage's backward
-    comes first) do not carry over and are left out; the memory limit is not used."""
+    comes first) do not carry over and are left out; the memory limit is not used (the pair
+    cap's windows, :func:`two_copy_pair_saving_cap`, need none)."""
     spans = []
     for d in range(problem.num_devices):
-        saving = pair_saving_cap(problem, d) if problem.overlap is not None else 0.0
+        saving = two_copy_pair_saving_cap(problem, d) if problem.overlap is not None else 0.0
         spans.append(problem.device_work(d) - saving)
     if objective == Objective.SPAN:
         return max(spans)
@@ -285,3 +286,30 @@ def two_copy_lower_bound(problem: Problem, objective: str) -> float:
         tail = 0.0 if problem.is_split else min(backward_tail(problem, s) for s in stages)
         ends.append(head + work + tail)
     return max(critical_path(problem), *ends)
+
+
+def two_copy_pair_saving_cap(problem: Problem, device: int) -> float:
+    """Most time pairs can save on a device of a two-copy problem: the forwards' savings
+    ``sum_s (m/2) saving_s`` (a pair saves at most its forward's stage saving, and as much
+    counting by backwards) less what the device's two windows of lone tasks cost.
+
+    Head: from the device's first start to its first backward, at least
+    ``min_s (F_s + R_s)`` (that backward's own forward runs on the device first, then the
+    round trip ``R_s`` above it), only forwards run, each alone (its partner would be an
+    earlier backward), or the device idles. A lone forward of stage ``s`` gives up
+    ``saving_s >= rho F_s`` (``rho = min_s saving_s / F_s <= 1``), idle costs itself: the
+    window costs at least ``rho min_s (F_s + R_s)`` of the forwards' savings, and never less
+    than the first forward's own. Tail, unsplit only: after the device's last forward ends,
+    at least ``min_s (R_s + B_s)`` of lone backwards or idle, costing the backwards' side
+    ``rho_B min_s (R_s + B_s)`` the same way (a split problem's W passes could fill it)."""
+    stages = problem.stages_on(device)
+    savings = [problem.overlap_saving(s) for s in stages]
+    total = sum(len(problem.microbatches_of(s)) * x for s, x in zip(stages, savings, strict=True))
+    rho_f = min(x / problem.forward[s] for s, x in zip(stages, savings, strict=True))
+    head = min(problem.forward[s] + problem.round_trip(s) for s in stages)
+    lost = max(min(savings), rho_f * head)
+    if not problem.is_split:
+        rho_b = min(x / problem.backward[s] for s, x in zip(stages, savings, strict=True))
+        tail = min(problem.round_trip(s) + problem.backward[s] for s in stages)
+        lost = max(lost, rho_b * tail)
+    return max(0.0, total - lost)
