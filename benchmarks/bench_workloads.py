@@ -26,6 +26,18 @@ and B from the best baseline, then CP-SAT choosing the pairs), its lower bound; 
 validated; its own table (:data:`REPORTS`).
 
     python benchmarks/bench_workloads.py --case overlap --time-limit 20 --workers 1
+
+``dualpipe`` (DualPipe, two model copies): DualPipe's own setting — p=8 devices (PP ranks),
+m=20 micro-batches (the README's example, 10 each way), ``copies: 2`` (each device holds
+model stage d of copy 1 and stage p-1-d of copy 2), a split backward, the pair time
+``overlap_times = r (F + B)`` for r = 0.6, 0.75, 0.9, on equal stages (F = B = W = 1) and on
+unequal ones (per model stage cycling 0.8 .. 1.4, as ``overlap``). Memory limit: DualPipe's
+own peak (p + 1 = 9 stage activations per device, the README's PP + 1). Rows: DualPipe with
+its pairs, the optimizer, its lower bound, and for reference DualPipeV on the same 8-stage
+model cut in half (p/2 = 4 devices, m/2 = 10 micro-batches: the same work per device; equal
+to DualPipe on symmetric stage times).
+
+    python benchmarks/bench_workloads.py --case dualpipe --time-limit 20 --workers 1
 """
 
 from __future__ import annotations
@@ -193,8 +205,57 @@ def overlap_case(args: argparse.Namespace) -> None:
         )
 
 
-#: Cases with a table of their own (DualPipeV against the optimizer, pair counts).
-REPORTS: dict[str, Callable[[argparse.Namespace], None]] = {"overlap": overlap_case}
+def dualpipe_problems() -> list[tuple[str, Problem, Problem]]:
+    """The ``dualpipe`` case: per variant its two-copy problem and DualPipeV's cut in half."""
+    p, m = 8, 20
+    unequal = [round(0.8 + 0.2 * ((5 * s) % 4), 3) for s in range(p)]
+    out = []
+    for label, times in (("equal", [1.0] * p), ("unequal", unequal)):
+        for r in RATIOS:
+            common = dict(
+                forward=times, backward=times, weight=times,
+                overlap=[round(r * 2 * t, 6) for t in times],
+            )  # fmt: skip
+            two = Problem.create(p, m, copies=2, memory_limit=[p + 1.0] * p, **common)
+            half = Problem.create(
+                p // 2, m // 2, num_chunks=2, placement="vshape", memory_limit="none", **common
+            )
+            out.append((f"{label} r={r}", two, half))
+    return out
+
+
+def dualpipe_case(args: argparse.Namespace) -> None:
+    """DualPipe with real overlap against the optimizer, DualPipeV (cut in half) beside."""
+    print(
+        "| stages | F&B / (F+B) | DualPipe | pairs | optimizer | pairs | bound | vs DualPipe "
+        "| DualPipeV (p/2, m/2) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, problem, half in dualpipe_problems():
+        rival = baseline("dualpipe", problem)
+        caps = problem.memory_caps
+        assert_valid(rival, caps)
+        vee = baseline("dualpipev", half)
+        assert_valid(vee)
+        options = SolverOptions(time_limit=args.time_limit, workers=args.workers, seed=args.seed)
+        result = solve(problem, options)
+        best = result.schedule
+        assert_valid(best, caps)
+        change = (best.makespan - rival.makespan) / rival.makespan
+        label, ratio = name.split(" r=")
+        print(
+            f"| {label} | {ratio} | {rival.makespan:.6g} | {len(rival.pairs)} | "
+            f"{best.makespan:.6g} | {len(best.pairs)} | {result.lower_bound:.6g} | "
+            f"{change:+.2%} | {vee.makespan:.6g} |",
+            flush=True,
+        )
+
+
+#: Cases with a table of their own (DualPipeV / DualPipe against the optimizer, pairs).
+REPORTS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "overlap": overlap_case,
+    "dualpipe": dualpipe_case,
+}
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ model and the list scheduler all read them from here.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -81,11 +81,14 @@ class Problem:
     offloaded: frozenset[tuple[int, int]] = frozenset()  # auto: the chosen (stage, mb)
     #: ``overlap_times``: per virtual stage, an overlapped F+B pair's duration (None: no pairs)
     overlap: tuple[float, ...] | None = None
+    #: ``copies``: 1, or 2 for DualPipe's two model copies (see :meth:`_check_copies`)
+    copies: int = 1
 
     def __post_init__(self) -> None:
         check_count("num_stages", self.num_devices)
         check_count("num_batches", self.num_microbatches)
         check_count("num_chunks", self.num_chunks)
+        self._check_copy_counts()
         n = self.num_stages
         check_times("forward_times", self.forward, n)
         object.__setattr__(
@@ -115,6 +118,42 @@ class Problem:
         self._check_recompute()
         self._check_offload()
         self._check_overlap()
+        self._check_copies()
+
+    def _check_copy_counts(self) -> None:
+        """``copies`` is 1 or 2; with 2, ``p`` and ``m`` even (:meth:`_check_copies`)."""
+        if isinstance(self.copies, bool) or self.copies not in (1, 2):
+            raise ProblemError(f"copies: must be 1 or 2, got {self.copies!r}")
+        p, m = self.num_devices, self.num_microbatches
+        if self.copies == 2 and (p % 2 or m % 2):
+            key, n = ("num_stages", p) if p % 2 else ("num_batches", m)
+            raise ProblemError(f"{key}: copies 2 needs an even {key} (DualPipe), got {n}")
+
+    def _check_copies(self) -> None:
+        """``copies: 2`` (DualPipe, docs/contract.md §1): the ``2p`` virtual stages of two
+        chunks on the V placement are two copies of a ``p``-stage model, copy 0 its stages
+        ``0..p-1`` on devices ``0..p-1`` and copy 1 its stage ``j`` as virtual stage ``p+j``
+        on device ``p-1-j``; micro-batches ``0..m/2-1`` run through copy 0, the rest through
+        copy 1. Both counts even, as DualPipe's own; the levers whose rules are per
+        micro-batch and stage of one chain are refused."""
+        if self.copies == 1:
+            return
+        p = self.num_devices
+        if self.num_chunks != 2 or self.placement != placement_stages("vshape", p, 2):
+            raise ProblemError(
+                "copies: 2 runs copy 1 on the devices in reverse (placement vshape, 2 chunks); "
+                f"got placement {self.placement_name} with num_chunks {self.num_chunks}"
+            )
+        refused = [
+            ("memory.recompute", self.recompute != Recompute.NONE),
+            ("memory.offload", self.offload != Offload.NONE),
+            ("microbatch_scale", self.microbatch_scale is not None),
+            ("runtime: torch", self.runtime != Runtime.ABSTRACT),
+            ("layers", self.partition is not None),
+        ]
+        for name, given in refused:
+            if given:
+                raise ProblemError(f"copies: 2 cannot be combined with {name} yet")
 
     def _check_overlap(self) -> None:
         """``overlap_times[s]`` lies between ``max(F_s, B_s)`` (a pair is never shorter than
@@ -269,6 +308,7 @@ class Problem:
         offload: Offload | str = Offload.NONE,
         offload_times: float | Sequence[float] | None = None,
         overlap: float | Sequence[float] | None = None,
+        copies: int = 1,
         **config_names: object,
     ) -> Problem:
         """Build a problem from scalars or per-stage sequences, filling the defaults.
@@ -282,6 +322,13 @@ class Problem:
         ``offload`` and ``offload_times`` are ``memory.offload`` and ``offload_times``
         (:mod:`ppopt.offload`). ``microbatch_scale`` takes what the config key takes
         (:mod:`ppopt.microbatches`).
+
+        ``copies=2`` (DualPipe) builds the two-copy layout: 2 chunks on the V placement
+        (``num_chunks`` 1 or 2 and ``placement`` ``interleaved`` or ``vshape`` are taken as
+        that), per-stage values one per *model* stage (``p`` values, copy 1's stage ``j``
+        reusing stage ``j``'s) or one per virtual stage (``2p``, as the schedule file writes
+        them), a ``p2p_time`` list one per link between devices ``d`` and ``d+1`` (``p-1``
+        values, both copies crossing it) or ``2p-1`` per virtual-stage boundary.
         """
         given = {
             "num_devices": num_devices,
@@ -301,6 +348,11 @@ class Problem:
         check_count("num_batches", batches)
         check_count("num_chunks", num_chunks)
         assert isinstance(devices, int) and isinstance(batches, int)
+        if copies == 2:
+            num_chunks, placement, per = _two_copy_layout(num_chunks, placement, devices)
+            p2p = _two_copy_links(p2p, devices)
+        else:
+            per = per_stage
         n = devices * num_chunks
         if isinstance(placement, str):
             name = placement
@@ -311,14 +363,14 @@ class Problem:
         return cls(
             num_devices=devices,
             num_microbatches=batches,
-            forward=per_stage("forward_times", forward, n),
-            backward=per_stage("backward_times", backward, n),
-            weight=None if weight is None else per_stage("weight_times", weight, n),
+            forward=per("forward_times", forward, n),
+            backward=per("backward_times", backward, n),
+            weight=None if weight is None else per("weight_times", weight, n),
             p2p=parse_p2p(p2p),
             num_chunks=num_chunks,
             placement=stages,
-            activation=per_stage("memory.activation", activation, n),
-            retained=per_stage("memory.retained", retained, n),
+            activation=per("memory.activation", activation, n),
+            retained=per("memory.retained", retained, n),
             memory_limit=MemoryLimit.parse(memory_limit),
             placement_name=name,
             runtime=runtime,  # type: ignore[arg-type]  # checked on construction
@@ -329,7 +381,8 @@ class Problem:
             microbatch_scale=microbatch_scale,  # type: ignore[arg-type]  # parsed on construction
             offload=offload,  # type: ignore[arg-type]  # checked on construction
             offload_times=_optional_per_stage("offload_times", offload_times, n),
-            overlap=_optional_per_stage("overlap_times", overlap, n),
+            overlap=None if overlap is None else per("overlap_times", overlap, n),
+            copies=copies,
         )
 
     def with_limit(self, limit: MemoryLimit | object) -> Problem:
@@ -416,7 +469,10 @@ class Problem:
         return replace(self, backward=full, weight=None, retained=zeros, overlap=overlap)
 
     def merged_chunks(self) -> Problem:
-        """One stage per device, each the sum of that device's chunks (the ``Nx`` reference)."""
+        """One stage per device, each the sum of that device's chunks (the ``Nx`` reference);
+        with two copies, one copy (:meth:`one_copy`: a micro-batch meets one chunk a device)."""
+        if self.copies == 2:
+            return self.one_copy()
         if self.num_chunks == 1 and self.placement == tuple(range(self.num_devices)):
             return self
 
@@ -493,7 +549,7 @@ class Problem:
     @property
     def num_tasks(self) -> int:
         """Total number of tasks."""
-        passes = len(self.pass_kinds) * self.num_stages * self.num_microbatches
+        passes = len(self.pass_kinds) * self.num_stages * self.num_microbatches // self.copies
         return passes + self.num_recomputed + len(COPY_KINDS) * self.num_offloaded
 
     @property
@@ -540,7 +596,10 @@ class Problem:
         if kind in COPY_KINDS:
             return self.is_offloaded(s, i)
         return (
-            kind in self.pass_kinds and 0 <= s < self.num_stages and 0 <= i < self.num_microbatches
+            kind in self.pass_kinds
+            and 0 <= s < self.num_stages
+            and 0 <= i < self.num_microbatches
+            and self.copy_of_stage(s) == self.copy_of_microbatch(i)
         )
 
     def recompute_time(self, stage: int) -> float:
@@ -551,6 +610,60 @@ class Problem:
     def checkpoint_of(self, stage: int) -> float:
         """Memory a recomputed micro-batch keeps from its F's start to its R's end."""
         return 0.0 if self.checkpoint is None else self.checkpoint[stage]
+
+    # ------------------------------------------------------------------ two model copies
+
+    @cached_property
+    def copy_segments(self) -> tuple[tuple[int, int], ...]:
+        """Per model copy, its first and last virtual stage: ``((0, S-1),)`` with one copy,
+        ``((0, p-1), (p, 2p-1))`` with two (a micro-batch's chain runs inside one)."""
+        if self.copies == 1:
+            return ((0, self.num_stages - 1),)
+        p = self.num_devices
+        return ((0, p - 1), (p, 2 * p - 1))
+
+    def copy_of_stage(self, stage: int) -> int:
+        """The model copy a virtual stage belongs to (0 with one copy)."""
+        return 0 if self.copies == 1 else stage // self.num_devices
+
+    def copy_of_microbatch(self, microbatch: int) -> int:
+        """The copy a micro-batch runs through: with two, the first half copy 0."""
+        return 0 if self.copies == 1 else int(microbatch >= self.num_microbatches // 2)
+
+    def microbatches_of(self, stage: int) -> range:
+        """The micro-batches that have tasks on a virtual stage, in increasing order."""
+        if self.copies == 1:
+            return range(self.num_microbatches)
+        half = self.num_microbatches // 2
+        return range(half) if self.copy_of_stage(stage) == 0 else range(half, 2 * half)
+
+    def model_stage(self, stage: int) -> int:
+        """The model's stage a virtual stage runs (with two copies, copy 1's ``p+j`` is ``j``)."""
+        return stage if self.copies == 1 else stage % self.num_devices
+
+    def one_copy(self) -> Problem:
+        """Copy 0 alone as a one-copy problem of ``p`` stages running all ``m`` micro-batches
+        (the memory unit's 1F1B and the report's reference)."""
+        if self.copies == 1:
+            return self
+        p = self.num_devices
+        p2p = self.p2p
+        if isinstance(p2p, tuple) and not is_matrix(p2p):
+            p2p = p2p[: p - 1]
+        return Problem(
+            num_devices=p,
+            num_microbatches=self.num_microbatches,
+            forward=self.forward[:p],
+            backward=self.backward[:p],
+            weight=None if self.weight is None else self.weight[:p],
+            p2p=p2p,
+            num_chunks=1,
+            placement=tuple(range(p)),
+            activation=self.activation[:p],
+            retained=self.retained[:p],
+            memory_limit=self.memory_limit,
+            overlap=None if self.overlap is None else self.overlap[:p],
+        )
 
     def device_of(self, stage: int) -> int:
         """The device that runs a virtual stage."""
@@ -598,11 +711,12 @@ class Problem:
 
     @cached_property
     def identical_groups(self) -> tuple[tuple[int, ...], ...]:
-        """The micro-batches in classes of equal scale, each in increasing order: the
-        micro-batches a symmetry break may order (one class when uniform)."""
-        classes: dict[float, list[int]] = {}
+        """The micro-batches in classes of equal scale and copy, each in increasing order:
+        the micro-batches a symmetry break may order (one class when uniform, one per copy
+        with two copies: their tasks are on different stages)."""
+        classes: dict[tuple[int, float], list[int]] = {}
         for i in range(self.num_microbatches):
-            classes.setdefault(self.scale_of(i), []).append(i)
+            classes.setdefault((self.copy_of_microbatch(i), self.scale_of(i)), []).append(i)
         return tuple(tuple(group) for group in classes.values())
 
     def previous_identical(self, microbatch: int) -> int | None:
@@ -680,9 +794,15 @@ class Problem:
         return None
 
     def tasks(self) -> list[Task]:
-        """Every task of the problem (R only for the recomputed micro-batches)."""
+        """Every task of the problem (R only for the recomputed micro-batches; with two
+        copies a micro-batch's tasks only on its copy's stages)."""
         S, m = self.num_stages, self.num_microbatches
-        out = [Task(kind, s, i) for kind in self.pass_kinds for s in range(S) for i in range(m)]
+        out = [
+            Task(kind, s, i)
+            for kind in self.pass_kinds
+            for s in range(S)
+            for i in self.microbatches_of(s)
+        ]
         if self.recompute != Recompute.NONE:
             out += [
                 Task(Kind.R, s, i) for s in range(S) for i in range(m) if self.is_recomputed(s, i)
@@ -703,16 +823,19 @@ class Problem:
     def edges(self) -> dict[StageKind, tuple[Edge, ...]]:
         """Every dependency rule (docs/contract.md §1), per ``(kind, stage)``: F(s,i) after
         F(s-1,i); B(S-1,i) after F(S-1,i); B(s,i) after B(s+1,i); W(s,i) after B(s,i). With
+        two copies each copy is such a chain of its own (:attr:`copy_segments`): F of a
+        copy's first stage waits for nothing, B of its last stage for its F. With
         recomputation R(s,i) after F(s,i), and B(s,i) after R(s,i) *when micro-batch i is
         recomputed on s* (an edge to a task the problem does not have is void, see
         :meth:`dependencies`). An edge between two devices waits ``p2p`` more; edges on one
         device wait nothing."""
-        last = self.num_stages - 1
+        firsts = {first for first, _ in self.copy_segments}
+        lasts = {last for _, last in self.copy_segments}
         table: dict[StageKind, tuple[Edge, ...]] = {}
         for s in range(self.num_stages):
             befores: dict[Kind, list[StageKind]] = {
-                Kind.F: [(Kind.F, s - 1)] if s > 0 else [],
-                Kind.B: [(Kind.B, s + 1)] if s < last else [(Kind.F, s)],
+                Kind.F: [(Kind.F, s - 1)] if s not in firsts else [],
+                Kind.B: [(Kind.B, s + 1)] if s not in lasts else [(Kind.F, s)],
                 Kind.W: [(Kind.B, s)],
                 Kind.R: [(Kind.F, s)],
                 Kind.O: [(Kind.F, s)],
@@ -850,6 +973,8 @@ class Problem:
 
     def _reference_microbatch_memory(self, device: int) -> float:
         stages = self.stages_on(device)
+        if self.copies == 2:  # a micro-batch meets one of the device's two stages
+            return max(self.allocation(s) for s in stages)
         if self.offload != Offload.NONE:  # each earlier stage's activation may be on host
             return max(self.allocation(s) for s in stages)
         if self.recompute == Recompute.NONE:
@@ -879,7 +1004,9 @@ class Problem:
         The memory of a device depends on its own order only. 1F1B's position ``s`` runs
         ``min(S-s-1, m)`` warm-up forwards, then one forward and one backward (with its W
         at once), so it holds at most ``min(S-s, m)`` micro-batches' activations at a time
-        (tests cross-check this against the 1F1B baseline's measured peak). With scaled
+        (tests cross-check this against the 1F1B baseline's measured peak). With two copies
+        the unit is 1F1B of one copy (:meth:`one_copy`) running all ``m`` micro-batches, the
+        README's reference of DualPipe's ``PP + 1``. With scaled
         micro-batches, 1F1B in the given order holds ``min(S-s, m)`` *consecutive*
         micro-batches at its peak: the unit is the largest sum of scales over such a window,
         times the stage's allocation, which is again the 1F1B baseline's real peak."""
@@ -925,8 +1052,8 @@ class Problem:
         return self._chains[1][stage]
 
     def backward_chain(self, stage: int) -> float:
-        """From the end of B(stage, i) to the end of B(0, i): the backward chain below the
-        stage, latencies included."""
+        """From the end of B(stage, i) to the end of B(0, i) (of its copy's first stage): the
+        backward chain below the stage, latencies included."""
         return self._chains[2][stage]
 
     @cached_property
@@ -936,19 +1063,21 @@ class Problem:
         stages (the lower bound of 20,000 stages took minutes)."""
         n = self.num_stages
         heads, trips, below = [0.0] * n, [0.0] * n, [0.0] * n
-        for s in range(1, n):
-            heads[s] = heads[s - 1] + self.forward[s - 1] + self.hop(s - 1, s)
-            below[s] = below[s - 1] + self.hop(s, s - 1) + self.backward[s - 1]
-        for s in range(n - 2, -1, -1):  # down and back up: the two directions of a matrix
-            there_and_back = self.hop(s, s + 1) + self.hop(s + 1, s)
-            trips[s] = trips[s + 1] + there_and_back + self.forward[s + 1]
-            trips[s] += self.backward[s + 1]
+        for first, last in self.copy_segments:  # each copy's chain (the one chain if one)
+            for s in range(first + 1, last + 1):
+                heads[s] = heads[s - 1] + self.forward[s - 1] + self.hop(s - 1, s)
+                below[s] = below[s - 1] + self.hop(s, s - 1) + self.backward[s - 1]
+            for s in range(last - 1, first - 1, -1):  # down and back up: a matrix's two ways
+                there_and_back = self.hop(s, s + 1) + self.hop(s + 1, s)
+                trips[s] = trips[s + 1] + there_and_back + self.forward[s + 1]
+                trips[s] += self.backward[s + 1]
         return heads, trips, below
 
     def total_work(self) -> float:
         """Sum of all task durations."""
         per_mb = sum(self.forward) + sum(self.backward) + sum(self.weight or ())
-        return per_mb * self._scale_sum + self._recompute_work(range(self.num_stages))
+        per_copy = self._scale_sum / self.copies  # each stage runs its copy's micro-batches
+        return per_mb * per_copy + self._recompute_work(range(self.num_stages))
 
     @property
     def _scale_sum(self) -> float:
@@ -961,7 +1090,7 @@ class Problem:
         kinds = self.pass_kinds
         stages = self.stages_on(device)
         per_mb = sum(self.duration(k, s) for s in stages for k in kinds)
-        return per_mb * self._scale_sum + self._recompute_work(stages)
+        return per_mb * self._scale_sum / self.copies + self._recompute_work(stages)
 
     def _recompute_work(self, stages: Sequence[int]) -> float:
         """Sum of the R durations on these stages."""
@@ -1021,3 +1150,46 @@ def _from_config_names(given: dict[str, object]) -> dict[str, object]:
             raise ProblemError(f"{name}: unknown argument (config names known here: {known})")
         out[CONFIG_NAMES[name]] = value
     return out
+
+
+def _two_copy_layout(
+    num_chunks: int, placement: str | Sequence[int], devices: int
+) -> tuple[int, str | Sequence[int], _PerStage]:
+    """``copies: 2``'s chunks, placement and per-stage reader (:meth:`Problem.create`): two
+    chunks on the V placement (``num_chunks`` 1, the model's, or 2; ``placement`` the
+    default, ``vshape`` or its list: anything else is left for the problem to refuse), and
+    ``p`` values per model stage given twice over."""
+    if num_chunks not in (1, 2):
+        raise ProblemError(
+            "copies: 2 runs copy 1 on the devices in reverse, one chunk of each copy per "
+            f"device (num_chunks 1 or 2), got num_chunks {num_chunks}"
+        )
+    num_chunks = 2
+    vee = placement_stages("vshape", devices, 2)
+    if placement == "interleaved" or (not isinstance(placement, str) and tuple(placement) == vee):
+        placement = "vshape"
+
+    def per(key: str, value: object, n: int) -> tuple[float, ...]:
+        values = per_stage(key, value, n)
+        return values * 2 if len(values) == devices else values
+
+    return num_chunks, placement, per
+
+
+def _two_copy_links(p2p: _Links, devices: int) -> _Links:
+    """A ``p2p_time`` list of ``p-1`` links (entry ``d``: devices ``d`` and ``d+1``) as the
+    ``2p-1`` virtual-stage boundaries of two copies: copy 0's boundary ``s`` crosses link
+    ``s``, copy 1's boundary ``p+j`` (its stages ``j``, ``j+1`` on devices ``p-1-j``,
+    ``p-2-j``) link ``p-2-j``; boundary ``p-1`` joins no two stages of one copy (0)."""
+    if isinstance(p2p, str | bytes) or not isinstance(p2p, Sequence):
+        return p2p
+    if len(p2p) != devices - 1 or any(isinstance(x, Sequence) for x in p2p):
+        return p2p
+    links: list[float] = list(p2p)  # type: ignore[arg-type]  # no rows: checked above
+    return [*links, 0.0, *(links[devices - 2 - j] for j in range(devices - 1))]
+
+
+#: ``p2p_time`` as :meth:`Problem.create` takes it.
+_Links = float | Sequence[float] | Sequence[Sequence[float]]
+#: Reads one per-stage key: ``(key, value, number of virtual stages) -> values``.
+_PerStage = Callable[[str, object, int], tuple[float, ...]]

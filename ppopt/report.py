@@ -51,7 +51,9 @@ def reference_label(problem: Problem) -> str:
     notes = []
     if problem.is_split:
         notes.append("unsplit B+W")
-    if problem.merged_chunks() is not problem:
+    if problem.copies == 2:
+        notes.append("one model copy, all micro-batches")
+    elif problem.merged_chunks() is not problem:
         notes.append("chunks merged")
     return "1f1b reference" + (f" ({', '.join(notes)})" if notes else "")
 
@@ -122,7 +124,7 @@ def overlap_line(schedule: Schedule) -> str:
     """How many overlapped F+B pairs the schedule runs and the time they save (against
     running each pair's parts one after the other)."""
     pairs = len(schedule.pairs)
-    forwards = schedule.problem.num_stages * schedule.problem.num_microbatches
+    forwards = sum(op.kind == Kind.F for op in schedule.ops())  # m/2 a stage on two copies
     return (
         f"overlap: {pairs} F+B pairs (of {forwards} forwards), saving "
         f"{_num(schedule.pair_saving())} of device time"
@@ -151,7 +153,14 @@ def recompute_line(schedule: Schedule) -> str:
 def problem_line(problem: Problem) -> str:
     """One line describing the problem."""
     parts = [f"{problem.num_devices} devices x {problem.num_microbatches} micro-batches"]
-    if problem.num_chunks > 1:
+    if problem.copies == 2:
+        p, half = problem.num_devices, problem.num_microbatches // 2
+        parts[0] += (
+            f", 2 model copies of {p} stages (DualPipe: copy 1 enters at device 1, copy 2 at "
+            f"device {p}, {half} micro-batches each; stages s1-s{p} copy 1, "
+            f"s{p + 1}-s{2 * p} copy 2)"
+        )
+    elif problem.num_chunks > 1:
         parts[0] += (
             f", {problem.num_chunks} chunks per device "
             f"({problem.num_stages} virtual stages, {problem.placement_name} placement)"

@@ -290,6 +290,8 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
     kind_index = {kind: k for k, kind in enumerate(problem.kinds)}
     optional = {k for kind, k in kind_index.items() if kind == Kind.R or kind in COPY_KINDS}
     seen = bytearray(index.size)
+    if problem.copies == 2:  # a micro-batch has tasks on its own copy's stages only
+        optional = set(kind_index.values())
     id_orders = []
     for d, order in enumerate(orders):
         ids = []
@@ -300,6 +302,13 @@ def _checked_ids(problem: Problem, index: _Index, orders: Orders) -> list[list[i
                 or not (0 <= s < S and 0 <= i < m)
                 or (k in optional and not problem.has_task(Task(kind, s, i)))
             ):
+                if k is not None and 0 <= s < S and 0 <= i < m and problem.copies == 2:
+                    raise OrderError(
+                        f"{device_name(d)}: {Task(kind, s, i).label()} is not a task of this "
+                        f"problem (micro-batch {i + 1} runs through model copy "
+                        f"{problem.copy_of_microbatch(i) + 1}, stage {s + 1} is copy "
+                        f"{problem.copy_of_stage(s) + 1}'s)"
+                    )
                 raise OrderError(f"{device_name(d)}: {(kind, s, i)} is not a task of this problem")
             if place[s] != d:
                 raise OrderError(

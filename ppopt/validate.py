@@ -288,6 +288,10 @@ def _known_ops(
             if kind in _COPY_KINDS:
                 violations.append(f"{device_name(d)}: {_label(op)} is a copy on the compute lane")
                 continue
+            wrong = _wrong_copy(problem, s, i)
+            if wrong:
+                violations.append(f"{device_name(d)}: {_label(op)} {wrong}")
+                continue
             if kind == Kind.R and not problem.is_recomputed(s, i):
                 violations.append(
                     f"{device_name(d)}: {_label(op)} recomputes a micro-batch the problem does not "
@@ -366,6 +370,26 @@ def _lane_rows(schedule: Schedule) -> list[list[Op]]:
     return [[*row, *extra] for row, extra in zip(rows, copies, strict=True)]
 
 
+def _copy_of(problem: Problem, stage: int, microbatch: int) -> tuple[int, int]:
+    """With two model copies (docs/contract.md §1, ``copies: 2``), read here from the
+    problem's sizes: the copy of a virtual stage (``s < p``: copy 0) and the copy of a
+    micro-batch (``i < m/2``: copy 0); ``(0, 0)`` with one copy."""
+    if problem.copies != 2:
+        return 0, 0
+    return int(stage >= problem.num_devices), int(microbatch >= problem.num_microbatches // 2)
+
+
+def _wrong_copy(problem: Problem, stage: int, microbatch: int) -> str:
+    """Words for a task of a micro-batch on a stage of the other model copy ('' if none)."""
+    on, of = _copy_of(problem, stage, microbatch)
+    if on == of:
+        return ""
+    return (
+        f"runs micro-batch {microbatch + 1} of model copy {of + 1} on {stage_name(stage)}, "
+        f"a stage of copy {on + 1}: not a task of this problem"
+    )
+
+
 def _edges(problem: Problem) -> dict[tuple[Kind, int], list[tuple[Kind, int, float]]]:
     """Per ``(kind, stage)``: its dependencies' ``(kind, stage, latency)``, asked of the problem.
 
@@ -374,12 +398,31 @@ def _edges(problem: Problem) -> dict[tuple[Kind, int], list[tuple[Kind, int, flo
     (the R of a micro-batch that is not recomputed) is void: such a task is never among the
     checked ops, and a missing task of the problem is reported by the coverage rule.
     """
+    if problem.copies == 2:
+        return _two_copy_edges(problem)
     return {
         (kind, s): [
             (edge.kind, edge.stage, _link_latency(problem, edge.stage, s)) for edge in edges
         ]
         for (kind, s), edges in problem.edges.items()
     }
+
+
+def _two_copy_edges(problem: Problem) -> dict[tuple[Kind, int], list[tuple[Kind, int, float]]]:
+    """The chains of two model copies, written from the contract rather than read from the
+    problem's edges (so an edge across the copy boundary there is caught): each copy's
+    stages ``c*p .. c*p+p-1`` form a chain of their own, its first F waits for nothing, the
+    B of its last stage for that stage's F, W for its B."""
+    p = problem.num_devices
+    out: dict[tuple[Kind, int], list[tuple[Kind, int, float]]] = {}
+    for s in range(2 * p):
+        first, last = s % p == 0, s % p == p - 1
+        out[Kind.F, s] = [] if first else [(Kind.F, s - 1, _link_latency(problem, s - 1, s))]
+        out[Kind.B, s] = (
+            [(Kind.F, s, 0.0)] if last else [(Kind.B, s + 1, _link_latency(problem, s + 1, s))]
+        )
+        out[Kind.W, s] = [(Kind.B, s, 0.0)]
+    return out
 
 
 def _link_latency(problem: Problem, before: int, after: int) -> float:
@@ -402,6 +445,17 @@ def _link_latency(problem: Problem, before: int, after: int) -> float:
 
 def _coverage(problem: Problem, seen: set[_Key]) -> list[str]:
     """Every task of the problem present (repeats are found in :func:`_known_ops`)."""
+    if problem.copies == 2:  # each (stage, micro-batch) of one copy, by the sizes alone
+        S, m = problem.num_stages, problem.num_microbatches
+        kinds = [k for k in (Kind.F, Kind.B, Kind.W) if k in problem.kinds]
+        every = [
+            Task(k, s, i)
+            for k in kinds
+            for s in range(S)
+            for i in range(m)
+            if len(set(_copy_of(problem, s, i))) == 1
+        ]
+        return [f"{task.label()} is in no device's ops" for task in every if task not in seen]
     return [f"{task.label()} is in no device's ops" for task in problem.tasks() if task not in seen]
 
 

@@ -15,7 +15,14 @@ from ppopt.baselines.offload import insert_copies
 from ppopt.baselines.onefoneb import one_f_one_b_orders
 from ppopt.baselines.recompute import insert_recomputes
 from ppopt.baselines.vmemory import vhalf_orders, vmin_orders
-from ppopt.baselines.vshape import dualpipev_orders, dualpipev_pairs, v1f1b_orders, zbv_orders
+from ppopt.baselines.vshape import (
+    dualpipe_orders,
+    dualpipe_pairs,
+    dualpipev_orders,
+    dualpipev_pairs,
+    v1f1b_orders,
+    zbv_orders,
+)
 from ppopt.baselines.zbauto import zb_auto_orders, zbv_auto_orders
 from ppopt.baselines.zerobubble import zb_h1_orders, zb_h2_orders
 from ppopt.checks import did_you_mean
@@ -37,6 +44,7 @@ BASELINES: dict[str, OrderMaker] = {
     "zb-v": zbv_orders,
     "v-1f1b": v1f1b_orders,
     "dualpipev": dualpipev_orders,
+    "dualpipe": dualpipe_orders,
     "v-half": vhalf_orders,
     "v-min": vmin_orders,
     "zb-h1": zb_h1_orders,
@@ -48,7 +56,10 @@ BASELINES: dict[str, OrderMaker] = {
 
 
 #: Baselines that run overlapped F+B pairs when the problem gives ``overlap_times``.
-PAIRS: dict[str, PairMaker] = {"dualpipev": dualpipev_pairs}
+PAIRS: dict[str, PairMaker] = {"dualpipev": dualpipev_pairs, "dualpipe": dualpipe_pairs}
+
+#: Baselines defined on two model copies (``copies: 2``); every other runs one copy.
+TWO_COPIES = ("dualpipe", "gpipe", "greedy")
 
 
 def baseline(name: str, problem: Problem) -> Schedule:
@@ -73,6 +84,11 @@ def baseline(name: str, problem: Problem) -> Schedule:
             f"schedule: unknown baseline {base!r}{did_you_mean(base, tuple(BASELINES))} "
             f"(known: {known})"
         ) from None
+    if problem.copies == 2 and base not in TWO_COPIES:
+        raise NotApplicableError(
+            f"schedule: {base} runs one model copy; with copies: 2 use "
+            f"{', '.join(TWO_COPIES)} or optimal"
+        )
     plain = problem.without_recompute().without_offload()
     sequence = microbatch_permutation(plain.microbatch_scale, plain.num_microbatches, order)
     orders = make(plain.reordered(sequence))

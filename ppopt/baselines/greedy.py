@@ -15,6 +15,13 @@ whose ``B`` has not run (retained parts do not count: their ``W`` can always run
 ``rem_d(j)`` what ``j``'s forwards on ``d`` still need. Starting an ``F`` only into a safe
 state keeps it safe, and the oldest micro-batch's forwards never break it, so the oldest one
 always progresses: no deadlock once one micro-batch fits on every device.
+
+With two model copies (``copies: 2``) each copy admits its own micro-batches in index order
+at its first stage (copy 0 at stage 0 on device 0, copy 1 at stage ``p`` on device ``p-1``);
+*older* is then admitted earlier, the banker's order, and a micro-batch's forwards need on
+device ``d`` only its own copy's stage there. The argument above holds as it is (it needs only
+that each micro-batch's tasks form one chain). Age for the priorities is the index within the
+copy, so the two directions take turns.
 """
 
 from __future__ import annotations
@@ -150,27 +157,44 @@ class _Simulation:
         self.policy = policy
         p = problem.num_devices
         self.devices = [_Device() for _ in range(p)]
-        self.need = [sum(problem.activation[s] for s in problem.stages_on(d)) for d in range(p)]
+        #: per copy, per device: what one micro-batch's forwards take there
+        self.need = [
+            [
+                sum(problem.activation[s] for s in problem.stages_on(d) if first <= s <= last)
+                for d in range(p)
+            ]
+            for first, last in problem.copy_segments
+        ]
         S = problem.num_stages
         self.in_flight = [0] * S  # per stage: micro-batches whose F ran and B has not
         k = policy.staged
-        self.stage_caps = [k * (S - s) - (k - 1) for s in range(S)] if k else None
+        #: per stage, its position from its copy's end (S - s with one copy)
+        depth = [last - s + 1 for a, last in problem.copy_segments for s in range(a, last + 1)]
+        self.stage_caps = [k * depth[s] - (k - 1) for s in range(S)] if k else None
         self.active: list[int] = []  # admitted micro-batches with F or B work left, in order
-        self.left = [2 * problem.num_stages] * problem.num_microbatches  # F and B tasks left
+        chain = [last - first + 1 for first, last in problem.copy_segments]
+        self.left = [
+            2 * chain[problem.copy_of_microbatch(i)] for i in range(problem.num_microbatches)
+        ]
         self.events: list[tuple[float, int]] = []
         self.seq = 0
-        oldest: _Key = lambda t: (t.microbatch, -t.stage)  # noqa: E731
+        firsts = [problem.microbatches_of(first).start for first, _ in problem.copy_segments]
+        copy = [problem.copy_of_microbatch(i) for i in range(problem.num_microbatches)]
+        age = [2 * (i - firsts[c]) + c for i, c in enumerate(copy)]  # the copies take turns
+        pos = [problem.model_stage(s) for s in range(S)]
+        oldest: _Key = lambda t: (age[t.microbatch], -pos[t.stage])  # noqa: E731
         self.keys: dict[str, _Key] = {
             "B": oldest,
-            "F": (lambda t: (t.stage, t.microbatch)) if policy.breadth else oldest,
-            "W": lambda t: (t.microbatch, t.stage),
+            "F": (lambda t: (pos[t.stage], age[t.microbatch])) if policy.breadth else oldest,
+            "W": lambda t: (age[t.microbatch], pos[t.stage]),
         }
         use = policy.deadline and problem.num_chunks == 1
         self.deadlines = deadlines(problem, caps) if use else {}
 
     def run(self) -> list[list[Task]]:
         """Simulate until every task has started; return the per-device orders."""
-        self._arrive(Task(Kind.F, 0, 0), 0.0)
+        for first, _ in self.problem.copy_segments:
+            self._arrive(Task(Kind.F, first, self.problem.microbatches_of(first).start), 0.0)
         total = self.problem.num_tasks
         started = 0
         while self.events:
@@ -293,8 +317,8 @@ class _Simulation:
         if device.hard_total + device.rem_total + amount <= cap:
             return True  # each condition is at most this sum
         suffix = device.hard_total
-        for j in self.active:  # ascending; suffix = hard held by micro-batches >= j
-            if j >= f.microbatch:
+        for j in self.active:  # admission order; suffix = hard held by j and younger ones
+            if j == f.microbatch:
                 break
             if suffix + amount + device.rem.get(j, 0.0) > cap:
                 return False
@@ -311,8 +335,8 @@ class _Simulation:
         device.free_at = end
         heapq.heappush(self.events, (end, d))
         if kind == Kind.F:
-            if s == 0:
-                self._admit(i, now)
+            if not problem.edges[Kind.F, s]:  # a copy's first stage
+                self._admit(i, s, now)
             self._allocate(device, s, i)
             self.in_flight[s] += 1
         elif kind == Kind.B:
@@ -327,16 +351,18 @@ class _Simulation:
         for nxt, latency in self._successors(task):
             self._arrive(nxt, end + latency)
 
-    def _admit(self, i: int, now: float) -> None:
-        """Micro-batch ``i`` enters: reserve its forwards' needs, let ``i + 1`` queue up."""
+    def _admit(self, i: int, first: int, now: float) -> None:
+        """Micro-batch ``i`` enters at its copy's first stage ``first``: reserve its
+        forwards' needs, let the copy's next micro-batch queue up."""
         self.active.append(i)
-        for device, need in zip(self.devices, self.need, strict=True):
+        needs = self.need[self.problem.copy_of_microbatch(i)]
+        for device, need in zip(self.devices, needs, strict=True):
             if need:
                 need *= self.problem.scale_of(i)
                 device.rem[i] = need
                 device.rem_total += need
-        if i + 1 < self.problem.num_microbatches:
-            self._arrive(Task(Kind.F, 0, i + 1), now)
+        if i + 1 in self.problem.microbatches_of(first):
+            self._arrive(Task(Kind.F, first, i + 1), now)
 
     def _allocate(self, device: _Device, s: int, i: int) -> None:
         """A forward starts: its activation moves from ``rem`` to ``hard`` and the level."""

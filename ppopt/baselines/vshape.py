@@ -156,7 +156,13 @@ def dualpipev_slots(problem: Problem) -> list[list[tuple[Task, ...]]]:
 def _dualpipev_rank(problem: Problem, rank: int) -> list[tuple[Task, ...]]:
     """DualPipeV slots of one device (the eight steps of DeepSeek's ``DualPipeV.step``)."""
     p, m = problem.num_devices, problem.num_microbatches
-    c = _Chunks(problem, rank)
+    return _eight_steps(_Chunks(problem, rank), p, m, rank)
+
+
+def _eight_steps(c: _Chunks, p: int, m: int, rank: int) -> list[tuple[Task, ...]]:
+    """The eight steps of DeepSeek's ``step`` on one rank: ``p`` ranks (of DualPipeV; half of
+    DualPipe's), ``m`` micro-batches per chunk (DualPipeV: all; DualPipe: one direction's
+    half) and the rank's place ``rank`` (DualPipe's ``half_rank``); chunk 0 is ``phase 0``."""
     for _ in range(2 * (p - rank - 1)):
         c.forward(0)
     for _ in range(rank + 1):
@@ -193,20 +199,80 @@ def _dualpipev_rank(problem: Problem, rank: int) -> list[tuple[Task, ...]]:
     return c.slots
 
 
+def dualpipe_orders(problem: Problem) -> list[list[Task]]:
+    """Per-device DualPipe orders (``copies: 2``, ``m >= 2p``, split or not): the slots of
+    :func:`dualpipe_slots` one task after the other."""
+    return [[task for slot in slots for task in slot] for slots in dualpipe_slots(problem)]
+
+
+def dualpipe_pairs(problem: Problem) -> list[tuple[Task, Task]]:
+    """DualPipe's overlapped pairs (``_forward_backward_chunk``): the forward and the ``B``
+    of each slot of several tasks, used when the problem gives ``overlap_times``."""
+    return [
+        (slot[0], slot[1])
+        for slots in dualpipe_slots(problem)
+        for slot in slots
+        if len(slot) > 1 and slot[0].kind == Kind.F
+    ]
+
+
+def dualpipe_slots(problem: Problem) -> list[list[tuple[Task, ...]]]:
+    """Per device, DualPipe's steps in order (deepseek-ai/DualPipe, ``dualpipe.py``
+    ``DualPipe.step``); a slot of several tasks is an overlapped pair.
+
+    Rank ``r`` of ``p`` (even) has ``half_rank h = min(r, p-1-r)``; its ``phase 0`` is the
+    direction that enters nearer to it (copy 0, stage ``r``, on the first half of the ranks;
+    copy 1, stage ``2p-1-r``, on the second), ``phase 1`` the other. Each direction runs
+    ``m/2`` micro-batches (copy 0 ``0..m/2-1``, copy 1 ``m/2..m-1``, in order). The steps
+    are DualPipeV's for ``p/2`` ranks, rank ``h`` and ``m/2`` micro-batches: (1)
+    ``2(p/2-h-1)`` F0; (2) ``h+1`` times F0 F1; (3) ``p/2-h-1`` times B1 (W deferred), W, F1;
+    (4) ``m/2-p+h+1`` times F0&B1, F1&B0 (the middle ranks run their first F0, B1 apart); (5)
+    ``p/2-h-1`` times B1, F1&B0; (6) ``h+1`` times B1 B0, W deferred from the middle on;
+    (7) ``p/2-h-1`` times W, B0 (W deferred); (8) the remaining W. An overlapped slot's
+    backward is a full one (B then W), as ``_forward_backward_chunk`` runs it.
+    """
+    if problem.copies != 2:
+        raise NotApplicableError(
+            "schedule: dualpipe needs copies: 2 (two model copies, one per direction), "
+            f"got copies {problem.copies}"
+        )
+    p, m = problem.num_devices, problem.num_microbatches
+    if m < 2 * p:
+        raise NotApplicableError(
+            f"num_batches: dualpipe needs at least 2 * num_stages = {2 * p} micro-batches, got {m}"
+        )
+    half, out = p // 2, []
+    for rank in range(p):
+        second = rank >= half
+        stages = (2 * p - 1 - rank, rank) if second else (rank, 2 * p - 1 - rank)
+        firsts = (m // 2, 0) if second else (0, m // 2)
+        chunks = _Chunks(problem, rank, stages, firsts)
+        out.append(_eight_steps(chunks, half, m // 2, min(rank, p - 1 - rank)))
+    return out
+
+
 class _Chunks:
     """Builds one device's slots chunk by chunk, numbering micro-batches per (kind, chunk).
 
-    Chunk 0 is the device's down-leg stage ``d``, chunk 1 its up-leg stage ``2p-1-d``. Every
+    Chunk 0 is the device's down-leg stage ``d``, chunk 1 its up-leg stage ``2p-1-d`` (or the
+    ``stages`` given, numbering micro-batches from ``firsts``: DualPipe's phases). Every
     task is a slot of its own except DualPipe's overlapped forward-and-backward pairs. A backward
     either brings its ``W`` right after it or queues it; :meth:`next_weight` runs the oldest
     queued one. On an unsplit problem there are no ``W`` tasks and both are no-ops.
     """
 
-    def __init__(self, problem: Problem, rank: int) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        rank: int,
+        stages: tuple[int, ...] | None = None,
+        firsts: tuple[int, int] = (0, 0),
+    ) -> None:
         self.split = problem.is_split
-        self.stages = problem.stages_on(rank)
+        self.stages = problem.stages_on(rank) if stages is None else stages
         self.slots: list[tuple[Task, ...]] = []
-        self.count = {(kind, chunk): 0 for kind in "FBW" for chunk in (0, 1)}
+        #: per (kind, chunk) the next micro-batch (DualPipe: each chunk from its copy's first)
+        self.count = {(kind, chunk): firsts[chunk] for kind in "FBW" for chunk in (0, 1)}
         self.pending: deque[int] = deque()
 
     @property

@@ -35,6 +35,8 @@ from ppopt.report import compare_table, format_report, partition_search_lines
 from ppopt.runs import compare_schedules, run_schedule
 
 DEFAULT_COMPARE = "1f1b,gpipe,optimal"
+#: ``compare``'s default on two model copies (``copies: 2``), where 1F1B runs one copy.
+DEFAULT_COMPARE_TWO_COPIES = "dualpipe,gpipe,optimal"
 
 
 # Options shared by `solve` and `compare`, declared once.
@@ -112,6 +114,14 @@ P2pTimeOption = Annotated[
         "separated by ';' ('0 0.1; 0.1 0').",
     ),
 ]
+CopiesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--copies",
+        help="Model copies: 1 (default) or 2 (DualPipe: copy 1 runs the model from the last "
+        "device back, half the micro-batches each way).",
+    ),
+]
 ChunksOption = Annotated[
     int | None, typer.Option("--chunks", help="Model chunks per device (num_chunks).")
 ]
@@ -148,6 +158,7 @@ def solve(
     p2p_time: P2pTimeOption = None,
     chunks: ChunksOption = None,
     placement: PlacementOption = None,
+    copies: CopiesOption = None,
     schedule: Annotated[
         str | None,
         typer.Option(
@@ -255,6 +266,7 @@ def solve(
             p2p_time=p2p_time,
             chunks=chunks,
             placement=placement,
+            copies=copies,
             schedule=schedule,
             memory_limit=memory_limit,
             recompute=recompute,
@@ -310,11 +322,13 @@ def compare(
     p2p_time: P2pTimeOption = None,
     chunks: ChunksOption = None,
     placement: PlacementOption = None,
+    copies: CopiesOption = None,
     schedules: Annotated[
         str | None,
         typer.Option(
             "--schedules",
             help=f"Comma-separated schedule names; default {DEFAULT_COMPARE} "
+            f"({DEFAULT_COMPARE_TWO_COPIES} with copies 2) "
             "(those that apply to the problem).",
         ),
     ] = None,
@@ -354,6 +368,7 @@ def compare(
             p2p_time=p2p_time,
             chunks=chunks,
             placement=placement,
+            copies=copies,
             schedule=OPTIMAL if OPTIMAL in names else names[0],
             memory_limit=memory_limit,
             time_limit=time_limit,
@@ -363,6 +378,8 @@ def compare(
         )
         path = config_path(config_arg, config)
         run = load_config(path, overrides, None if allow_large else MAX_TASKS)
+        if schedules is None and run.problem.copies == 2:
+            names = parse_schedule_names(DEFAULT_COMPARE_TWO_COPIES)
         check_picture_suffix("--output", output)
         drawn = None if no_visualization else output
         check_distinct([("config file", path)], [("--output", drawn), ("--json", json_file)])
@@ -402,6 +419,7 @@ def config_overrides(
     p2p_time: str | None = None,
     chunks: int | None = None,
     placement: str | None = None,
+    copies: int | None = None,
     schedule: str | None = None,
     memory_limit: str | None = None,
     recompute: str | None = None,
@@ -437,6 +455,7 @@ def config_overrides(
         "p2p_time": None if p2p_time is None else parse_latencies(p2p_time),
         "num_chunks": chunks,
         "placement": None if placement is None else parse_placement(placement),
+        "copies": copies,
         "schedule": schedule,
         "memory": {
             "limit": memory_limit,

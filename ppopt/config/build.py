@@ -49,6 +49,7 @@ PROBLEM_KEYS = (
     "recompute_times",
     "microbatch_scale",
     "overlap_times",
+    "copies",
 )
 #: Written only by a problem that offloads (files without offload stay as they were).
 OFFLOAD_KEYS = ("offload_times",)
@@ -253,7 +254,12 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             f"placement: expected interleaved, vshape or a list of device indices, "
             f"got {_kind(placement)}"
         )
+    copies = _given(raw, "copies", 1)
+    if isinstance(copies, bool) or copies not in (1, 2):
+        raise ConfigError(f"copies: must be 1 or 2 (two model copies, DualPipe), got {copies!r}")
     if raw.get("layers") is not None:
+        if copies == 2:
+            raise ConfigError("copies: 2 cannot be combined with layers yet (give stage times)")
         if raw.get("microbatch_scale") is not None:
             raise ConfigError("microbatch_scale: not supported with layers (give stage times)")
         return _cut(_layered(raw), raw)
@@ -279,6 +285,7 @@ def build_problem(raw: Mapping[str, Any]) -> Problem:
             offload=_word(memory, "offload", Offload.NONE, "memory."),
             offload_times=raw.get("offload_times"),
             overlap=raw.get("overlap_times"),
+            copies=copies,
         )
         if memory.get("recomputed") is not None:
             problem = problem.with_recomputed(_pairs(memory["recomputed"]))
@@ -504,6 +511,7 @@ def problem_to_dict(problem: Problem) -> Raw:
         times = problem.offload_times
         out["offload_times"] = None if times is None else list(times)
     out["overlap_times"] = None if problem.overlap is None else list(problem.overlap)
+    out["copies"] = problem.copies
     return out
 
 

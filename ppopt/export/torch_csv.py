@@ -56,6 +56,16 @@ def torch_action(op: Op, split: bool) -> str:
     return f"{op.stage}{spec.torch_split if split else spec.torch_unsplit}{op.microbatch}"
 
 
+def refuse_two_copies(schedule: Schedule) -> None:
+    """PyTorch's schedule table runs one model: a two-copy schedule (``copies: 2``,
+    DualPipe) is refused in one line (:class:`NotApplicableError`, exit 2)."""
+    if schedule.problem.copies == 2:
+        raise NotApplicableError(
+            "export: PyTorch's schedule table runs one model copy; a copies: 2 (DualPipe) "
+            "schedule cannot be exported as torch (write --format trace or json)"
+        )
+
+
 def checkpointed_stages(schedule: Schedule) -> tuple[int, ...]:
     """The virtual stages whose modules PyTorch must wrap in activation checkpointing for
     a per-stage recompute choice (``recompute_per: stage``): the stages that run R tasks.
@@ -65,6 +75,7 @@ def checkpointed_stages(schedule: Schedule) -> tuple[int, ...]:
     stage module, the same for every micro-batch), and for any schedule that offloads (the
     table has no copy actions)."""
     problem = schedule.problem
+    refuse_two_copies(schedule)
     if problem.num_offloaded:
         raise NotApplicableError(
             "export: PyTorch's schedule table has no copy actions; a schedule that offloads "
@@ -121,6 +132,7 @@ class TorchCheck:
 
 def check_for_torch(schedule: Schedule) -> TorchCheck:
     """The schedule's orders re-timed as PyTorch runs them."""
+    refuse_two_copies(schedule)
     problem = schedule.problem.with_runtime(Runtime.TORCH)
     real = compute_timeline(problem, schedule.orders(), schedule.name)
     return TorchCheck(schedule, real)

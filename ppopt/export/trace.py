@@ -105,6 +105,7 @@ def trace_events(schedule: Schedule) -> dict[str, Any]:
             "devices": problem.num_devices,
             "microbatches": problem.num_microbatches,
             "chunks": problem.num_chunks,
+            **({"copies": problem.copies} if problem.copies == 2 else {}),
             "split_backward": problem.is_split,
             "p2p_time": to_config(problem.p2p),
             **(
@@ -134,9 +135,11 @@ def write_trace(schedule: Schedule, path: str | Path) -> None:
 
 def op_name(schedule: Schedule, op: Op) -> str:
     """The event name of an op: kind and 1-based micro-batch, ``F3``; with several chunks per
-    device also its 1-based chunk, ``F3 c2``."""
+    device also its 1-based chunk, ``F3 c2``; with two model copies its copy, ``F3 copy2``."""
     name = f"{op.kind}{op.microbatch + 1}"
-    if schedule.problem.num_chunks > 1:
+    if schedule.problem.copies == 2:
+        name += f" copy{schedule.problem.copy_of_stage(op.stage) + 1}"
+    elif schedule.problem.num_chunks > 1:
         name += f" c{_chunk(schedule, op) + 1}"
     return name
 

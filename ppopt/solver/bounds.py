@@ -32,21 +32,31 @@ from ppopt.tasks import Kind, Task
 
 
 def backward_tail(problem: Problem, stage: int) -> float:
-    """Least time that must follow the end of B(stage, ·): the backward chain below it."""
+    """Least time that must follow the end of B(stage, ·): the backward chain below it (to
+    its copy's first stage, with two copies) and, split, that stage's W."""
+    first = _copy_first(problem, stage)
     time = problem.backward_chain(stage)
-    if problem.is_split and problem.weight is not None and stage > 0:
-        time += problem.weight[0]
+    if problem.is_split and problem.weight is not None and stage > first:
+        time += problem.weight[first]
     return time
 
 
+def _copy_first(problem: Problem, stage: int) -> int:
+    """The first virtual stage of the stage's model copy (0 with one copy)."""
+    return problem.copy_segments[problem.copy_of_stage(stage)][0]
+
+
 def critical_path(problem: Problem) -> float:
-    """One micro-batch from its first forward to its last backward (and W of stage 0)."""
-    last = problem.num_stages - 1
-    path = problem.forward_head(last) + problem.forward[last] + problem.backward[last]
-    path += backward_tail(problem, last)
-    if problem.weight is not None and last == 0:
-        path += problem.weight[0]
-    return path
+    """One micro-batch from its first forward to its last backward (and W of its first
+    stage); with two copies, the longer copy's."""
+    paths = []
+    for first, last in problem.copy_segments:
+        path = problem.forward_head(last) + problem.forward[last] + problem.backward[last]
+        path += backward_tail(problem, last)
+        if problem.weight is not None and last == first:
+            path += problem.weight[first]
+        paths.append(path)
+    return max(paths)
 
 
 def _in_flight_cap(problem: Problem, stage: int, limit: float | None) -> int:
@@ -189,6 +199,8 @@ def lower_bound(problem: Problem, objective: str, limit: tuple[float, ...] | Non
         problem, limit = problem.without_offload(), None
     if problem.is_scaled:
         return scaled_lower_bound(problem, objective)
+    if problem.copies == 2:
+        return two_copy_lower_bound(problem, objective)
     if problem.overlap is not None:
         return overlap_lower_bound(problem, objective)
     if objective == Objective.SPAN:
@@ -228,9 +240,13 @@ def pair_saving_cap(problem: Problem, device: int) -> float:
     each forward and each backward is in one pair at most, so the pairs' forward savings sum
     to at most ``m * sum(saving_s)``, and so do their backward savings. The device's first
     forward runs alone (a pair's B waits for its own F on this device) and so does the B of
-    its last forward (no F follows it), so each sum loses at least the smallest saving."""
-    savings = [problem.overlap_saving(s) for s in problem.stages_on(device)]
-    return problem.num_microbatches * sum(savings) - min(savings)
+    its last forward (no F follows it), so each sum loses at least the smallest saving.
+    With two copies a stage runs its copy's ``m/2`` micro-batches: ``m/2`` in place of ``m``
+    (the device's first task is still a lone forward and its last a lone backward)."""
+    stages = problem.stages_on(device)
+    savings = [problem.overlap_saving(s) for s in stages]
+    counts = [len(problem.microbatches_of(s)) for s in stages]  # m, or m/2 with two copies
+    return sum(n * x for n, x in zip(counts, savings, strict=True)) - min(savings)
 
 
 def overlap_lower_bound(problem: Problem, objective: str) -> float:
@@ -245,3 +261,55 @@ def overlap_lower_bound(problem: Problem, objective: str) -> float:
         return max(spans)
     heads = [min(problem.forward_head(s) for s in problem.stages_on(d)) for d in range(len(spans))]
     return max(critical_path(problem), *(h + w for h, w in zip(heads, spans, strict=True)))
+
+
+def two_copy_lower_bound(problem: Problem, objective: str) -> float:
+    """The bound of a two-copy problem (``copies: 2``): every device runs all of its work
+    (less the most overlapped pairs can save, :func:`pair_saving_cap`), its first task is a
+    forward of one of its two stages (a backward there waits for its own forward on the
+    device), so it starts no earlier than the shorter of their forward chains, and, with an
+    unsplit backward, its last task is a backward, followed by that stage's backward chain
+    down its copy. With the critical path of either copy that bounds the makespan; the work
+    alone bounds the span. The idle-time arguments of one chain (which stage's backward
+    comes first) do not carry over and are left out; the memory limit is not used (the pair
+    cap's windows, :func:`two_copy_pair_saving_cap`, need none)."""
+    spans = []
+    for d in range(problem.num_devices):
+        saving = two_copy_pair_saving_cap(problem, d) if problem.overlap is not None else 0.0
+        spans.append(problem.device_work(d) - saving)
+    if objective == Objective.SPAN:
+        return max(spans)
+    ends = []
+    for d, work in enumerate(spans):
+        stages = problem.stages_on(d)
+        head = min(problem.forward_head(s) for s in stages)
+        tail = 0.0 if problem.is_split else min(backward_tail(problem, s) for s in stages)
+        ends.append(head + work + tail)
+    return max(critical_path(problem), *ends)
+
+
+def two_copy_pair_saving_cap(problem: Problem, device: int) -> float:
+    """Most time pairs can save on a device of a two-copy problem: the forwards' savings
+    ``sum_s (m/2) saving_s`` (a pair saves at most its forward's stage saving, and as much
+    counting by backwards) less what the device's two windows of lone tasks cost.
+
+    Head: from the device's first start to its first backward, at least
+    ``min_s (F_s + R_s)`` (that backward's own forward runs on the device first, then the
+    round trip ``R_s`` above it), only forwards run, each alone (its partner would be an
+    earlier backward), or the device idles. A lone forward of stage ``s`` gives up
+    ``saving_s >= rho F_s`` (``rho = min_s saving_s / F_s <= 1``), idle costs itself: the
+    window costs at least ``rho min_s (F_s + R_s)`` of the forwards' savings, and never less
+    than the first forward's own. Tail, unsplit only: after the device's last forward ends,
+    at least ``min_s (R_s + B_s)`` of lone backwards or idle, costing the backwards' side
+    ``rho_B min_s (R_s + B_s)`` the same way (a split problem's W passes could fill it)."""
+    stages = problem.stages_on(device)
+    savings = [problem.overlap_saving(s) for s in stages]
+    total = sum(len(problem.microbatches_of(s)) * x for s, x in zip(stages, savings, strict=True))
+    rho_f = min(x / problem.forward[s] for s, x in zip(stages, savings, strict=True))
+    head = min(problem.forward[s] + problem.round_trip(s) for s in stages)
+    lost = max(min(savings), rho_f * head)
+    if not problem.is_split:
+        rho_b = min(x / problem.backward[s] for s, x in zip(stages, savings, strict=True))
+        tail = min(problem.round_trip(s) + problem.backward[s] for s in stages)
+        lost = max(lost, rho_b * tail)
+    return max(0.0, total - lost)

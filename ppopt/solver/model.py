@@ -125,17 +125,21 @@ class PipelineModel:
         """Every (F, B) that may pair: one device, the forward's micro-batch later than the
         backward's. The micro-batch order (below) leaves no other: were ``i <= j`` for
         F(s,i) and B(s',j), B(s',j) would wait for F(s,j), which ends no earlier than
-        F(s,i) does, after the pair's start."""
-        problem, m = self.problem, self.problem.num_microbatches
+        F(s,i) does, after the pair's start. With two model copies that holds within a copy;
+        a forward of one copy and a backward of the other (DualPipe's pairs) may be any two
+        of their micro-batches: nothing orders them."""
+        problem = self.problem
         out = []
         for d in range(problem.num_devices):
             stages = problem.stages_on(d)
             for fs in stages:
                 for bs in stages:
+                    same = problem.copy_of_stage(fs) == problem.copy_of_stage(bs)
                     out += [
                         (Task(Kind.F, fs, i), Task(Kind.B, bs, j))
-                        for i in range(m)
-                        for j in range(i)
+                        for i in problem.microbatches_of(fs)
+                        for j in problem.microbatches_of(bs)
+                        if j < i or not same
                     ]
         return out
 
@@ -176,7 +180,7 @@ class PipelineModel:
         kinds = problem.kinds if problem.recompute == Recompute.ALL else problem.pass_kinds
         for kind in kinds:
             for s in range(problem.num_stages):
-                for i in range(1, problem.num_microbatches):
+                for i in problem.microbatches_of(s):
                     before = problem.previous_identical(i)
                     if before is None:
                         continue
@@ -203,7 +207,7 @@ class PipelineModel:
         for d in range(problem.num_devices):
             intervals, demands = [], []
             for s in problem.stages_on(d):
-                for i in range(problem.num_microbatches):
+                for i in problem.microbatches_of(s):
                     for interval, demand in self._held_intervals(s, i):
                         intervals.append(interval)
                         demands.append(demand)
@@ -253,21 +257,23 @@ class PipelineModel:
         ):
             return  # a recomputed or offloaded micro-batch frees its activation before its B;
             # the count argument needs identical micro-batches
-        m = problem.num_microbatches
         for s in range(problem.num_stages):
+            mbs = problem.microbatches_of(s)  # in order (the symmetry break)
+            m = len(mbs)
             cap = memory.capacity[problem.device_of(s)]
             act = memory.held(s, alloc=Kind.F)
             kept = memory.held(s, alloc=Kind.F, free=Kind.W)
             if act <= 0 or act != memory.held(s):
                 continue  # only forwards allocate in the rule this argument is about
             fit = cap // act
-            for i in range(fit, m):
-                self.model.add(self.start[Task(Kind.F, s, i)] >= self.end(Task(Kind.B, s, i - fit)))
+            for k in range(fit, m):
+                later, earlier = Task(Kind.F, s, mbs[k]), Task(Kind.B, s, mbs[k - fit])
+                self.model.add(self.start[later] >= self.end(earlier))
             if problem.is_split and kept > 0 and cap >= act:
                 fit_w = (cap - act) // kept
-                for i in range(fit_w + 1, m):
-                    earlier = Task(Kind.W, s, i - 1 - fit_w)
-                    self.model.add(self.start[Task(Kind.F, s, i)] >= self.end(earlier))
+                for k in range(fit_w + 1, m):
+                    earlier = Task(Kind.W, s, mbs[k - 1 - fit_w])
+                    self.model.add(self.start[Task(Kind.F, s, mbs[k])] >= self.end(earlier))
 
     def _fixed_orders(self, orders: Sequence[Sequence[Task]]) -> None:
         """Impose each device's task order."""
@@ -283,7 +289,8 @@ class PipelineModel:
         lasts = [group[-1] for group in self.problem.identical_groups]
         kinds = [k for k in self.problem.kinds if k != Kind.F]
         stages = self.problem.stages_on(device)
-        return [Task(k, s, i) for s in stages for k in kinds for i in lasts]
+        tasks = [Task(k, s, i) for s in stages for k in kinds for i in lasts]
+        return [task for task in tasks if self.problem.has_task(task)]
 
     def _objective(self) -> cp_model.IntVar:
         """Minimise the makespan or the largest per-device span; the bound is redundant."""
@@ -296,7 +303,8 @@ class PipelineModel:
                     self.model.add(obj >= self.end(task))
                     continue
                 for i in firsts:  # the device's first task is one class's first forward
-                    first = Task(Kind.F, min(problem.stages_on(d)), i)
+                    stages = [s for s in problem.stages_on(d) if i in problem.microbatches_of(s)]
+                    first = Task(Kind.F, min(stages), i)
                     self.model.add(obj >= self.end(task) - self.start[first])
         self.model.minimize(obj)
         return obj

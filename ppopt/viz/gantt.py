@@ -202,7 +202,7 @@ def legend_handles(problem: Problem) -> list[Patch]:
                     facecolor=chunk_color("chunk", chunk, problem.num_chunks),
                     hatch=CHUNK_HATCHES[chunk % len(CHUNK_HATCHES)],
                     edgecolor="white",
-                    label=f"chunk {chunk + 1}",
+                    label=_chunk_label(problem, chunk),
                 )
             )
     return handles
@@ -333,3 +333,12 @@ def _luminance(color: tuple[float, float, float]) -> float:
 def _darker(color: tuple[float, float, float]) -> tuple[float, float, float]:
     """The colour at 75% brightness (hatch lines on a shaded box)."""
     return (color[0] * 0.75, color[1] * 0.75, color[2] * 0.75)
+
+
+def _chunk_label(problem: Problem, chunk: int) -> str:
+    """A chunk's legend entry: ``chunk 2``; with two model copies (a device's first chunk is
+    copy 1's stage, its second copy 2's) the copy and the device it enters from."""
+    if problem.copies == 2:
+        entry = 1 if chunk == 0 else problem.num_devices
+        return f"copy {chunk + 1} (enters at device {entry})"
+    return f"chunk {chunk + 1}"

@@ -35,3 +35,29 @@ def checked(name: str, problem: Problem) -> Schedule:
     schedule = baseline(name, problem)
     assert_valid(schedule, tight=True)
     return schedule
+
+
+def atomic_pair_makespan(problem: Problem, slots: list[list[tuple[Task, ...]]]) -> float:
+    """Time DualPipe's slots with each overlapped pair atomic: it starts once the device is
+    free and every task of the pair is ready, lasts F + full B, and all its tasks end with it.
+    """
+    end: dict[Task, float] = {}
+    pos, free = [0] * len(slots), [0.0] * len(slots)
+    moved = True
+    while moved:
+        moved = False
+        for d, row in enumerate(slots):
+            while pos[d] < len(row):
+                slot = row[pos[d]]
+                deps = [
+                    (dep, t) for t in slot for dep in problem.dependencies(t) if dep not in slot
+                ]
+                if any(dep not in end for dep, _ in deps):
+                    break
+                start = max([free[d]] + [end[dep] + problem.latency(dep, t) for dep, t in deps])
+                free[d] = start + sum(problem.duration(t.kind, t.stage) for t in slot)
+                end.update((t, free[d]) for t in slot)
+                pos[d] += 1
+                moved = True
+    assert pos == [len(row) for row in slots]
+    return max(free)

@@ -193,3 +193,40 @@ def test_deadline_variant_needs_one_stage_per_device() -> None:
     assert "deadline" not in applicable_preferences(chunked)
     assert greedy_orders(chunked, None, "deadline") == greedy_orders(chunked, None, "fill")
     assert "deadline" in applicable_preferences(Problem.create(2, 4))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    p=st.sampled_from([2, 4, 6]),
+    half=st.integers(1, 6),
+    split=st.booleans(),
+    seed=st.integers(0, 10**6),
+    room=st.integers(0, 3),
+)
+def test_two_copies_never_stuck_never_above_the_limit(
+    p: int, half: int, split: bool, seed: int, room: int
+) -> None:
+    """Two model copies (each admits its own micro-batches at its first stage, the banker's
+    order the admission order): every variant finishes, valid and tight, within a limit from
+    one micro-batch's need (a device's larger stage activation) to a few more."""
+    import random
+
+    rng = random.Random(seed)
+    act = [float(rng.randint(1, 3)) for _ in range(p)]
+    problem = Problem.create(
+        p,
+        2 * half,
+        forward=[rng.uniform(0.5, 2) for _ in range(p)],
+        backward=[rng.uniform(0.5, 2) for _ in range(p)],
+        weight=[rng.uniform(0.2, 1) for _ in range(p)] if split else None,
+        activation=act,
+        p2p=rng.choice([0.0, 0.2]),
+        copies=2,
+        memory_limit="none",
+    )
+    limit = [problem.microbatch_memory(d) + room for d in range(p)]
+    for prefer, schedule in greedy_schedules(problem, limit).items():
+        assert_valid(schedule, limit, tight=True)
+        assert all(
+            pk <= cap + 1e-9 for pk, cap in zip(memory_peaks(schedule), limit, strict=True)
+        ), prefer

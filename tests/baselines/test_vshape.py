@@ -7,7 +7,7 @@ within 1F1B's memory and close to the lower bound where greedy is not."""
 from __future__ import annotations
 
 import pytest
-from baselines_helpers import checked, tasks, vshape_problem
+from baselines_helpers import atomic_pair_makespan, checked, tasks, vshape_problem
 
 from ppopt.baselines import baseline
 from ppopt.baselines.greedy import greedy_schedules
@@ -16,7 +16,6 @@ from ppopt.errors import ProblemError
 from ppopt.metrics import compute_metrics, peak_memory
 from ppopt.problem import Problem
 from ppopt.solver.bounds import lower_bound
-from ppopt.tasks import Task
 from ppopt.validate import assert_valid, memory_peaks
 
 # --------------------------------------------------------------------------------------- zb-v
@@ -140,32 +139,6 @@ def test_dualpipev_unsplit_closed_form(p, m, f):
     assert metrics.makespan == pytest.approx(4 * m * f + 2 * (p - 1) * f)
 
 
-def _atomic_pair_makespan(problem: Problem, slots: list[list[tuple[Task, ...]]]) -> float:
-    """Time DualPipe's slots with each overlapped pair atomic: it starts once the device is
-    free and every task of the pair is ready, lasts F + full B, and all its tasks end with it.
-    """
-    end: dict[Task, float] = {}
-    pos, free = [0] * len(slots), [0.0] * len(slots)
-    moved = True
-    while moved:
-        moved = False
-        for d, row in enumerate(slots):
-            while pos[d] < len(row):
-                slot = row[pos[d]]
-                deps = [
-                    (dep, t) for t in slot for dep in problem.dependencies(t) if dep not in slot
-                ]
-                if any(dep not in end for dep, _ in deps):
-                    break
-                start = max([free[d]] + [end[dep] + problem.latency(dep, t) for dep, t in deps])
-                free[d] = start + sum(problem.duration(t.kind, t.stage) for t in slot)
-                end.update((t, free[d]) for t in slot)
-                pos[d] += 1
-                moved = True
-    assert pos == [len(row) for row in slots]
-    return max(free)
-
-
 @pytest.mark.parametrize(("p", "m", "expected"), [(2, 4, 26.0), (4, 10, 66.0), (8, 20, 134.0)])
 def test_dualpipev_readme_bubble_with_atomic_pairs(p, m, expected):
     """With atomic F&B pairs (F&B = F + B, no overlap gain) and f = b = w = 1, each device
@@ -175,7 +148,7 @@ def test_dualpipev_readme_bubble_with_atomic_pairs(p, m, expected):
     problem = vshape_problem(p, m)
     slots = dualpipev_slots(problem)
     assert sum(len(slot) > 1 for slot in slots[0]) == 2 * (m - 2 * p + 1) + (p - 1)
-    makespan = _atomic_pair_makespan(problem, slots)
+    makespan = atomic_pair_makespan(problem, slots)
     assert makespan == expected == 6 * m + (p - 1) * (3 + 2 - 3)
 
 

@@ -20,6 +20,7 @@ from strategies import problems
 
 from ppopt.config import (
     ConfigError,
+    build_problem,
     load_config,
     merge,
     problem_from_dict,
@@ -219,8 +220,27 @@ def test_normalised_problem_reads_back_to_the_same_problem(problem: Problem) -> 
         "num_stages", "num_batches", "num_chunks", "placement", "forward_times",
         "backward_times", "weight_times", "p2p_time", "memory", "runtime", "recompute_times",
         "microbatch_scale",
-        "overlap_times",
+        "overlap_times", "copies",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"forward": [1, 2, 3, 4], "backward": 2.0, "weight": 1.0, "p2p": [0.1, 0.2, 0.3]},
+        {"forward": 1.0, "overlap": [2.5, 2.0, 2.5, 3.0], "activation": [1, 2, 1, 2]},
+        {"forward": 1.0, "p2p": [[0, 1, 2, 3], [1, 0, 1, 2], [2, 1, 0, 1], [3, 2, 1, 0]]},
+    ],
+)
+def test_two_copy_problem_reads_back_from_its_normalised_form(kwargs: dict) -> None:
+    """``copies: 2`` writes one value per virtual stage (2p; the link list as 2p-1
+    boundaries) and reads them back to the same problem."""
+    problem = Problem.create(4, 8, copies=2, memory_limit="1x", **kwargs)
+    raw = json.loads(json.dumps(problem_to_dict(problem)))
+    assert raw["copies"] == 2 and len(raw["forward_times"]) == 8 and raw["num_chunks"] == 2
+    assert problem_from_dict(raw) == problem
+    config = {"num_stages": 4, "num_batches": 8, "copies": 2, "forward_times": [1, 2, 3, 4]}
+    assert build_problem(config).forward == (1, 2, 3, 4) * 2
 
 
 def test_normalised_problem_rejects_run_keys() -> None:

@@ -14,15 +14,19 @@ from __future__ import annotations
 import functools
 import os
 import random
+from itertools import product
 
 from exhaustive import exhaustive_optimum
 from hypothesis import strategies as st
 from strategies import problems
 
+from ppopt.errors import DeadlockError
 from ppopt.limits import MemoryLimit
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
 from ppopt.solver import SolverOptions
+from ppopt.tasks import Kind
+from ppopt.timeline import compute_timeline
 
 #: Relative slack for comparing two float objectives / a bound with an objective.
 TOL = 1e-9
@@ -155,3 +159,55 @@ def limited_problems(draw: st.DrawFn) -> Problem:
 def at_most(smaller: float, larger: float) -> bool:
     """``smaller <= larger`` up to float rounding of sums of durations."""
     return smaller <= larger + TOL * max(1.0, abs(larger))
+
+
+def paired_optimum(problem: Problem) -> float:
+    """The shortest makespan over every per-device order (each device's tasks in every
+    sequence that keeps its own micro-batches' dependencies) and every set of pairs of an
+    adjacent F and the B after it (different micro-batches), each timed by the engine;
+    orders that deadlock skipped. Brute force, for tiny problems only."""
+    def local_orders(tasks: list) -> list[tuple]:
+        """Every sequence of ``tasks`` in which each one comes after its dependencies among
+        them (built task by task)."""
+        out: list[tuple] = []
+
+        def extend(prefix: list, left: list) -> None:
+            if not left:
+                out.append(tuple(prefix))
+            for task in left:
+                if all(e not in left for e in befores[task]):
+                    extend([*prefix, task], [t for t in left if t != task])
+
+        extend([], list(tasks))
+        return out
+
+    def pairings(order: tuple, k: int = 0) -> list[list]:
+        if k >= len(order) - 1:
+            return [[]]
+        out = pairings(order, k + 1)
+        f, b = order[k], order[k + 1]
+        if f.kind == Kind.F and problem.pair_fault(f, b) is None:
+            out += [[(f, b), *rest] for rest in pairings(order, k + 2)]
+        return out
+
+    befores = {
+        task: [
+            type(task)(e.kind, e.stage, task.microbatch)
+            for e in problem.edges[task.kind, task.stage]
+        ]
+        for task in problem.tasks()
+    }
+    per_device = [
+        [t for t in problem.tasks() if problem.device_of(t.stage) == d]
+        for d in range(problem.num_devices)
+    ]
+    best = float("inf")
+    for orders in product(*(local_orders(tasks) for tasks in per_device)):
+        for chosen in product(*(pairings(order) for order in orders)):
+            pairs = [pair for device_pairs in chosen for pair in device_pairs]
+            try:
+                schedule = compute_timeline(problem, orders, pairs=pairs)
+            except DeadlockError:
+                continue
+            best = min(best, schedule.makespan)
+    return best

@@ -20,6 +20,7 @@ from solver_helpers import (
     describe,
     limited_problems,
     optimum,
+    paired_optimum,
 )
 
 from ppopt.baselines import applicable_baselines, baseline
@@ -123,64 +124,6 @@ def test_chunked_tail_idle_when_one_microbatch_fits(m: int) -> None:
     assert chunked_tail_idle(problem, 1, None) == 0.0
 
 
-def _paired_optimum(problem: Problem) -> float:
-    """The shortest makespan over every per-device order (each device's tasks in every
-    sequence that keeps its own micro-batches' dependencies) and every set of pairs of an
-    adjacent F and the B after it (different micro-batches), each timed by the engine;
-    orders that deadlock skipped. Brute force, for tiny problems only."""
-    from itertools import product
-
-    from ppopt.errors import DeadlockError
-    from ppopt.tasks import Kind
-    from ppopt.timeline import compute_timeline
-
-    def local_orders(tasks: list) -> list[tuple]:
-        """Every sequence of ``tasks`` in which each one comes after its dependencies among
-        them (built task by task)."""
-        out: list[tuple] = []
-
-        def extend(prefix: list, left: list) -> None:
-            if not left:
-                out.append(tuple(prefix))
-            for task in left:
-                if all(e not in left for e in befores[task]):
-                    extend([*prefix, task], [t for t in left if t != task])
-
-        extend([], list(tasks))
-        return out
-
-    def pairings(order: tuple, k: int = 0) -> list[list]:
-        if k >= len(order) - 1:
-            return [[]]
-        out = pairings(order, k + 1)
-        f, b = order[k], order[k + 1]
-        if f.kind == Kind.F and problem.pair_fault(f, b) is None:
-            out += [[(f, b), *rest] for rest in pairings(order, k + 2)]
-        return out
-
-    befores = {
-        task: [
-            type(task)(e.kind, e.stage, task.microbatch)
-            for e in problem.edges[task.kind, task.stage]
-        ]
-        for task in problem.tasks()
-    }
-    per_device = [
-        [t for t in problem.tasks() if problem.device_of(t.stage) == d]
-        for d in range(problem.num_devices)
-    ]
-    best = float("inf")
-    for orders in product(*(local_orders(tasks) for tasks in per_device)):
-        for chosen in product(*(pairings(order) for order in orders)):
-            pairs = [pair for device_pairs in chosen for pair in device_pairs]
-            try:
-                schedule = compute_timeline(problem, orders, pairs=pairs)
-            except DeadlockError:
-                continue
-            best = min(best, schedule.makespan)
-    return best
-
-
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -227,7 +170,7 @@ def test_pair_bound_is_below_the_brute_force_optimum(kwargs: dict) -> None:
     from ppopt.solver.bounds import lower_bound
 
     problem = Problem.create(**kwargs, memory_limit="none")
-    optimum = _paired_optimum(problem)
+    optimum = paired_optimum(problem)
     assert lower_bound(problem, "makespan") <= optimum + 1e-9
     assert lower_bound(problem, "span") <= optimum + 1e-9
 
@@ -251,4 +194,4 @@ def test_pair_saving_cap_closed_form() -> None:
     assert pair_saving_cap(two, 0) == pytest.approx(4.5)
     one = Problem.create(1, 3, forward=1.0, backward=2.0, overlap=2.25, memory_limit="none")
     assert pair_saving_cap(one, 0) == pytest.approx(1.5)
-    assert _paired_optimum(one) == pytest.approx(9.0 - 1.5)
+    assert paired_optimum(one) == pytest.approx(9.0 - 1.5)
