@@ -9,6 +9,7 @@ import random
 import re
 
 import pytest
+from strategies import random_orders
 
 from ppopt.baselines import baseline
 from ppopt.errors import OrderError, ProblemError
@@ -227,25 +228,6 @@ def test_engine_refuses_a_task_of_the_wrong_copy() -> None:
         compute_timeline(problem, orders)
 
 
-def _random_orders(problem: Problem, rng: random.Random) -> list[list[Task]]:
-    """Per-device orders read off one random global topological order (never deadlock)."""
-    left = {task: len(problem.dependencies(task)) for task in problem.tasks()}
-    after: dict[Task, list[Task]] = {task: [] for task in left}
-    for task in left:
-        for dep in problem.dependencies(task):
-            after[dep].append(task)
-    ready = [task for task, n in left.items() if n == 0]
-    orders: list[list[Task]] = [[] for _ in range(problem.num_devices)]
-    while ready:
-        task = ready.pop(rng.randrange(len(ready)))
-        orders[problem.device_of(task.stage)].append(task)
-        for nxt in after[task]:
-            left[nxt] -= 1
-            if left[nxt] == 0:
-                ready.append(nxt)
-    return orders
-
-
 def test_engine_times_random_two_copy_orders_and_pairs_tight_and_valid() -> None:
     """Random orders of random two-copy problems, with random legal pairs (an F and the B
     right after it, of different micro-batches: cross-copy pairs included), timed by the
@@ -264,7 +246,7 @@ def test_engine_times_random_two_copy_orders_and_pairs_tight_and_valid() -> None
             overlap=rng.uniform(max(f, b), f + b),
             p2p=rng.choice([0.0, 0.3]),
         )
-        orders = _random_orders(problem, rng)
+        orders = random_orders(problem, rng)
         pairs = []
         for order in orders:
             used: set[Task] = set()
