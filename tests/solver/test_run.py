@@ -282,7 +282,9 @@ def test_the_floor_stops_when_the_time_is_up(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(run_module, "MODEL_SECONDS_PER_TASK", 1e3)  # no time for CP-SAT
     result = solve(problem, SolverOptions(time_limit=1.0, workers=1))
     assert consumed <= 6, consumed  # 1 s of 0.2 s batches, and the one that ran over
-    assert result.schedule.orders() == first.orders()
+    # no CP-SAT: the floor's schedule, or the tabu search's improvement of it in what is left
+    assert result.source in ("1f1b", "tabu"), result.source
+    assert result.schedule.makespan <= first.makespan
     assert result.status == "FEASIBLE" and result.lower_bound <= 40.0  # the optimum is 40
 
 
