@@ -4,7 +4,9 @@ For every device: the earliest its first task can start (the forward chain up to
 stage), plus all of its work, plus the idle time it cannot avoid, plus what must still run
 after its last task (the backward chain below it when the backward is not split). The largest
 of these, and one micro-batch's whole critical path, bound the makespan; the same without the
-chains before and after bounds the span.
+chains before and after bounds the span. For the makespan, the one-machine bound of
+:mod:`ppopt.solver.one_machine` (each task's own head and tail, Jackson's preemptive rule per
+device) joins them.
 
 Unavoidable idle on a device that holds one stage ``s`` (micro-batches in order per kind,
 which loses nothing, see :mod:`ppopt.solver.model`):
@@ -28,6 +30,7 @@ from ppopt.metrics import Objective
 from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
+from ppopt.solver.one_machine import one_machine_bound
 from ppopt.tasks import Kind, Task
 
 
@@ -166,10 +169,13 @@ def device_span_bound(problem: Problem, device: int, limit: float | None = None)
 
 
 def makespan_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -> float:
-    """A makespan no schedule can beat under the per-device memory limit."""
+    """A makespan no schedule can beat under the per-device memory limit: the closed forms
+    above and the one-machine bound (:mod:`ppopt.solver.one_machine`), each valid alone
+    (neither dominates: the closed forms' memory knapsack bounds the work that can wait in
+    the cool-down, the one-machine bound counts each task's own head and tail)."""
     caps = limit or (None,) * problem.num_devices
     per_device = max(device_bound(problem, d, caps[d]) for d in range(problem.num_devices))
-    return max(per_device, critical_path(problem))
+    return max(per_device, critical_path(problem), one_machine_bound(problem, limit))
 
 
 def span_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -> float:

@@ -1,0 +1,181 @@
+"""The one-machine bound: each device alone, its tasks' heads and tails from the chains.
+
+Every task ``t`` gets a *head* ``r_t`` (no schedule starts it earlier) and a *tail* ``q_t``
+(no schedule ends the step less than ``q_t`` after ``t`` ends): longest paths in a graph of
+rules every schedule keeps, with the other devices' capacity left out. One device's tasks
+with those heads and tails form the problem ``1 | r_j, pmtn | max C_j + q_j``, whose optimum
+is a lower bound on the makespan; with preemption it is solved exactly by Jackson's rule (at
+every moment run the released task of largest tail), in ``O(n log n)``. It counts the
+idle a device cannot avoid wherever it comes from (warm-up, cool-down, memory), which is
+what the closed forms of :mod:`ppopt.solver.bounds` miss where warm-up and cool-down
+overlap (m close to p).
+
+The graph (all rules of one micro-batch's tasks plus three rules between micro-batches):
+
+* the dependencies of :attr:`Problem.edges`, with their latencies;
+* micro-batches in order per (kind, stage): among identical micro-batches some optimal
+  schedule has them (the order-statistics argument of :mod:`ppopt.solver.model`), so heads
+  and tails in that order bound *every* schedule's best makespan;
+* memory loops: F(s, j) cannot start before B(s, j-L) ends, where ``L`` micro-batches fit in
+  memory. When F(s, j) starts, every earlier micro-batch whose B(s, ·) has not ended holds,
+  on this device, the whole activation of ``s`` and of each earlier stage the device holds
+  (their backwards come after B(s, ·)), ``A_s`` in all, and so does micro-batch j: at most
+  ``L = floor(limit / A_s)`` of them, and with backwards in order those not ended are the
+  last ones. Likewise, with a split backward, every earlier micro-batch whose W(s, ·) has not
+  ended holds at least the retained part ``kept_s``: at most ``K = floor((limit - A_s) /
+  kept_s)`` of them beside micro-batch j's ``A_s``, so F(s, j) waits for W(s, j-K-1).
+
+Only for problems whose micro-batches are identical and whose passes are F, B (and W), one
+at a time per device: :func:`applies` says which.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+
+from ppopt.limits import MEMORY_TOLERANCE
+from ppopt.offload import Offload
+from ppopt.problem import Problem, StageKind
+from ppopt.recompute import Recompute
+from ppopt.tasks import Kind
+
+#: Per (kind, stage), per micro-batch: a head or a tail.
+Times = dict[StageKind, list[float]]
+
+
+def applies(problem: Problem) -> bool:
+    """Whether the bound holds: identical micro-batches (the order argument), no R, O or L
+    tasks (they change what holds memory), no overlapped pairs (two tasks at a time)."""
+    return (
+        not problem.is_scaled
+        and problem.recompute == Recompute.NONE
+        and problem.offload == Offload.NONE
+        and problem.overlap is None
+    )
+
+
+def memory_loops(
+    problem: Problem, limit: Sequence[float] | None
+) -> dict[StageKind, list[tuple[Kind, int]]]:
+    """Per forward (F, s): the (kind, lag) of each memory loop, F(s, j) after the end of
+    ``kind``(s, j - lag) (see the module docstring); none without a limit."""
+    loops: dict[StageKind, list[tuple[Kind, int]]] = {}
+    if limit is None:
+        return loops
+    for d in range(problem.num_devices):
+        room = limit[d] * (1 + 2 * MEMORY_TOLERANCE)  # what the validator lets through, and more
+        held = 0.0
+        for s in problem.stages_on(d):
+            held += problem.activation[s]
+            rules = []
+            if held > 0:
+                rules.append((Kind.B, max(1, math.floor(room / held))))
+            kept = problem.retained[s]
+            if problem.is_split and kept > 0 and room >= held:
+                rules.append((Kind.W, math.floor((room - held) / kept) + 1))
+            loops[Kind.F, s] = rules
+    return loops
+
+
+def _stage_kind_order(problem: Problem) -> list[StageKind]:
+    """The (kind, stage) pairs with every dependency before its dependents (Kahn's rule)."""
+    waiting = {key: len(edges) for key, edges in problem.edges.items()}
+    order = [key for key, count in waiting.items() if count == 0]
+    for key in order:  # grows while it is read
+        for e in problem.successors[key]:
+            waiting[e.kind, e.stage] -= 1
+            if waiting[e.kind, e.stage] == 0:
+                order.append((e.kind, e.stage))
+    return order
+
+
+def heads(problem: Problem, limit: Sequence[float] | None) -> Times:
+    """Per task, the longest path to its start: dependencies, order, memory loops."""
+    m = problem.num_microbatches
+    order = _stage_kind_order(problem)
+    loops = memory_loops(problem, limit)
+    dur = {key: problem.duration(*key) for key in order}
+    head: Times = {key: [0.0] * m for key in order}
+    for i in range(m):
+        for key in order:
+            best = head[key][i - 1] + dur[key] if i else 0.0
+            for e in problem.edges[key]:
+                best = max(best, head[e.kind, e.stage][i] + dur[e.kind, e.stage] + e.latency)
+            for kind, lag in loops.get(key, ()):
+                if i >= lag:
+                    best = max(best, head[kind, key[1]][i - lag] + dur[kind, key[1]])
+            head[key][i] = best
+    return head
+
+
+def tails(problem: Problem, limit: Sequence[float] | None) -> Times:
+    """Per task, the longest path from its end to the end of the step (the same graph)."""
+    m = problem.num_microbatches
+    order = _stage_kind_order(problem)
+    loops = memory_loops(problem, limit)
+    dur = {key: problem.duration(*key) for key in order}
+    waiting: dict[StageKind, list[tuple[StageKind, int]]] = {key: [] for key in order}
+    for (kind, s), rules in loops.items():
+        for freer, lag in rules:
+            waiting[freer, s].append(((kind, s), lag))
+    tail: Times = {key: [0.0] * m for key in order}
+    for i in range(m - 1, -1, -1):
+        for key in reversed(order):
+            best = dur[key] + tail[key][i + 1] if i + 1 < m else 0.0
+            for e in problem.successors[key]:
+                after = (e.kind, e.stage)
+                best = max(best, e.latency + dur[after] + tail[after][i])
+            for after, lag in waiting[key]:
+                if i + lag < m:
+                    best = max(best, dur[after] + tail[after][i + lag])
+            tail[key][i] = best
+    return tail
+
+
+def jackson_bound(jobs: Sequence[tuple[float, float, float]]) -> float:
+    """The optimum of ``1 | r_j, pmtn | max C_j + q_j`` for ``(r, p, q)`` jobs: Jackson's
+    preemptive schedule (always run the released job of largest tail), which is optimal."""
+    pending = sorted(jobs)
+    ready: list[list[float]] = []  # [-q, remaining p] of released jobs
+    now, best, k = -math.inf, 0.0, 0
+    while k < len(pending) or ready:
+        if not ready:
+            now = max(now, pending[k][0])
+        while k < len(pending) and pending[k][0] <= now:
+            r, p, q = pending[k]
+            heapq.heappush(ready, [-q, p])
+            k += 1
+        job = ready[0]
+        upcoming = pending[k][0] if k < len(pending) else math.inf
+        if now + job[1] <= upcoming:
+            heapq.heappop(ready)
+            now += job[1]
+            best = max(best, now - job[0])
+        else:  # a job is released first: it may preempt this one
+            job[1] -= upcoming - now
+            now = upcoming
+    return best
+
+
+def device_jobs(
+    problem: Problem, device: int, head: Times, tail: Times
+) -> list[tuple[float, float, float]]:
+    """The ``(r, p, q)`` of every task of one device."""
+    jobs = []
+    for s in problem.stages_on(device):
+        for kind in problem.pass_kinds:
+            p = problem.duration(kind, s)
+            jobs += [(r, p, q) for r, q in zip(head[kind, s], tail[kind, s], strict=True)]
+    return jobs
+
+
+def one_machine_bound(problem: Problem, limit: Sequence[float] | None = None) -> float:
+    """The largest one-machine bound over the devices (0 where it does not apply)."""
+    if not applies(problem):
+        return 0.0
+    head, tail = heads(problem, limit), tails(problem, limit)
+    return max(
+        jackson_bound(device_jobs(problem, d, head, tail)) for d in range(problem.num_devices)
+    )
