@@ -172,10 +172,85 @@ def device_jobs(
 
 
 def one_machine_bound(problem: Problem, limit: Sequence[float] | None = None) -> float:
-    """The largest one-machine bound over the devices (0 where it does not apply)."""
+    """The largest one-machine bound over the devices (0 where it does not apply), each
+    device's strengthened by the cool-down cases where they apply (:func:`cool_down_bound`)."""
     if not applies(problem):
         return 0.0
     head, tail = heads(problem, limit), tails(problem, limit)
-    return max(
-        jackson_bound(device_jobs(problem, d, head, tail)) for d in range(problem.num_devices)
-    )
+    jobs = [device_jobs(problem, d, head, tail) for d in range(problem.num_devices)]
+    best = max(jackson_bound(row) for row in jobs)
+    if limit is None:
+        return best
+    for d in range(problem.num_devices):
+        best = max(best, cool_down_bound(problem, d, limit[d], head, tail, best))
+    return best
+
+
+def cool_down_cases(problem: Problem, stage: int, room: float) -> list[tuple[int, int]]:
+    """Per case ``nb`` (how many backwards of stage ``s`` are still pending, not ended, when
+    its last forward F(s, m-1) starts), the last B(s, ·) and the last W(s, ·) that must have
+    ended by then (-1: none). Backwards end in order, so the pending ones are B(s, m-1-nb ..
+    m-2) and B(s, m-2-nb) has ended; each holds the activation ``a`` beside F(s, m-1)'s, so
+    ``nb < L``. Each earlier micro-batch whose B ended and W did not holds ``kept``: at most
+    ``K = floor((limit - (nb+1) a) / kept)`` of them, the last ones (W in order), so
+    W(s, m-2-nb-K) has ended too. One stage on the device."""
+    m, act, kept = problem.num_microbatches, problem.activation[stage], problem.retained[stage]
+    room *= 1 + 2 * MEMORY_TOLERANCE
+    fit = m if act <= 0 else max(1, math.floor(room / act))
+    cases = []
+    for nb in range(min(fit, m)):
+        last_w = -1
+        if problem.is_split and kept > 0:
+            last_w = m - 2 - nb - math.floor((room - (nb + 1) * act) / kept)
+        cases.append((m - 2 - nb, last_w))
+    return cases
+
+
+def cool_down_bound(
+    problem: Problem, device: int, room: float, head: Times, tail: Times, floor: float
+) -> float:
+    """The one-machine bound of a device holding one stage, split into the cases of
+    :func:`cool_down_cases`: in each, F(s, m-1) waits for the B and W that must have ended
+    (its head and B(s, m-1)'s rise), and those and the ones before them in order carry
+    F(s, m-1)'s tail (its duration and tail beyond theirs). The device's bound is the least
+    over the cases; ``floor`` when the device cannot beat it (0 with several stages)."""
+    stages = problem.stages_on(device)
+    if len(stages) != 1:
+        return 0.0
+    s, m = stages[0], problem.num_microbatches
+    best = math.inf
+    for last_b, last_w in cool_down_cases(problem, s, room):
+        value = jackson_bound(_case_jobs(problem, s, head, tail, last_b, last_w))
+        best = min(best, value)
+        if best <= floor:
+            return floor  # the least over the cases cannot beat the bound already known
+    return best if m > 1 else floor
+
+
+def _case_jobs(
+    problem: Problem, s: int, head: Times, tail: Times, last_b: int, last_w: int
+) -> list[tuple[float, float, float]]:
+    """The ``(r, p, q)`` jobs of stage ``s``'s device in one cool-down case."""
+    m = problem.num_microbatches
+    f, b = problem.duration(Kind.F, s), problem.duration(Kind.B, s)
+    w = problem.duration(Kind.W, s) if problem.is_split else 0.0
+    r = {kind: list(head[kind, s]) for kind in problem.pass_kinds}
+    q = {kind: list(tail[kind, s]) for kind in problem.pass_kinds}
+    last = m - 1
+    after = f + q[Kind.F][last]  # what follows the end of a task F(s, m-1) waits for
+    if last_b >= 0:
+        r[Kind.F][last] = max(r[Kind.F][last], r[Kind.B][last_b] + b)
+        for i in range(last_b, -1, -1):
+            q[Kind.B][i] = max(q[Kind.B][i], after + (last_b - i) * b)
+    if last_w >= 0:
+        r[Kind.F][last] = max(r[Kind.F][last], r[Kind.W][last_w] + w)
+        for i in range(last_w, -1, -1):
+            q[Kind.W][i] = max(q[Kind.W][i], after + (last_w - i) * w)
+            q[Kind.B][i] = max(q[Kind.B][i], w + q[Kind.W][i])
+    r[Kind.B][last] = max(r[Kind.B][last], r[Kind.F][last] + f + problem.round_trip(s))
+    if problem.is_split:
+        r[Kind.W][last] = max(r[Kind.W][last], r[Kind.B][last] + b)
+    durations = {kind: problem.duration(kind, s) for kind in problem.pass_kinds}
+    return [
+        (r[kind][i], durations[kind], q[kind][i]) for kind in problem.pass_kinds for i in range(m)
+    ]

@@ -6,6 +6,7 @@ schedules, and the bound is never above an optimum.
   engine, with the schedule's own peak memory as the limit) relabelled into micro-batch order,
   every task starts at or after its head, ends at least its tail before the makespan, and
   every memory loop holds; the bound is at most the makespan.
+* Cool-down cases: a random schedule is in one of them, and keeps what that case assumes.
 * The bound is at most the exhaustive optimum on the seeded small problems and on random
   tiny ones (hypothesis), and equals it on a closed form where memory serialises everything.
 """
@@ -27,7 +28,9 @@ from ppopt.problem import Problem
 from ppopt.schedule import Op, Schedule
 from ppopt.solver.bounds import device_bound, lower_bound
 from ppopt.solver.one_machine import (
+    _case_jobs,
     applies,
+    cool_down_cases,
     heads,
     jackson_bound,
     memory_loops,
@@ -171,3 +174,28 @@ def test_applies_only_to_identical_microbatches_one_task_at_a_time() -> None:
     assert not applies(Problem.create(2, 2, forward=1.0, backward=2.0, overlap=2.5))
     assert not applies(plain.with_recompute("all"))
     assert one_machine_bound(Problem.create(2, 2, forward=1.0, backward=2.0, overlap=2.5)) == 0.0
+
+
+@settings(max_examples=400 * SCALE, deadline=None, derandomize=True)
+@given(timed(problems(max_devices=4, max_microbatches=6, max_chunks=1)))
+def test_cool_down_case_of_random_schedules_holds(schedule: Schedule) -> None:
+    """Under the schedule's own peaks as the limit, the schedule in micro-batch order is in
+    one of the cool-down cases of every stage (``nb`` = its backwards not ended when its last
+    forward starts), and that case's B and W have ended by then; the case's one-machine
+    bound is at most the makespan."""
+    problem = schedule.problem
+    limit = tuple(peak_memory(schedule))
+    ops, m = _in_order(schedule), problem.num_microbatches
+    head, tail = heads(problem, limit), tails(problem, limit)
+    for s in range(problem.num_stages):
+        start = ops[Kind.F, s, m - 1].start
+        pending = sum(1 for i in range(m - 1) if ops[Kind.B, s, i].end > start)
+        cases = cool_down_cases(problem, s, limit[problem.device_of(s)])
+        assert pending < len(cases)
+        last_b, last_w = cases[pending]
+        if last_b >= 0:
+            assert at_most(ops[Kind.B, s, last_b].end, start)
+        if last_w >= 0:
+            assert at_most(ops[Kind.W, s, last_w].end, start)
+        jobs = _case_jobs(problem, s, head, tail, last_b, last_w)
+        assert at_most(jackson_bound(jobs), schedule.makespan)
