@@ -199,3 +199,15 @@ def test_cool_down_case_of_random_schedules_holds(schedule: Schedule) -> None:
             assert at_most(ops[Kind.W, s, last_w].end, start)
         jobs = _case_jobs(problem, s, head, tail, last_b, last_w)
         assert at_most(jackson_bound(jobs), schedule.makespan)
+
+
+@settings(max_examples=100 * SCALE, deadline=None, derandomize=True)
+@given(problems(max_devices=4, max_microbatches=6))
+def test_lifted_heads_and_tails_are_never_weaker(problem: Problem) -> None:
+    """The lift (each task waits for its ancestors on its own device) only raises heads and
+    tails: it is a max with the plain longest path."""
+    limit = problem.memory_caps
+    for compute in (heads, tails):
+        plain, lifted = compute(problem, limit, lift=False), compute(problem, limit)
+        for key, values in plain.items():
+            assert all(at_most(a, b) for a, b in zip(values, lifted[key], strict=True))
