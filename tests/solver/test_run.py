@@ -303,10 +303,12 @@ def test_no_model_is_built_without_the_time_to_build_it(monkeypatch: pytest.Monk
 @pytest.mark.parametrize(
     "config",
     [
-        {"num_stages": 3, "num_batches": 3, "forward_times": [2, 1, 1],
-         "backward_times": [2, 2, 1]},
-        {"num_stages": 2, "num_batches": 2, "forward_times": [1, 1], "backward_times": [1, 3],
-         "weight_times": [2, 1]},
+        # (the one-machine bound proves 3x3 F [2,1,1] B [2,2,1] and a 2x2 split case at once:
+        # these two are still above the bound, 17 < 18 and 18 < 19)
+        {"num_stages": 3, "num_batches": 3, "forward_times": [1, 2, 1],
+         "backward_times": [3, 2, 2]},
+        {"num_stages": 3, "num_batches": 3, "forward_times": [2, 2, 1],
+         "backward_times": [3, 2, 2]},
     ],
 )  # fmt: skip
 def test_a_solver_tie_keeps_the_floors_schedule(config: dict) -> None:
