@@ -4,7 +4,9 @@ For every device: the earliest its first task can start (the forward chain up to
 stage), plus all of its work, plus the idle time it cannot avoid, plus what must still run
 after its last task (the backward chain below it when the backward is not split). The largest
 of these, and one micro-batch's whole critical path, bound the makespan; the same without the
-chains before and after bounds the span.
+chains before and after bounds the span. For the makespan, the one-machine bound of
+:mod:`ppopt.solver.one_machine` (each task's own head and tail, Jackson's preemptive rule per
+device) joins them.
 
 Unavoidable idle on a device that holds one stage ``s`` (micro-batches in order per kind,
 which loses nothing, see :mod:`ppopt.solver.model`):
@@ -28,6 +30,7 @@ from ppopt.metrics import Objective
 from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
+from ppopt.solver.one_machine import one_machine_bound
 from ppopt.tasks import Kind, Task
 
 
@@ -175,11 +178,17 @@ def device_span_bound(problem: Problem, device: int, limit: float | None = None)
     return problem.device_work(device) + unavoidable_idle(problem, device, limit)
 
 
-def makespan_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -> float:
-    """A makespan no schedule can beat under the per-device memory limit."""
+def makespan_lower_bound(
+    problem: Problem, limit: tuple[float, ...] | None = None, one_machine: bool = True
+) -> float:
+    """A makespan no schedule can beat under the per-device memory limit: the closed forms
+    above and the one-machine bound (:mod:`ppopt.solver.one_machine`), each valid alone
+    (neither dominates: the closed forms' memory knapsack bounds the work that can wait in
+    the cool-down, the one-machine bound counts each task's own head and tail)."""
     caps = limit or (None,) * problem.num_devices
     per_device = max(device_bound(problem, d, caps[d]) for d in range(problem.num_devices))
-    return max(per_device, critical_path(problem))
+    strong = one_machine_bound(problem, limit) if one_machine else 0.0
+    return max(per_device, critical_path(problem), strong)
 
 
 def span_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -> float:
@@ -188,11 +197,17 @@ def span_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -
     return max(device_span_bound(problem, d, caps[d]) for d in range(problem.num_devices))
 
 
-def lower_bound(problem: Problem, objective: str, limit: tuple[float, ...] | None = None) -> float:
+def lower_bound(
+    problem: Problem,
+    objective: str,
+    limit: tuple[float, ...] | None = None,
+    one_machine: bool = True,
+) -> float:
     """The bound for the chosen objective (``makespan`` or ``span``). With recomputation the
     memory arguments do not hold (a recomputed micro-batch frees memory before its B, and R
     passes can fill the idle windows): the bound is that of the problem without R passes and
-    without a limit, a relaxation."""
+    without a limit, a relaxation. ``one_machine=False`` leaves out the one-machine bound
+    (about 0.1 ms a task), for a first bound before the first schedule."""
     if problem.recompute != Recompute.NONE:
         problem, limit = problem.without_recompute(), None
     if problem.offload != Offload.NONE:  # an offloaded micro-batch frees memory before B too
@@ -205,7 +220,7 @@ def lower_bound(problem: Problem, objective: str, limit: tuple[float, ...] | Non
         return overlap_lower_bound(problem, objective)
     if objective == Objective.SPAN:
         return span_lower_bound(problem, limit)
-    return makespan_lower_bound(problem, limit)
+    return makespan_lower_bound(problem, limit, one_machine)
 
 
 def scaled_lower_bound(problem: Problem, objective: str) -> float:

@@ -46,7 +46,7 @@ from ppopt.solver.scaling import (
     task_durations,
     time_scale,
 )
-from ppopt.solver.window import sweep_windows
+from ppopt.solver.window import Cursor, sweep_windows, window_bounds
 from ppopt.tasks import Task
 from ppopt.timeline import compute_timeline
 
@@ -74,6 +74,16 @@ TABU_PATIENCE = 150
 #: instance proven optimal in 5 s instead of 0.6 % above; DeepSeek-V3's p=8 partition
 #: 644.52 -> 627.39, where CP-SAT alone needs 20 s for 627.42).
 DIRECT_TABU_SHARE = 0.2
+#: ``large``, not deterministic: the tabu search and the window sweep take turns, the sweep
+#: a slice of this many seconds at a time resuming where the last slice stopped, until the
+#: window share is spent or a whole sweep and the search after it find nothing (measured
+#: at 60 s on 1 worker: p=16 m=32 split 110.51 -> 109.18, V 189.39 -> 187.93; a local
+#: optimum of one is often not one of the other).
+ROUND_WINDOW_SECONDS = 15.0
+#: ``large`` on 1 worker: CP-SAT runs no LNS then (one full-model worker, see
+#: :func:`large_model_parameters`), so the turns take this share of the time left instead
+#: of :data:`WINDOW_SHARE`; the rest builds the model and gets CP-SAT's bound.
+ONE_WORKER_IMPROVE_SHARE = 0.95
 #: With ``overlap_times``, on either path: share of the time left for the tabu search's
 #: pair moves before CP-SAT (which improved on no hint of the p=8 m=20 overlap benchmark
 #: within 20 s), with no patience limit (measured: it still finds shorter schedules there
@@ -120,7 +130,10 @@ class _Run:
         self.started = time.perf_counter()
         self.caps = self.problem.memory_caps
         self.method = _method(self.problem, self.options)
-        self.bound = lower_bound(self.problem, self.options.objective, self.caps)
+        # the closed forms first, so the first baseline is not kept waiting (the one-machine
+        # bound costs about 0.1 ms a task): the full bound after the first batch (_floor)
+        self.bound = lower_bound(self.problem, self.options.objective, self.caps, False)
+        self.full_bound = False
         self.best: Schedule | None = None  # the best schedule so far
         self.cp_bound = -math.inf  # CP-SAT's bound, converted to a bound of the problem
         self.last_said: tuple[float | None, float] | None = None  # the last progress line
@@ -155,6 +168,7 @@ class _Run:
             return self._cp_sat(None, orders)
         try:
             self._floor()
+            self._full_bound()
             unmoved = self.problem.offloads  # the local searches do not move copies
             if self.best and not unmoved and not self._proven(self.best) and self._left() > 0:
                 self._improve_without_r(self.best)
@@ -223,6 +237,15 @@ class _Run:
             pool = [*candidates, *([self.best] if self.best is not None else [])]
             if pool:
                 self.report(min(pool, key=by_objective(self.options.objective)))
+            self._full_bound()
+
+    def _full_bound(self) -> None:
+        """Replace the first bound (closed forms) by the full one, once (a progress line
+        says so when it is stronger)."""
+        if not self.full_bound:
+            self.full_bound = True
+            self.bound = lower_bound(self.problem, self.options.objective, self.caps)
+            self.say()
 
     def _no_time_for(self, seconds: float) -> bool:
         """Whether a phase of about ``seconds`` would overrun the limit (never when
@@ -243,7 +266,11 @@ class _Run:
 
     def _improve(self, floor: Schedule) -> None:
         """The tabu search, then the window sweep, each on the best schedule so far (kept in
-        :attr:`best` as they go, so Ctrl-C loses nothing)."""
+        :attr:`best` as they go, so Ctrl-C loses nothing); on the large path, unless
+        deterministic, in turns (:meth:`_improve_in_turns`)."""
+        if self._in_turns():
+            self._improve_in_turns(floor)
+            return
         for better in self._tabu_rounds(floor):
             self.report(better.renamed("tabu"))
         assert self.best is not None
@@ -252,11 +279,51 @@ class _Run:
             if interrupted:
                 raise KeyboardInterrupt
 
-    def _tabu_rounds(self, floor: Schedule) -> Iterator[Schedule]:
-        """The tabu search (either objective) with part of the time left: most of it on the
-        large path and with ``overlap_times`` (it pairs and unpairs F and B), a smaller
-        share on the direct path, whose hint it improves; yields each improvement (Ctrl-C
-        propagates, and the caller keeps the best so far)."""
+    def _in_turns(self) -> bool:
+        """Whether the improvers take turns: the large path, single tasks, uniform
+        micro-batches (the sweep's conditions), and not deterministic (turns end by the
+        clock)."""
+        problem = self.problem
+        return (
+            self.method == Method.LARGE
+            and not self.options.deterministic
+            and problem.overlap is None
+            and not problem.is_scaled
+        )
+
+    def _improve_in_turns(self, floor: Schedule) -> None:
+        """Turns of the tabu search (until its patience runs out) and a slice of the window
+        sweep (resuming at the window after the last one solved), each on the best schedule
+        so far, until the share of the time is spent, or a whole sweep's worth of windows
+        and the searches between them find nothing."""
+        one_worker = self.options.num_workers == 1
+        end = self.elapsed() + self.share(ONE_WORKER_IMPROVE_SHARE if one_worker else WINDOW_SHARE)
+        memory, scale = memory_data(self.problem, self.caps), time_scale(self.problem)
+        cursor, idle = Cursor(), 0.0
+        while self.best is not None and not self._proven(self.best):
+            before = objective_value(self.best, self.options.objective)
+            for better in self._tabu_rounds(self.best, end - self.elapsed()):
+                self.report(better.renamed("tabu"))
+            seconds = min(ROUND_WINDOW_SECONDS, end - self.elapsed())
+            if seconds < MIN_SOLVE_SECONDS:
+                return
+            sweep = (self.options, seconds, WINDOW_TASKS, WINDOW_SECONDS, cursor)
+            steps = sweep_windows(self.best, scale, memory, *sweep)
+            for step in steps:
+                if step.schedule is not None:
+                    self.report(step.schedule.renamed("window"))
+                if step.interrupted:
+                    raise KeyboardInterrupt
+            found = objective_value(self.best, self.options.objective) < before
+            idle = 0.0 if found else idle + seconds
+            if idle >= len(window_bounds(self.best, WINDOW_TASKS)) * WINDOW_SECONDS:
+                return
+
+    def _tabu_rounds(self, floor: Schedule, most: float = math.inf) -> Iterator[Schedule]:
+        """The tabu search (either objective) with part of the time left, at most ``most``
+        seconds: most of it on the large path and with ``overlap_times`` (it pairs and
+        unpairs F and B), a smaller share on the direct path, whose hint it improves; yields
+        each improvement (Ctrl-C propagates, and the caller keeps the best so far)."""
         pairs = self.problem.overlap is not None
         if pairs:
             fraction = PAIR_TABU_SHARE
@@ -265,7 +332,7 @@ class _Run:
         else:
             fraction = DIRECT_TABU_SHARE
         objective = self.options.objective
-        share = self.share(fraction)
+        share = min(most, self.share(fraction))
         patience = None if pairs else TABU_PATIENCE
         search = tabu_search(
             floor, self.caps, share, self.options.deterministic, patience, objective
@@ -309,6 +376,7 @@ class _Run:
         actual first start, see :mod:`ppopt.solver.model`); it is not used when memory amounts
         had to be rounded (the model is then stricter). With ``order: fixed`` it bounds
         the fixed order's problem, which is what that mode reports."""
+        self._full_bound()  # every path to a result passes here or through _floor
         problem, options = self.problem, self.options
         left = options.time_limit - self.elapsed()
         if floor is not None and left < MIN_SOLVE_SECONDS and not options.deterministic:

@@ -326,6 +326,14 @@ class WindowStep:
     interrupted: bool
 
 
+@dataclass
+class Cursor:
+    """Where a sweep resumes: the index of the next window (by start time) to solve, so
+    sweeps cut into time slices visit the whole schedule in turn."""
+
+    next: int = 0
+
+
 def improve_window(
     schedule: Schedule,
     t0: float,
@@ -385,15 +393,22 @@ def sweep_windows(
     seconds: float,
     size: int,
     per_window: float,
+    cursor: Cursor | None = None,
 ) -> Iterator[WindowStep]:
-    """Sweep windows over the schedule, start to end, again while a pass improves it and
-    time is left; yields every improvement (and a final step if Ctrl-C came)."""
+    """Sweep windows over the schedule, start to end (from ``cursor``'s window on, round to
+    the start, when given; it is kept at the next window to solve), again while a pass
+    improves it and time is left; yields every improvement (and a final step if Ctrl-C
+    came)."""
     spent, clock = 0.0, time.perf_counter()
+    cursor = cursor or Cursor()
     improved = True
     while improved:
         improved = False
         index = ScheduleIndex(schedule, scale, memory)
-        for t0, t1 in window_bounds(schedule, size):
+        windows = window_bounds(schedule, size)
+        first = cursor.next % len(windows)
+        for k in [*range(first, len(windows)), *range(first)]:
+            t0, t1 = windows[k]
             left = seconds - (spent if options.deterministic else time.perf_counter() - clock)
             if left < 0.05:
                 return
@@ -402,6 +417,7 @@ def sweep_windows(
                 schedule, t0, t1, scale, memory, options, limit, index, options.objective
             )
             spent += limit
+            cursor.next = k + 1
             if step.schedule is not None:
                 schedule, improved = step.schedule, True
                 index = ScheduleIndex(schedule, scale, memory)

@@ -136,3 +136,25 @@ def test_span_horizon_admits_every_tight_schedule() -> None:
     not a multiple of the hint's makespan, so no schedule the bound must cover is cut off."""
     problem = Problem.create(4, 8, 1.0, 2.0, p2p=0.5)
     assert _horizon(problem, None, "span") == _horizon(problem, None, "makespan")
+
+
+def test_the_full_bound_follows_the_first_schedule() -> None:
+    """The first progress line may carry the closed-form bound only (the one-machine bound
+    costs about 0.1 ms a task and waits for the first baseline); the bound then rises to the
+    full one, and the result reports it. Room for one micro-batch serialises everything
+    here: the full bound is the optimum 25.5, the closed forms stay below it."""
+    from ppopt.solver.bounds import lower_bound
+
+    problem = Problem.create(
+        2, 3, forward=[1.0, 2.0], backward=[1.5, 3.0], p2p=0.5, activation=1.0, memory_limit=1.0
+    )
+    caps = problem.memory_caps
+    quick, full = (
+        lower_bound(problem, "makespan", caps, False),
+        lower_bound(problem, "makespan", caps),
+    )
+    assert quick < full == 25.5
+    result, lines = _solve_with_progress(problem, time_limit=2.0)
+    assert result.lower_bound >= full and result.status == "OPTIMAL"
+    assert [line.bound for line in lines] == sorted(line.bound for line in lines)
+    _agrees(result, lines)

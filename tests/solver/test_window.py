@@ -22,7 +22,13 @@ from ppopt.solver.bounds import makespan_lower_bound
 from ppopt.solver.cpsat import make_solver
 from ppopt.solver.floor import best_floor
 from ppopt.solver.scaling import IntMemory, memory_data, time_scale
-from ppopt.solver.window import WindowModel, improve_window, sweep_windows, window_bounds
+from ppopt.solver.window import (
+    Cursor,
+    WindowModel,
+    improve_window,
+    sweep_windows,
+    window_bounds,
+)
 from ppopt.timeline import compute_timeline
 from ppopt.validate import assert_valid
 
@@ -139,6 +145,33 @@ def test_sweep_keeps_schedules_valid_and_never_worse(
         assert_valid(step.schedule, limit=limit)
         assert step.schedule.makespan < best
         best = step.schedule.makespan
+
+
+def test_a_sweep_in_slices_resumes_at_the_next_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep given a cursor starts at its window, goes round to the start, and leaves the
+    cursor after the last window it solved (slices of a long sweep visit every window)."""
+    import ppopt.solver.window as window_module
+
+    problem = Problem.create(4, 8, [1.0, 1.5, 1.0, 1.2], 2.0, p2p=0.1)
+    start = baseline("1f1b", problem)
+    windows = window_bounds(start, 10)
+    assert len(windows) >= 4
+    seen: list[float] = []
+
+    def record(schedule, t0, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(t0)
+        return window_module.WindowStep(None, False)
+
+    monkeypatch.setattr(window_module, "improve_window", record)
+    cursor = Cursor(next=2)
+    list(sweep_windows(start, time_scale(problem), None, OPTIONS, 100.0, 10, 0.5, cursor))
+    assert seen == [t0 for t0, _ in windows[2:] + windows[:2]]
+    assert cursor.next == 2  # after the last one solved, window 1: the next is 2 again
+    seen.clear()
+    options = SolverOptions(workers=1, deterministic=True, time_limit=1.0)
+    list(sweep_windows(start, time_scale(problem), None, options, 1.0, 10, 0.5, cursor))
+    assert seen == [windows[2][0], windows[3][0]]  # two windows of 0.5 s fit a 1 s slice
+    assert cursor.next == 4
 
 
 @pytest.mark.parametrize("seed", range(6))
