@@ -51,7 +51,8 @@ from pathlib import Path
 from ppopt.baselines import applicable_baselines, baseline
 from ppopt.metrics import compute_metrics, peak_memory
 from ppopt.problem import Problem
-from ppopt.solver import SolverOptions, solve
+from ppopt.schedule import Schedule
+from ppopt.solver import SolveResult, SolverOptions, solve
 from ppopt.validate import assert_valid
 
 Case = Callable[[], list[tuple[str, Problem]]]
@@ -195,14 +196,7 @@ def overlap_case(args: argparse.Namespace) -> None:
         best = result.schedule
         assert_valid(best, caps)
         assert max(peak_memory(best)) <= 2 * problem.num_devices + 1 + 1e-9
-        change = (best.makespan - rival.makespan) / rival.makespan
-        label, ratio = name.split(" r=")
-        print(
-            f"| {label} | {ratio} | {rival.makespan:.6g} | {len(rival.pairs)} | "
-            f"{best.makespan:.6g} | {len(best.pairs)} | {result.lower_bound:.6g} | "
-            f"{change:+.2%} |",
-            flush=True,
-        )
+        print(_pair_row(name, rival, result) + " |", flush=True)
 
 
 def dualpipe_problems() -> list[tuple[str, Problem, Problem]]:
@@ -241,14 +235,19 @@ def dualpipe_case(args: argparse.Namespace) -> None:
         result = solve(problem, options)
         best = result.schedule
         assert_valid(best, caps)
-        change = (best.makespan - rival.makespan) / rival.makespan
-        label, ratio = name.split(" r=")
-        print(
-            f"| {label} | {ratio} | {rival.makespan:.6g} | {len(rival.pairs)} | "
-            f"{best.makespan:.6g} | {len(best.pairs)} | {result.lower_bound:.6g} | "
-            f"{change:+.2%} | {vee.makespan:.6g} |",
-            flush=True,
-        )
+        print(_pair_row(name, rival, result) + f" | {vee.makespan:.6g} |", flush=True)
+
+
+def _pair_row(name: str, rival: Schedule, result: SolveResult) -> str:
+    """A table row's cells up to the change: variant, ratio, the rival's makespan and pairs,
+    the optimizer's, its bound and the change (the caller closes the row)."""
+    best = result.schedule
+    change = (best.makespan - rival.makespan) / rival.makespan
+    label, ratio = name.split(" r=")
+    return (
+        f"| {label} | {ratio} | {rival.makespan:.6g} | {len(rival.pairs)} | "
+        f"{best.makespan:.6g} | {len(best.pairs)} | {result.lower_bound:.6g} | {change:+.2%}"
+    )
 
 
 #: Cases with a table of their own (DualPipeV / DualPipe against the optimizer, pairs).

@@ -119,17 +119,27 @@ def dualpipev_orders(problem: Problem) -> list[list[Task]]:
     The slots of :func:`dualpipev_slots` one task after the other: an overlapped pair runs as
     its forward, then its full backward.
     """
-    return [[task for slot in slots for task in slot] for slots in dualpipev_slots(problem)]
+    return _slot_orders(dualpipev_slots(problem))
 
 
 def dualpipev_pairs(problem: Problem) -> list[tuple[Task, Task]]:
-    """DualPipeV's overlapped pairs, as DeepSeek's ``_forward_backward_chunk`` runs them: the
-    forward and the backward (``B``) of each slot of several tasks (its ``W``, if any, runs
-    right after the pair). Used when the problem gives ``overlap_times``."""
+    """DualPipeV's overlapped pairs, as DeepSeek's ``_forward_backward_chunk`` runs them
+    (:func:`_slot_pairs`). Used when the problem gives ``overlap_times``."""
+    return _slot_pairs(dualpipev_slots(problem))
+
+
+def _slot_orders(slots: list[list[tuple[Task, ...]]]) -> list[list[Task]]:
+    """Per device, its slots' tasks one after the other (a pair's F, then its B and W)."""
+    return [[task for slot in row for task in slot] for row in slots]
+
+
+def _slot_pairs(slots: list[list[tuple[Task, ...]]]) -> list[tuple[Task, Task]]:
+    """The forward and the backward (``B``) of each slot of several tasks (its ``W``, if
+    any, runs right after the pair)."""
     return [
         (slot[0], slot[1])
-        for slots in dualpipev_slots(problem)
-        for slot in slots
+        for row in slots
+        for slot in row
         if len(slot) > 1 and slot[0].kind == Kind.F
     ]
 
@@ -202,18 +212,13 @@ def _eight_steps(c: _Chunks, p: int, m: int, rank: int) -> list[tuple[Task, ...]
 def dualpipe_orders(problem: Problem) -> list[list[Task]]:
     """Per-device DualPipe orders (``copies: 2``, ``m >= 2p``, split or not): the slots of
     :func:`dualpipe_slots` one task after the other."""
-    return [[task for slot in slots for task in slot] for slots in dualpipe_slots(problem)]
+    return _slot_orders(dualpipe_slots(problem))
 
 
 def dualpipe_pairs(problem: Problem) -> list[tuple[Task, Task]]:
-    """DualPipe's overlapped pairs (``_forward_backward_chunk``): the forward and the ``B``
-    of each slot of several tasks, used when the problem gives ``overlap_times``."""
-    return [
-        (slot[0], slot[1])
-        for slots in dualpipe_slots(problem)
-        for slot in slots
-        if len(slot) > 1 and slot[0].kind == Kind.F
-    ]
+    """DualPipe's overlapped pairs (``_forward_backward_chunk``, :func:`_slot_pairs`), used
+    when the problem gives ``overlap_times``."""
+    return _slot_pairs(dualpipe_slots(problem))
 
 
 def dualpipe_slots(problem: Problem) -> list[list[tuple[Task, ...]]]:
