@@ -51,7 +51,16 @@ def tidy(value: object) -> object:
 
 def _shortest_near(value: float) -> float:
     """The shortest decimal within :data:`TIDY_ULPS` ulps of ``value`` (``value`` itself when
-    none is shorter, and for infinities and NaN)."""
+    none is shorter, and for infinities and NaN), if it is its own: a number read back from a
+    file and written again must not change (rounding to 16 digits, then 15, can reach a
+    decimal that rounding ``value`` to 15 digits does not), so when the decimal would be
+    tidied further, ``value`` is written as it is."""
+    near = _one_step(value)
+    return near if _one_step(near) == near else value
+
+
+def _one_step(value: float) -> float:
+    """The shortest decimal within :data:`TIDY_ULPS` ulps of ``value``."""
     if not math.isfinite(value):
         return value
     near = TIDY_ULPS * math.ulp(value)

@@ -12,7 +12,7 @@ from strategies import problems
 
 from ppopt.baselines import baseline
 from ppopt.errors import ProblemError
-from ppopt.limits import MemoryLimit, fits, meets_bound, per_device, tidy, within
+from ppopt.limits import TIDY_ULPS, MemoryLimit, fits, meets_bound, per_device, tidy, within
 from ppopt.metrics import peak_memory
 from ppopt.problem import Problem
 
@@ -135,3 +135,13 @@ def test_tidy_keeps_digits_that_mean_something() -> None:
         assert tidy(value) != float(f"{value:.12g}")
         assert abs(tidy(value) - value) <= 4 * math.ulp(value)
     assert tidy(1e7 + 0.1 + 0.2) == 10000000.3
+
+
+@given(st.floats(min_value=1e-9, max_value=1e9, allow_nan=False))
+def test_tidy_is_idempotent_and_within_its_ulps(value: float) -> None:
+    """A number read back from a file and written again does not change (a sweep's rerun
+    rewrites its finished rows; double rounding once changed 0.001247808002517559 to
+    0.00124780800251756 there), and it stays within TIDY_ULPS ulps of the float."""
+    once = tidy(value)
+    assert tidy(once) == once
+    assert abs(once - value) <= TIDY_ULPS * math.ulp(value)
