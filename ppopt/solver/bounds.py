@@ -184,11 +184,13 @@ def makespan_lower_bound(
     """A makespan no schedule can beat under the per-device memory limit: the closed forms
     above and the one-machine bound (:mod:`ppopt.solver.one_machine`), each valid alone
     (neither dominates: the closed forms' memory knapsack bounds the work that can wait in
-    the cool-down, the one-machine bound counts each task's own head and tail)."""
+    the cool-down, the one-machine bound counts each task's own head and tail). The closed
+    forms are the one-machine bound's floor: its device cases stop early where they cannot
+    beat them."""
     caps = limit or (None,) * problem.num_devices
     per_device = max(device_bound(problem, d, caps[d]) for d in range(problem.num_devices))
-    strong = one_machine_bound(problem, limit) if one_machine else 0.0
-    return max(per_device, critical_path(problem), strong)
+    closed = max(per_device, critical_path(problem))
+    return max(closed, one_machine_bound(problem, limit, closed) if one_machine else 0.0)
 
 
 def span_lower_bound(problem: Problem, limit: tuple[float, ...] | None = None) -> float:

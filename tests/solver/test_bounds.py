@@ -30,6 +30,7 @@ from ppopt.solver import solve
 from ppopt.solver.bounds import (
     chunked_head_idle,
     chunked_tail_idle,
+    device_bound,
     lower_bound,
     makespan_lower_bound,
     unavoidable_idle,
@@ -100,8 +101,9 @@ def test_lower_bound_proves_1f1b_optimal_for_equal_stages(p: int, m: int, limit:
 def test_chunked_tail_idle_when_one_microbatch_fits(m: int) -> None:
     """V placement, device 1 holds stages 1 and 2, memory for one micro-batch: nothing can be
     pending when F(2,m-1) starts, so the round trip through stage 3 (f3 + b3 + 2 latencies =
-    3.5) is idle on device 1, the bound counts it beside the head idle, and stays at or below
-    the exhaustive optimum."""
+    3.5) is idle on device 1, the closed form counts it beside the head idle, and the whole
+    bound (which the one-machine warm-up cases may raise further) stays at or below the
+    exhaustive optimum."""
     problem = Problem.create(
         2,
         m,
@@ -118,9 +120,10 @@ def test_chunked_tail_idle_when_one_microbatch_fits(m: int) -> None:
     assert chunked_tail_idle(problem, 1, limit[1]) == 3.5
     head = chunked_head_idle(problem, 1, limit[1])
     assert unavoidable_idle(problem, 1, limit[1]) == head + 3.5
-    bound = makespan_lower_bound(problem, limit)
-    assert bound == problem.device_work(1) + head + 3.5 + problem.forward_head(1) + 2.0 + 0.5
-    assert bound <= optimum(problem) + TOL
+    closed = problem.device_work(1) + head + 3.5 + problem.forward_head(1) + 2.0 + 0.5
+    assert device_bound(problem, 1, limit[1]) == closed
+    bound = makespan_lower_bound(problem, limit)  # with m=3 the warm-up cases add 1 (32.5)
+    assert closed <= bound <= optimum(problem) + TOL
     assert chunked_tail_idle(problem, 1, None) == 0.0
 
 
