@@ -42,6 +42,7 @@ from ppopt.problem import Problem
 from ppopt.solver import SolverOptions, solve
 from ppopt.solver.bounds import lower_bound, span_lower_bound
 from ppopt.solver.floor import objective_value, schedule_fits
+from ppopt.solver.result import SolveResult
 from ppopt.validate import assert_valid
 
 # ------------------------------------------------------------------------------ known optimum
@@ -231,10 +232,9 @@ def test_limit_below_one_microbatch_with_chunks_counts_every_chunk() -> None:
 # -------------------------------------------------------------------------------- determinism
 
 
-def test_same_input_twice_gives_the_same_schedule() -> None:
-    """Deterministic mode on a problem CP-SAT cannot close within the limit (the search path
-    matters): two runs return identical ops, status and bound."""
-    problem = Problem.create(
+def _open_split_problem() -> Problem:
+    """p=4 m=10 split, unequal stages, 1x: CP-SAT does not close it within 0.2 s."""
+    return Problem.create(
         4,
         10,
         forward=[1.1, 0.9, 1.3, 1.0],
@@ -244,39 +244,36 @@ def test_same_input_twice_gives_the_same_schedule() -> None:
         retained=0.4,
         memory_limit="1x",
     )
+
+
+def test_same_input_twice_gives_the_same_schedule() -> None:
+    """Deterministic mode on a problem CP-SAT cannot close within the limit (the search path
+    matters): two runs return identical ops, status and bound."""
+    problem = _open_split_problem()
     first = solve(problem, options(0.2))
     second = solve(problem, options(0.2))
-    assert ops(first.schedule) == ops(second.schedule)
-    assert (first.status, first.lower_bound, first.source) == (
-        second.status,
-        second.lower_bound,
-        second.source,
-    )
+    assert_same_result(first, second)
 
 
 def test_deterministic_runs_do_not_depend_on_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same deterministic solve on a machine so slow that every clock reading is 10 s
     later than the one before (the limit is long gone after the floor) returns the same
     schedule, status and bound: no phase is skipped or cut by the clock."""
-    problem = Problem.create(
-        4,
-        10,
-        forward=[1.1, 0.9, 1.3, 1.0],
-        backward=[2.2, 1.7, 2.5, 2.1],
-        weight=[0.9, 1.2, 0.8, 1.0],
-        p2p=0.1,
-        retained=0.4,
-        memory_limit="1x",
-    )
+    problem = _open_split_problem()
     normal = solve(problem, options(0.2))
     readings = iter(range(0, 10**9, 10))
     monkeypatch.setattr(run_module.time, "perf_counter", lambda: float(next(readings)))
     slow = solve(problem, options(0.2))
-    assert ops(slow.schedule) == ops(normal.schedule)
-    assert (slow.status, slow.lower_bound, slow.source) == (
-        normal.status,
-        normal.lower_bound,
-        normal.source,
+    assert_same_result(slow, normal)
+
+
+def assert_same_result(one: SolveResult, other: SolveResult) -> None:
+    """Identical ops, status, bound and source."""
+    assert ops(one.schedule) == ops(other.schedule)
+    assert (one.status, one.lower_bound, one.source) == (
+        other.status,
+        other.lower_bound,
+        other.source,
     )
 
 
