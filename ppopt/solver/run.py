@@ -180,7 +180,12 @@ class _Run:
             self._floor()
             self._full_bound()
             unmoved = self.problem.offloads  # the local searches do not move copies
-            if self.best and not unmoved and not self._proven(self.best) and self._time_left():
+            if (
+                self.best
+                and not unmoved
+                and not self._proven(self.best)
+                and not self._no_time_for(0.0)  # always when deterministic
+            ):
                 self._improve_without_r(self.best)
             if self.problem.recompute == Recompute.AUTO and self.best is not None:
                 self._solve_without_r(self.best)
@@ -262,11 +267,6 @@ class _Run:
         """Whether a phase of about ``seconds`` would overrun the limit (never when
         deterministic: its phases must not depend on the machine's speed)."""
         return not self.options.deterministic and seconds > self._left()
-
-    def _time_left(self) -> bool:
-        """Whether the limit leaves time for a phase (always when deterministic: its phases
-        must not depend on the machine's speed)."""
-        return self.options.deterministic or self._left() > 0
 
     def _left(self) -> float:
         """Seconds left of the time limit."""
