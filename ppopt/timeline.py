@@ -51,7 +51,11 @@ Pairs = Iterable[tuple[Task, Task]]
 
 
 def compute_timeline(
-    problem: Problem, orders: Orders, name: str = "custom", pairs: Pairs = ()
+    problem: Problem,
+    orders: Orders,
+    name: str = "custom",
+    pairs: Pairs = (),
+    table: TaskTable | None = None,
 ) -> Schedule:
     """Time per-device task orders as early as the rules allow; the result is tight.
 
@@ -59,10 +63,13 @@ def compute_timeline(
     order, F first): a pair starts when both parts' dependencies are met and both end at
     its start plus :meth:`~ppopt.problem.Problem.pair_duration`.
 
+    ``table``: the problem's :class:`TaskTable`, when the caller times many orders of it.
+
     Raises :class:`OrderError` when the orders are not exactly the problem's tasks, each on its
     own device, or a pair is not one, and :class:`DeadlockError` when they wait on each other.
     """
-    table = TaskTable(problem)
+    if table is None or table.problem is not problem:
+        table = TaskTable(problem)
     id_orders = _checked_ids(problem, table.index, orders)
     chosen = frozenset((Task(*f), Task(*b)) for f, b in pairs)
     if chosen:
@@ -126,6 +133,7 @@ class TaskTable:
         #: Per task id: 0 compute, 1 offload, 2 reload; empty when nothing is offloaded.
         self.copies = _copy_roles(problem, self.index)
         self.timed = 0  # tasks timed so far, over all calls (a local search's work)
+        self._tasks: list[Task] | None = None  # every task by id, made on first use
 
     def ids(self, orders: Orders) -> list[list[int]]:
         """The orders as task ids (unchecked: for orders taken from a valid schedule)."""
@@ -133,7 +141,10 @@ class TaskTable:
 
     def tasks(self, id_orders: list[list[int]]) -> list[list[Task]]:
         """The id orders as tasks."""
-        return [[self.index.task(tid) for tid in order] for order in id_orders]
+        if self._tasks is None:
+            self._tasks = [self.index.task(tid) for tid in range(self.index.size)]
+        every = self._tasks
+        return [[every[tid] for tid in order] for order in id_orders]
 
     def times(self, orders: list[list[int]]) -> tuple[list[float], list[float]]:
         """Start and end of every task id under the orders, each device advancing as far as
@@ -141,12 +152,36 @@ class TaskTable:
         cannot be."""
         if self.copies:
             return self._times_two_lanes(orders)
-        deps, dur = self.deps, self.dur
-        self.timed += self.problem.num_tasks
         start = [0.0] * self.index.size
         end = [-1.0] * self.index.size
-        pos = [0] * len(orders)
-        clock = [0.0] * len(orders)
+        return self._advance(orders, start, end, [0] * len(orders))
+
+    def times_after(
+        self, orders: list[list[int]], start: list[float], end: list[float], cuts: list[int]
+    ) -> tuple[list[float], list[float]]:
+        """:meth:`times` of ``orders`` that keeps an earlier timing's ``start`` and ``end``
+        for the tasks before each device's cut and times the rest (the local search's
+        trials, which change late parts of the orders). Exact, the same floats as
+        :meth:`times`, when the caller's cuts keep a set closed under dependencies whose
+        positions and times are those of the earlier timing; the cuts before a time ``t``
+        (every task starting before ``t`` stays, when nothing starting before ``t`` moved) are
+        such a set, since a task's dependencies and device predecessor end by its start."""
+        if self.copies:
+            return self._times_two_lanes(orders)
+        start, end = list(start), list(end)
+        for order, cut in zip(orders, cuts, strict=True):
+            for tid in order[cut:]:
+                end[tid] = -1.0
+        return self._advance(orders, start, end, list(cuts))
+
+    def _advance(
+        self, orders: list[list[int]], start: list[float], end: list[float], pos: list[int]
+    ) -> tuple[list[float], list[float]]:
+        """Time the tasks from position ``pos[d]`` of each device on (``end`` is -1 for the
+        untimed ones), in place; :class:`DeadlockError` if they cannot all be."""
+        deps, dur = self.deps, self.dur
+        self.timed += sum(len(order) - k for order, k in zip(orders, pos, strict=True))
+        clock = [end[order[k - 1]] if k else 0.0 for order, k in zip(orders, pos, strict=True)]
         waiters: dict[int, list[int]] = {}
         ready = list(range(len(orders)))
         while ready:

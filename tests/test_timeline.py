@@ -4,6 +4,8 @@ validator on random orders, deadlocks and malformed orders."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -14,7 +16,7 @@ from ppopt.baselines import baseline
 from ppopt.errors import DeadlockError, OrderError
 from ppopt.problem import Problem
 from ppopt.tasks import Task
-from ppopt.timeline import compute_timeline
+from ppopt.timeline import TaskTable, compute_timeline
 from ppopt.validate import check_tight, validate
 
 # (p, m) pairs including m < p, p = 1 and m = 1.
@@ -243,3 +245,33 @@ def test_foreign_task_is_an_order_error(seed_problem: Problem, intruder: Task) -
 def test_wrong_number_of_device_orders(seed_problem: Problem) -> None:
     with pytest.raises(OrderError, match="expected 4 device orders, got 3"):
         compute_timeline(seed_problem, _seed_orders(seed_problem)[:3])
+
+
+# ------------------------------------------------------------------- timing after a cut
+
+
+def _timing_or_deadlock(timing: Callable[[], tuple[list[float], list[float]]]) -> object:
+    try:
+        return timing()
+    except DeadlockError:
+        return "deadlock"
+
+
+@given(data=st.data(), problem=problems(max_devices=4, max_microbatches=5))
+def test_timing_after_a_cut_equals_the_whole_timing(data: st.DataObject, problem: Problem) -> None:
+    """Orders changed only from some time ``t`` on (each device's tasks that started at ``t``
+    or later reshuffled at random, deadlocks included) timed after the cut at ``t`` give the
+    very floats (or the deadlock) of timing them whole."""
+    table = TaskTable(problem)
+    before = table.ids(data.draw(valid_orders(problem)))
+    start, end = table.times(before)
+    t = data.draw(st.sampled_from(sorted(set(start[tid] for row in before for tid in row))))
+    cuts = [bisect_left(row, t, key=start.__getitem__) for row in before]
+    shuffle = data.draw(st.randoms(use_true_random=False)).shuffle
+    after = []
+    for row, cut in zip(before, cuts, strict=True):
+        rest = row[cut:]
+        shuffle(rest)
+        after.append(row[:cut] + rest)
+    whole = _timing_or_deadlock(lambda: table.times(after))
+    assert _timing_or_deadlock(lambda: table.times_after(after, start, end, cuts)) == whole

@@ -30,6 +30,7 @@ search sees whole micro-batch timelines of 10k-50k tasks, where exact window re-
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -139,9 +140,31 @@ class TabuSearch:
     ) -> Iterator[Schedule]:
         """Search for ``seconds`` (wall clock, or a fixed amount of work when
         ``deterministic``), or until ``patience`` iterations in a row shorten nothing;
-        yield every schedule shorter than all before it."""
+        yield every schedule shorter than all before it once the iterations that keep
+        shortening it stop (building a schedule costs more than an iteration), and the
+        last one when the search ends or Ctrl-C comes."""
+        pending: _Timed | None = None
+        try:
+            for shorter in self._iterations(seconds, deterministic, patience):
+                if shorter is not None:
+                    pending = shorter
+                elif pending is not None:
+                    yield self.schedule(pending)
+                    pending = None
+        except KeyboardInterrupt:
+            if pending is not None:
+                yield self.schedule(pending)
+            raise
+        if pending is not None:
+            yield self.schedule(pending)
+
+    def _iterations(
+        self, seconds: float, deterministic: bool, patience: int | None
+    ) -> Iterator[_Timed | None]:
+        """The search's iterations: after each, the new orders if they are shorter than all
+        before them, else ``None``."""
         best = self.current.key(self.objective)
-        shortest = best[0]  # the objective of the last schedule yielded
+        shortest = best[0]  # the objective of the last new best
         tabu: dict[tuple[int, ...], int] = {}
         budget = seconds * TASKS_PER_SECOND
         clock, iteration, last_best = time.perf_counter(), 0, 0
@@ -159,11 +182,12 @@ class TabuSearch:
             self.current = trial
             row = trial.orders[move.device]
             self._place(move.device, move.k, move.k + span, row)
-            if key < best:
-                best = key
-                if best[0] < shortest:
-                    shortest, last_best = best[0], iteration
-                    yield self.schedule()
+            best = min(best, key)
+            if best[0] < shortest:
+                shortest, last_best = best[0], iteration
+                yield trial
+            else:
+                yield None
 
     def _best_move(
         self, tabu: dict[tuple[int, ...], int], iteration: int, best: tuple[float, float]
@@ -190,19 +214,29 @@ class TabuSearch:
                 chosen = (key, move, trial)
         return chosen
 
-    def schedule(self) -> Schedule:
-        """The current orders as a schedule (the engine's timeline, validated orders)."""
+    def schedule(self, timed: _Timed | None = None) -> Schedule:
+        """The current orders (or ``timed``'s) as a schedule: the engine's timeline of the
+        validated orders."""
+        timed = self.current if timed is None else timed
         task = self.table.index.task
-        pairs = [(task(f), task(b)) for f, (b, _) in self.current.pairs.items()]
-        tasks = self.table.tasks(self.current.orders)
-        return compute_timeline(self.problem, tasks, self.name, pairs)
+        pairs = [(task(f), task(b)) for f, (b, _) in timed.pairs.items()]
+        tasks = self.table.tasks(timed.orders)
+        return compute_timeline(self.problem, tasks, self.name, pairs, table=self.table)
 
-    def _timed(self, orders: list[list[int]], pairs: Pairs) -> _Timed | None:
-        """The orders timed exactly (``None`` if they deadlock)."""
+    def _timed(
+        self, orders: list[list[int]], pairs: Pairs, since: float | None = None
+    ) -> _Timed | None:
+        """The orders timed exactly (``None`` if they deadlock); ``since``: the current start
+        of the first task they move, before which the current times stand (only the rest is
+        timed again, :meth:`~ppopt.timeline.TaskTable.times_after`)."""
         try:
             if pairs:
                 return _Timed(orders, *self.table.paired_times(orders, pairs), pairs)
-            return _Timed(orders, *self.table.times(orders), pairs)
+            if since is None:
+                return _Timed(orders, *self.table.times(orders), pairs)
+            cur = self.current
+            cuts = [bisect_left(row, since, key=cur.start.__getitem__) for row in cur.orders]
+            return _Timed(orders, *self.table.times_after(orders, cur.start, cur.end, cuts), pairs)
         except DeadlockError:
             return None
 
@@ -298,7 +332,7 @@ class TabuSearch:
         elif move.kind == UNPAIR:
             pairs = dict(pairs)
             del pairs[cur.orders[device][k]]
-        return self._timed(orders, pairs)
+        return self._timed(orders, pairs, since=cur.start[cur.orders[device][k]])
 
     def _swapped(self, device: int, k: int) -> _Timed:
         """The current orders with the slot at ``k`` of ``device`` and the next swapped."""

@@ -11,6 +11,7 @@ one before and never below the lower bound; on issue 3's example it finds the kn
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import assume, given, settings
@@ -143,6 +144,53 @@ IMPROVABLE = Problem.create(
     retained=0.5,
     memory_limit="1x",
 )
+
+
+def test_each_new_best_is_yielded_once_its_run_of_improvements_ends() -> None:
+    """The search yields, of each run of iterations that keep shortening the best, the last
+    (the shortest); the iterations themselves are replayed by a second search with the same
+    deterministic budget."""
+    limit = IMPROVABLE.memory_caps
+    floor = best_floor(IMPROVABLE, limit, "makespan")
+    assert floor is not None
+    replay = TabuSearch(floor, limit)._iterations(1.0, deterministic=True, patience=None)
+    runs: list[list[float]] = [[]]
+    for shorter in replay:
+        if shorter is None:
+            runs.append([])
+        else:
+            runs[-1].append(shorter.makespan)
+    expected = [run[-1] for run in runs if run]
+    assert len(expected) >= 2  # the problem improves more than once
+    yielded = list(TabuSearch(floor, limit).run(1.0, deterministic=True))
+    assert [schedule.makespan for schedule in yielded] == expected
+    for schedule in yielded:
+        assert_valid(schedule, limit=limit)
+
+
+def test_ctrl_c_inside_the_search_yields_the_best_not_yet_yielded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C right after an improvement, before the search has yielded it: the search yields
+    it, then lets the interrupt through."""
+    limit = IMPROVABLE.memory_caps
+    floor = best_floor(IMPROVABLE, limit, "makespan")
+    assert floor is not None
+    search = TabuSearch(floor, limit)
+    best_move = search._best_move
+
+    def interrupted_after_a_new_best(*args: Any) -> Any:
+        if search.current.makespan < floor.makespan:
+            raise KeyboardInterrupt
+        return best_move(*args)
+
+    monkeypatch.setattr(search, "_best_move", interrupted_after_a_new_best)
+    found = search.run(1.0, deterministic=True)
+    first = next(found)
+    assert first.makespan == search.current.makespan < floor.makespan
+    assert_valid(first, limit=limit)
+    with pytest.raises(KeyboardInterrupt):
+        next(found)
 
 
 def test_ctrl_c_during_the_search_keeps_its_best(monkeypatch: pytest.MonkeyPatch) -> None:
