@@ -762,6 +762,7 @@ class Problem:
             checkpoint=maybe(self.checkpoint),
             microbatch_scale=None,
         )
+
     # --------------------------------------------------------------- overlapped F+B pairs
 
     def overlap_saving(self, stage: int) -> float:

@@ -258,7 +258,6 @@ class TaskTable:
             raise DeadlockError(_describe_deadlock(self.index, orders, pos, end, deps))
         return start, end
 
-
     def paired_times(
         self, orders: list[list[int]], pairs: dict[int, tuple[int, float]]
     ) -> tuple[list[float], list[float]]:

@@ -166,6 +166,7 @@ def paired_optimum(problem: Problem) -> float:
     sequence that keeps its own micro-batches' dependencies) and every set of pairs of an
     adjacent F and the B after it (different micro-batches), each timed by the engine;
     orders that deadlock skipped. Brute force, for tiny problems only."""
+
     def local_orders(tasks: list) -> list[tuple]:
         """Every sequence of ``tasks`` in which each one comes after its dependencies among
         them (built task by task)."""
