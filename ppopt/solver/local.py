@@ -48,6 +48,9 @@ TENURE = 8
 #: Candidates timed exactly per iteration, the most promising by the estimate of
 #: :meth:`TabuSearch._estimate` (Taillard's: the longest path through the changed slots).
 SHORTLIST = 3
+#: How far above a move's exact makespan its estimate can come out in floats (the estimate
+#: adds the same durations in another order; tests/solver/test_local.py checks 1e-9).
+ESTIMATE_SLACK = 2e-9
 #: ``--deterministic``: task timings per second of budget (one timing of a 24,576-task
 #: schedule takes about 27 ms on the 2-core benchmark machine: ~0.9 million tasks a second).
 TASKS_PER_SECOND = 900_000
@@ -132,6 +135,11 @@ class TabuSearch:
         assert timed is not None  # a valid schedule's orders run
         self.current = timed
         self.where = [(0, 0)] * index.size  # (device, position) of each task, kept current
+        #: The tails of :meth:`_tails` (and a sentinel 0.0), the moved tasks of the last move
+        #: and the start of the last of them, from which on the tails stand (``None``: all).
+        self._tail: list[float] | None = None
+        self._moved: list[int] = []
+        self._stale_before: float | None = None
         for device, order in enumerate(orders):
             self._place(device, 0, len(order), order)
 
@@ -182,6 +190,8 @@ class TabuSearch:
             self.current = trial
             row = trial.orders[move.device]
             self._place(move.device, move.k, move.k + span, row)
+            self._moved = row[move.k : move.k + span]
+            self._stale_before = max(trial.start[tid] for tid in self._moved)
             best = min(best, key)
             if best[0] < shortest:
                 shortest, last_best = best[0], iteration
@@ -194,13 +204,17 @@ class TabuSearch:
     ) -> tuple[tuple[float, float], Move, _Timed] | None:
         """The best of the :data:`SHORTLIST` most promising moves, each timed exactly; a
         tabu move counts only if it gives a new best (and is timed only if its estimate
-        could)."""
+        could). For the makespan the estimate is a lower bound of the move's makespan, so
+        once it exceeds the chosen move's the rest are not timed: they cannot be chosen."""
         tails = self._tails()
         scored = sorted((self._estimate(move, tails), move) for move in self.candidates())
         chosen: tuple[tuple[float, float], Move, _Timed] | None = None
         timed = 0
+        bounded = self.objective == Objective.MAKESPAN
         for estimate, move in scored:
             if timed >= SHORTLIST and chosen is not None:
+                break
+            if bounded and chosen is not None and estimate > chosen[0][0] + ESTIMATE_SLACK:
                 break
             banned = tabu.get(self._made(move), 0) >= iteration
             if banned and estimate >= best[0]:
@@ -410,38 +424,51 @@ class TabuSearch:
         the current orders: its slot's duration, then the longest of the device's next slot
         and the dependents (of either part of a pair) plus latency. Tasks are taken latest
         start first, a reverse topological order of the slots since every edge goes to a
-        later start (durations are positive)."""
+        later start (durations are positive). A chain is a fixed sum of durations and
+        latencies, so after a move only the tails of the tasks that can reach the moved slots
+        change: those that start before the last of them (:attr:`_stale_before`), and the
+        moved slots themselves (:attr:`_moved`); the others are kept."""
         cur, dur = self.current, self.table.dur
         pairs = cur.pairs
         size = len(dur)
-        self.table.timed += size
-        following = [size] * size  # the next task on the device; ``size``: none (tail 0)
-        for order in cur.orders:
-            for before, after in zip(order, order[1:], strict=False):
-                following[before] = after
-        tail = [0.0] * (size + 1)
+        if self._tail is None or self._stale_before is None:
+            todo = sorted(range(size), key=cur.start.__getitem__, reverse=True)
+            tail = [0.0] * (size + 1)
+        else:
+            todo = self._reaching_moved()
+            tail = self._tail
+        self._tail, self._stale_before = tail, None
+        self.table.timed += len(todo)
+        orders, where = cur.orders, self.where
         dependents = self.table.dependents
         partner = {b: f for f, (b, _) in pairs.items()}
-        for tid in sorted(range(size), key=cur.start.__getitem__, reverse=True):
+        for tid in todo:
             if tid in partner:
                 continue  # a pair's backward: timed with its forward
             pair = pairs.get(tid)
-            if pair is None:
-                longest = tail[following[tid]]
-                for nxt, latency in dependents[tid]:
+            last = tid if pair is None else pair[0]
+            device, k = where[last]
+            row = orders[device]
+            longest = tail[row[k + 1]] if k + 1 < len(row) else 0.0
+            for member in (tid,) if pair is None else (tid, last):
+                for nxt, latency in dependents[member]:
                     via = latency + tail[nxt]
                     if via > longest:
                         longest = via
-                tail[tid] = dur[tid] + longest
-                continue
-            b, length = pair
-            longest = tail[following[b]]
-            for member in (tid, b):
-                for nxt, latency in dependents[member]:
-                    longest = max(longest, latency + tail[nxt])
-            tail[tid] = tail[b] = length + longest
-        del tail[size]
-        return tail
+            tail[tid] = (dur[tid] if pair is None else pair[1]) + longest
+            if pair is not None:
+                tail[last] = tail[tid]
+        return tail[:size]
+
+    def _reaching_moved(self) -> list[int]:
+        """The tasks whose tails the last move can change, latest start first: every task
+        that starts before the last moved one (only those can reach it), and the moved."""
+        cur, stale = self.current, self._stale_before
+        start = cur.start.__getitem__
+        todo = set(self._moved)
+        for row in cur.orders:
+            todo.update(row[: bisect_left(row, stale, key=start)])
+        return sorted(todo, key=start, reverse=True)
 
     def _estimate(self, move: Move, tail: list[float]) -> float:
         """The longest path through the slots the move rewrites, from the current starts

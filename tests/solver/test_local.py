@@ -83,6 +83,18 @@ def test_tails_are_the_longest_paths_and_the_estimate_bounds_each_swap(
 
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(case=searches())
+def test_tails_kept_across_moves_stay_the_longest_paths(case: tuple[Problem, TabuSearch]) -> None:
+    """After each move the search recomputes only the tails that can change; at every step
+    they equal the longest paths of the current orders computed from scratch."""
+    _, search = case
+    for step, _ in enumerate(search._iterations(0.05, deterministic=True, patience=None)):
+        assert search._tails() == pytest.approx(longest_tails(search), abs=1e-9)
+        if step == 30:
+            break
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(case=searches())
 def test_blocks_run_back_to_back_on_the_critical_path(case: tuple[Problem, TabuSearch]) -> None:
     _, search = case
     cur = search.current
@@ -339,7 +351,8 @@ def longest_paired_tails(search: TabuSearch) -> list[float]:
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(case=paired_searches())
 def test_paired_search_yields_valid_shorter_schedules(case: tuple[Problem, Schedule]) -> None:
-    """With pairs: the tails are the longest paths of the paired timeline, every swap's
+    """With pairs: the tails are the longest paths of the paired timeline (also as the
+    search moves on), every swap's
     estimate is below its exact makespan, and every schedule the search yields (pairs,
     memory and all) passes the validator, is strictly shorter than the one before (so
     never worse than its start) and never below the lower bound."""
@@ -352,6 +365,11 @@ def test_paired_search_yields_valid_shorter_schedules(case: tuple[Problem, Sched
         if move.kind == SWAP:
             trial = search._swapped(move.device, move.k)
             assert search._estimate(move, tails) <= trial.makespan + 1e-9
+    steps = TabuSearch(start, limit)
+    for step, _ in enumerate(steps._iterations(0.05, deterministic=True, patience=None)):
+        assert steps._tails() == pytest.approx(longest_paired_tails(steps), abs=1e-9)
+        if step == 30:
+            break
     previous = start.makespan
     bound = lower_bound(problem, "makespan", limit)  # the bound with pairs
     for schedule in search.run(0.05, deterministic=True):
