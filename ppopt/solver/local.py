@@ -431,11 +431,12 @@ class TabuSearch:
         cur, dur = self.current, self.table.dur
         pairs = cur.pairs
         size = len(dur)
-        if self._tail is None or self._stale_before is None:
+        stale = self._stale_before
+        if self._tail is None or stale is None:
             todo = sorted(range(size), key=cur.start.__getitem__, reverse=True)
             tail = [0.0] * (size + 1)
         else:
-            todo = self._reaching_moved()
+            todo = self._reaching_moved(stale)
             tail = self._tail
         self._tail, self._stale_before = tail, None
         self.table.timed += len(todo)
@@ -460,13 +461,13 @@ class TabuSearch:
                 tail[last] = tail[tid]
         return tail[:size]
 
-    def _reaching_moved(self) -> list[int]:
+    def _reaching_moved(self, stale: float) -> list[int]:
         """The tasks whose tails the last move can change, latest start first: every task
-        that starts before the last moved one (only those can reach it), and the moved."""
-        cur, stale = self.current, self._stale_before
-        start = cur.start.__getitem__
+        that starts before ``stale``, the last moved one's start (only those can reach it),
+        and the moved."""
+        start = self.current.start.__getitem__
         todo = set(self._moved)
-        for row in cur.orders:
+        for row in self.current.orders:
             todo.update(row[: bisect_left(row, stale, key=start)])
         return sorted(todo, key=start, reverse=True)
 
