@@ -33,6 +33,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import NamedTuple
 
 from ppopt.errors import DeadlockError
@@ -138,6 +139,7 @@ class TabuSearch:
         #: The tails of :meth:`_tails` (and a sentinel 0.0), the moved tasks of the last move
         #: and the start of the last of them, from which on the tails stand (``None``: all).
         self._tail: list[float] | None = None
+        self._memory: dict[int, list[float]] = {}  # per device, :meth:`_levels`
         self._moved: list[int] = []
         self._stale_before: float | None = None
         for device, order in enumerate(orders):
@@ -190,6 +192,7 @@ class TabuSearch:
             self.current = trial
             row = trial.orders[move.device]
             self._place(move.device, move.k, move.k + span, row)
+            self._memory.pop(move.device, None)
             self._moved = row[move.k : move.k + span]
             self._stale_before = max(trial.start[tid] for tid in self._moved)
             best = min(best, key)
@@ -408,14 +411,23 @@ class TabuSearch:
         if self.limit is None:
             return True
         device = move.device
-        order = self.current.orders[device]
-        level = sum(self.change[tid] for tid in order[: move.k])
+        level = self._levels(device)[move.k]
         cap = self.limit[device]
         for slot in self._rewrite(move):
             if not within(level + sum(self.alloc[tid] for tid in slot), cap):
                 return False
             level += sum(self.change[tid] for tid in slot)
         return True
+
+    def _levels(self, device: int) -> list[float]:
+        """The memory ``device`` holds before each position of its current order (kept until
+        a move changes the order)."""
+        levels = self._memory.get(device)
+        if levels is None:
+            change = self.change
+            order = self.current.orders[device]
+            levels = self._memory[device] = [0.0, *accumulate(change[tid] for tid in order)]
+        return levels
 
     # ------------------------------------------------------------------------ the critical path
 
