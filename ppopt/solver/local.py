@@ -25,6 +25,13 @@ taken only if the device's memory fits at the start of every slot it moves (memo
 depends on the device's order alone; a pair allocates both parts' memory at its start). The
 search sees whole micro-batch timelines of 10k-50k tasks, where exact window re-solves
 (:mod:`ppopt.solver.window`) are blind to warm-up congestion spread over many devices.
+
+An iteration costs about one timing, not one per candidate: a trial is timed again only from
+the first moved task's start on (:meth:`~ppopt.timeline.TaskTable.times_after`; everything
+that started before stands), the estimate is a lower bound of a move's makespan so the
+shortlist stops timing once estimates pass the chosen move's makespan, only the tails of
+tasks that can reach the moved slots are recomputed, and a new best is built into a
+:class:`~ppopt.schedule.Schedule` once the run of iterations improving it ends.
 """
 
 from __future__ import annotations

@@ -206,7 +206,8 @@ def _device_release(
     of its ``keys`` (each no earlier than its value in ``value``, increasing in the index):
     for a release ``t``, ``t`` plus the work released at or after ``t``; the releases tried
     are each key's first and last (any ``t`` gives a bound; all of them, the optimum of
-    ``1 | r_j | C_max``, cost a sort per task)."""
+    ``1 | r_j | C_max`` that :func:`_release_time` computes for a short list of jobs, cost a
+    sort per task)."""
     present = [(c, n) for c, n in zip(keys, counts, strict=True) if n > 0]
     best = 0.0
     for c, n in present:

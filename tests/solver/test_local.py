@@ -25,7 +25,7 @@ from ppopt.problem import Problem
 from ppopt.schedule import Schedule
 from ppopt.solver.bounds import lower_bound, makespan_lower_bound
 from ppopt.solver.floor import best_floor
-from ppopt.solver.local import SWAP, TabuSearch, tabu_search
+from ppopt.solver.local import TabuSearch, tabu_search
 from ppopt.validate import assert_valid
 
 
@@ -352,18 +352,18 @@ def longest_paired_tails(search: TabuSearch) -> list[float]:
 @given(case=paired_searches())
 def test_paired_search_yields_valid_shorter_schedules(case: tuple[Problem, Schedule]) -> None:
     """With pairs: the tails are the longest paths of the paired timeline (also as the
-    search moves on), every swap's
-    estimate is below its exact makespan, and every schedule the search yields (pairs,
-    memory and all) passes the validator, is strictly shorter than the one before (so
-    never worse than its start) and never below the lower bound."""
+    search moves on), every move's estimate (swap, pairing or split) is below its exact
+    makespan, and every schedule the search yields (pairs, memory and all) passes the
+    validator, is strictly shorter than the one before (so never worse than its start) and
+    never below the lower bound."""
     problem, start = case
     limit = problem.memory_caps
     search = TabuSearch(start, limit)
     tails = search._tails()
     assert tails == pytest.approx(longest_paired_tails(search), abs=1e-9)
-    for move in search.candidates():
-        if move.kind == SWAP:
-            trial = search._swapped(move.device, move.k)
+    for move in search.candidates():  # swaps, pairings and splits: the shortlist's bound
+        trial = search._trial(move)
+        if trial is not None:  # not a pairing that deadlocks
             assert search._estimate(move, tails) <= trial.makespan + 1e-9
     steps = TabuSearch(start, limit)
     for step, _ in enumerate(steps._iterations(0.05, deterministic=True, patience=None)):
