@@ -10,6 +10,7 @@ one before and never below the lower bound; on issue 3's example it finds the kn
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from ppopt.limits import MemoryLimit
 from ppopt.metrics import peak_memory
 from ppopt.problem import Problem
 from ppopt.schedule import Schedule
+from ppopt.solver import local
 from ppopt.solver.bounds import lower_bound, makespan_lower_bound
 from ppopt.solver.floor import best_floor
 from ppopt.solver.local import TabuSearch, tabu_search
@@ -91,6 +93,32 @@ def test_tails_kept_across_moves_stay_the_longest_paths(case: tuple[Problem, Tab
         assert search._tails() == pytest.approx(longest_tails(search), abs=1e-9)
         if step == 30:
             break
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(case=searches())
+def test_cutting_the_shortlist_by_the_estimate_keeps_every_choice(
+    case: tuple[Problem, TabuSearch],
+) -> None:
+    """The shortlist stops timing moves once their estimate passes the chosen move's makespan;
+    the search takes the very moves it takes when it times the whole shortlist."""
+    problem, search = case
+    start = search.schedule()
+
+    def orders_along(steps: int) -> list[list[list[int]]]:
+        walk = TabuSearch(start, problem.memory_caps)
+        seen = []
+        for step, _ in enumerate(walk._iterations(1e9, deterministic=True, patience=None)):
+            seen.append(walk.current.orders)
+            if step == steps:
+                break
+        return seen
+
+    cut = orders_along(25)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local, "ESTIMATE_SLACK", math.inf)  # time the whole shortlist
+        whole = orders_along(25)
+    assert cut == whole
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
