@@ -59,6 +59,9 @@ SHORTLIST = 3
 #: How far above a move's exact makespan its estimate can come out in floats (the estimate
 #: adds the same durations in another order; tests/solver/test_local.py checks 1e-9).
 ESTIMATE_SLACK = 2e-9
+#: Seconds at most between two new bests yielded while the search keeps improving (unless
+#: ``--deterministic``, whose yields must not depend on the clock): the progress lines.
+REPORT_SECONDS = 0.5
 #: ``--deterministic``: task timings per second of budget (one timing of a 24,576-task
 #: schedule takes about 27 ms on the 2-core benchmark machine: ~0.9 million tasks a second).
 TASKS_PER_SECOND = 900_000
@@ -158,16 +161,20 @@ class TabuSearch:
         """Search for ``seconds`` (wall clock, or a fixed amount of work when
         ``deterministic``), or until ``patience`` iterations in a row shorten nothing;
         yield every schedule shorter than all before it once the iterations that keep
-        shortening it stop (building a schedule costs more than an iteration), and the
-        last one when the search ends or Ctrl-C comes."""
+        shortening it stop (building a schedule costs more than an iteration) or, unless
+        ``deterministic``, :data:`REPORT_SECONDS` after the last one yielded (the progress
+        a user sees), and the last one when the search ends or Ctrl-C comes."""
         pending: _Timed | None = None
+        reported = time.perf_counter()
         try:
             for shorter in self._iterations(seconds, deterministic, patience):
                 if shorter is not None:
                     pending = shorter
-                elif pending is not None:
+                    if deterministic or time.perf_counter() - reported < REPORT_SECONDS:
+                        continue
+                if pending is not None:
                     yield self.schedule(pending)
-                    pending = None
+                    pending, reported = None, time.perf_counter()
         except KeyboardInterrupt:
             if pending is not None:
                 yield self.schedule(pending)

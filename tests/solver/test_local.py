@@ -10,8 +10,10 @@ one before and never below the lower bound; on issue 3's example it finds the kn
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -206,6 +208,24 @@ def test_each_new_best_is_yielded_once_its_run_of_improvements_ends() -> None:
     assert [schedule.makespan for schedule in yielded] == expected
     for schedule in yielded:
         assert_valid(schedule, limit=limit)
+
+
+def test_while_it_keeps_improving_the_search_yields_at_least_every_half_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unless deterministic, a new best waits at most REPORT_SECONDS to be yielded (the
+    progress lines): on a clock that jumps a second per reading, every new best is yielded
+    at once, the very list of new bests the iterations make."""
+    limit = IMPROVABLE.memory_caps
+    floor = best_floor(IMPROVABLE, limit, "makespan")
+    assert floor is not None
+    replay = TabuSearch(floor, limit)._iterations(1e6, deterministic=True, patience=20)
+    expected = [shorter.makespan for shorter in replay if shorter is not None]
+    ticks = itertools.count()
+    monkeypatch.setattr(local, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    yielded = list(TabuSearch(floor, limit).run(1e6, deterministic=False, patience=20))
+    assert len(expected) >= 2
+    assert [schedule.makespan for schedule in yielded] == expected
 
 
 def test_ctrl_c_inside_the_search_yields_the_best_not_yet_yielded(
