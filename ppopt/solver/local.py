@@ -146,12 +146,11 @@ class TabuSearch:
         assert timed is not None  # a valid schedule's orders run
         self.current = timed
         self.where = [(0, 0)] * index.size  # (device, position) of each task, kept current
-        #: The tails of :meth:`_tails` (and a sentinel 0.0), the moved tasks of the last move
-        #: and the start of the last of them, from which on the tails stand (``None``: all).
+        #: The tails of :meth:`_tails` (and a sentinel 0.0), and the tasks the last move
+        #: moved (``None``: no move since the tails were computed).
         self._tail: list[float] | None = None
+        self._moved: list[int] | None = None
         self._memory: dict[int, list[float]] = {}  # per device, :meth:`_levels`
-        self._moved: list[int] = []
-        self._stale_before: float | None = None
         for device, order in enumerate(orders):
             self._place(device, 0, len(order), order)
 
@@ -208,7 +207,6 @@ class TabuSearch:
             self._place(move.device, move.k, move.k + span, row)
             self._memory.pop(move.device, None)
             self._moved = row[move.k : move.k + span]
-            self._stale_before = max(trial.start[tid] for tid in self._moved)
             best = min(best, key)
             if best[0] < shortest:
                 shortest, last_best = best[0], iteration
@@ -452,19 +450,18 @@ class TabuSearch:
         start first, a reverse topological order of the slots since every edge goes to a
         later start (durations are positive). A chain is a fixed sum of durations and
         latencies, so after a move only the tails of the tasks that can reach the moved slots
-        change: those that start before the last of them (:attr:`_stale_before`), and the
-        moved slots themselves (:attr:`_moved`); the others are kept."""
+        change: those that start before the last of them, and the moved slots themselves
+        (:attr:`_moved`); the others are kept."""
         cur, dur = self.current, self.table.dur
         pairs = cur.pairs
         size = len(dur)
-        stale = self._stale_before
-        if self._tail is None or stale is None:
+        if self._tail is None or self._moved is None:
             todo = sorted(range(size), key=cur.start.__getitem__, reverse=True)
             tail = [0.0] * (size + 1)
         else:
-            todo = self._reaching_moved(stale)
+            todo = self._reaching_moved(self._moved)
             tail = self._tail
-        self._tail, self._stale_before = tail, None
+        self._tail, self._moved = tail, None
         self.table.timed += len(todo)
         orders, where = cur.orders, self.where
         dependents = self.table.dependents
@@ -487,12 +484,12 @@ class TabuSearch:
                 tail[last] = tail[tid]
         return tail[:size]
 
-    def _reaching_moved(self, stale: float) -> list[int]:
-        """The tasks whose tails the last move can change, latest start first: every task
-        that starts before ``stale``, the last moved one's start (only those can reach it),
-        and the moved."""
+    def _reaching_moved(self, moved: list[int]) -> list[int]:
+        """The tasks whose tails moving ``moved`` can change, latest start first: the moved
+        and every task that starts before the last of them (only those can reach it)."""
         start = self.current.start.__getitem__
-        todo = set(self._moved)
+        stale = max(map(start, moved))
+        todo = set(moved)
         for row in self.current.orders:
             todo.update(row[: bisect_left(row, stale, key=start)])
         return sorted(todo, key=start, reverse=True)
