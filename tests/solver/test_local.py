@@ -188,13 +188,19 @@ IMPROVABLE = Problem.create(
 )
 
 
+def improvable_start() -> tuple[tuple[float, ...] | None, Schedule]:
+    """:data:`IMPROVABLE`'s memory caps and its best baseline, where the searches start."""
+    limit = IMPROVABLE.memory_caps
+    floor = best_floor(IMPROVABLE, limit, "makespan")
+    assert floor is not None
+    return limit, floor
+
+
 def test_each_new_best_is_yielded_once_its_run_of_improvements_ends() -> None:
     """The search yields, of each run of iterations that keep shortening the best, the last
     (the shortest); the iterations themselves are replayed by a second search with the same
     deterministic budget."""
-    limit = IMPROVABLE.memory_caps
-    floor = best_floor(IMPROVABLE, limit, "makespan")
-    assert floor is not None
+    limit, floor = improvable_start()
     replay = TabuSearch(floor, limit)._iterations(1.0, deterministic=True, patience=None)
     runs: list[list[float]] = [[]]
     for shorter in replay:
@@ -216,9 +222,7 @@ def test_while_it_keeps_improving_the_search_yields_at_least_every_half_second(
     """Unless deterministic, a new best waits at most REPORT_SECONDS to be yielded (the
     progress lines): on a clock that jumps a second per reading, every new best is yielded
     at once, the very list of new bests the iterations make."""
-    limit = IMPROVABLE.memory_caps
-    floor = best_floor(IMPROVABLE, limit, "makespan")
-    assert floor is not None
+    limit, floor = improvable_start()
     replay = TabuSearch(floor, limit)._iterations(1e6, deterministic=True, patience=20)
     expected = [shorter.makespan for shorter in replay if shorter is not None]
     ticks = itertools.count()
@@ -233,9 +237,7 @@ def test_ctrl_c_inside_the_search_yields_the_best_not_yet_yielded(
 ) -> None:
     """Ctrl-C right after an improvement, before the search has yielded it: the search yields
     it, then lets the interrupt through."""
-    limit = IMPROVABLE.memory_caps
-    floor = best_floor(IMPROVABLE, limit, "makespan")
-    assert floor is not None
+    limit, floor = improvable_start()
     search = TabuSearch(floor, limit)
     best_move = search._best_move
 
@@ -258,9 +260,7 @@ def test_ctrl_c_during_the_search_keeps_its_best(monkeypatch: pytest.MonkeyPatch
     last improvement, valid and marked interrupted, not the baseline it started from."""
     from ppopt.solver import SolverOptions, run, solve
 
-    limit = IMPROVABLE.memory_caps
-    floor = best_floor(IMPROVABLE, limit, "makespan")
-    assert floor is not None
+    limit, floor = improvable_start()
     first = next(tabu_search(floor, limit, 1.0, deterministic=True))
     assert first.makespan < floor.makespan
 
