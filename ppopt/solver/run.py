@@ -144,7 +144,7 @@ class _Run:
         self.bound = lower_bound(self.problem, self.options.objective, self.caps, False)
         self.full_bound = False
         self.best: Schedule | None = None  # the best schedule so far
-        self.baselines: list[Schedule] = []  # every baseline that fitted the limit
+        self.baselines: list[Schedule] = []  # those that fit, within START_MARGIN of the best
         self.cp_bound = -math.inf  # CP-SAT's bound, converted to a bound of the problem
         self.last_said: tuple[float | None, float] | None = None  # the last progress line
 
@@ -249,11 +249,21 @@ class _Run:
             if candidates is None:
                 return
             last = self.elapsed() - began
-            self.baselines += candidates
             pool = [*candidates, *([self.best] if self.best is not None else [])]
             if pool:
                 self.report(min(pool, key=by_objective(self.options.objective)))
+            self.baselines = self._within_start_margin([*self.baselines, *candidates])
             self._full_bound()
+
+    def _within_start_margin(self, schedules: list[Schedule]) -> list[Schedule]:
+        """The schedules within :data:`START_MARGIN` of the best so far: the only baselines
+        :meth:`_starts` can take (holding all of them costs memory: some 15 schedules of
+        50k tasks each)."""
+        if self.best is None:
+            return schedules
+        objective = self.options.objective
+        reach = objective_value(self.best, objective) * (1 + START_MARGIN)
+        return [s for s in schedules if objective_value(s, objective) <= reach]
 
     def _full_bound(self) -> None:
         """Replace the first bound (closed forms) by the full one, once (a progress line

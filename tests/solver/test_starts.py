@@ -69,6 +69,16 @@ def test_starts_are_the_best_baselines_with_other_orders_within_the_margin() -> 
         assert {orders(s) for s in starts} == {orders(s) for s in reach}
 
 
+def test_the_run_keeps_only_the_baselines_a_start_can_come_from() -> None:
+    problem = unequal_split()
+    run = floored_run(problem)
+    baselines = floor_candidates(problem, problem.memory_caps)
+    reach = min(s.makespan for s in baselines) * (1 + run_module.START_MARGIN)
+    kept = sorted(orders(s) for s in run.baselines)
+    assert kept == sorted(orders(s) for s in baselines if s.makespan <= reach)
+    assert len(kept) < len(baselines)  # some baselines of this problem are out of reach
+
+
 def test_a_start_that_is_not_the_best_baseline_can_give_the_result(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
