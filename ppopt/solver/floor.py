@@ -19,7 +19,7 @@ from ppopt.baselines.recompute import (
 )
 from ppopt.errors import NoScheduleError, NotApplicableError
 from ppopt.limits import fits
-from ppopt.metrics import compute_metrics, peak_memory
+from ppopt.metrics import device_spans, peak_memory
 from ppopt.offload import Offload
 from ppopt.problem import Problem
 from ppopt.recompute import Recompute
@@ -32,9 +32,12 @@ Caps = tuple[float, ...] | None
 
 
 def objective_value(schedule: Schedule, objective: str) -> float:
-    """The schedule's makespan or largest per-device span."""
-    metrics = compute_metrics(schedule)
-    return metrics.span if objective == Objective.SPAN else metrics.makespan
+    """The schedule's makespan or largest per-device span: the values of
+    :func:`~ppopt.metrics.compute_metrics`, without the rest of the metrics (its peak memory
+    alone costs about 0.1 s at 49k tasks, and the solver values every schedule it keeps)."""
+    if objective == Objective.SPAN:
+        return max(device_spans(schedule))
+    return schedule.makespan
 
 
 def by_objective(objective: str) -> Callable[[Schedule], float]:
