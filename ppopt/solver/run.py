@@ -29,7 +29,7 @@ from ppopt.solver.cpsat import (
     large_model_parameters,
     make_solver,
 )
-from ppopt.solver.floor import floor_stages, objective_value
+from ppopt.solver.floor import by_objective, floor_stages, objective_value
 from ppopt.solver.local import tabu_search
 from ppopt.solver.model import IntProblem, PipelineModel
 from ppopt.solver.offload_model import OffloadModel
@@ -144,11 +144,9 @@ class _Run:
         self.bound = lower_bound(self.problem, self.options.objective, self.caps, False)
         self.full_bound = False
         self.best: Schedule | None = None  # the best schedule so far
-        #: (value, schedule) of the baselines that fit, best first, only those within
-        #: START_MARGIN of the best: the only ones a start can come from (all of them would be
-        #: held in memory, 13 schedules of 49k tasks at p=32 m=256 split V), valued once (an
-        #: objective value costs 0.12 s there)
-        self.baselines: list[tuple[float, Schedule]] = []
+        #: The baselines that fit within START_MARGIN of the best: the only ones a start can
+        #: come from (all would be 13 schedules of 49k tasks at p=32 m=256 split V)
+        self.baselines: list[Schedule] = []
         self.cp_bound = -math.inf  # CP-SAT's bound, converted to a bound of the problem
         self.last_said: tuple[float | None, float] | None = None  # the last progress line
 
@@ -254,13 +252,12 @@ class _Run:
                 return
             last = self.elapsed() - began
             objective = self.options.objective
-            valued = [(objective_value(s, objective), s) for s in candidates]
-            # the new first, so that a tie goes to the newer baseline (a stable sort)
-            kept = sorted([*valued, *self.baselines], key=lambda pair: pair[0])
-            if kept:
-                self.report(kept[0][1])
-                reach = kept[0][0] * (1 + START_MARGIN)
-                self.baselines = [pair for pair in kept if pair[0] <= reach]
+            pool = [*candidates, *self.baselines]  # a tie goes to the newer baseline
+            if pool:
+                best = min(pool, key=by_objective(objective))
+                self.report(best)
+                reach = objective_value(best, objective) * (1 + START_MARGIN)
+                self.baselines = [s for s in pool if objective_value(s, objective) <= reach]
             self._full_bound()
 
     def _full_bound(self) -> None:
@@ -366,8 +363,8 @@ class _Run:
         objective = self.options.objective
         reach = objective_value(floor, objective) * (1 + START_MARGIN)
         starts, seen = [floor], {_orders_key(floor)}
-        for value, schedule in self.baselines:
-            if len(starts) >= STARTS or value > reach:
+        for schedule in sorted(self.baselines, key=by_objective(objective)):
+            if len(starts) >= STARTS or objective_value(schedule, objective) > reach:
                 break
             key = _orders_key(schedule)
             if key in seen or schedule.problem is not floor.problem:

@@ -74,7 +74,7 @@ def test_the_run_keeps_only_the_baselines_a_start_can_come_from() -> None:
     run = floored_run(problem)
     baselines = floor_candidates(problem, problem.memory_caps)
     reach = min(s.makespan for s in baselines) * (1 + run_module.START_MARGIN)
-    kept = sorted(orders(s) for _, s in run.baselines)
+    kept = sorted(orders(s) for s in run.baselines)
     assert kept == sorted(orders(s) for s in baselines if s.makespan <= reach)
     assert len(kept) < len(baselines)  # some baselines of this problem are out of reach
 
