@@ -13,6 +13,7 @@ reimplements it (``zb-auto`` / ``zbv-auto``, in the floor), ppopt's result with
 
     python benchmarks/bench_published.py --time-limit 60 --workers 2 --out published.jsonl
     python benchmarks/bench_published.py --rows t5-28.3B-96-2x,t8-6.2B-48   # a subset
+    python benchmarks/bench_published.py --random --seed 18   # random unequal instances
 
 Published values: Table 5's ZB-1p and ZB-2p columns as the authors' own script prints them
 (``megatron/core/pipeline_parallel/efficiency.py`` of sail-sg/zero-bubble-pipeline-parallelism,
@@ -192,8 +193,11 @@ def main() -> None:
     parser.add_argument(
         "--random", action="store_true", help="the random unequal instances instead"
     )
+    parser.add_argument(
+        "--seed", type=int, default=17, help="the random instances' seed (with --random)"
+    )
     args = parser.parse_args()
-    table = random_rows() if args.random else rows()
+    table = random_rows(args.seed) if args.random else rows()
     chosen = [r for r in table if not args.rows or r.name in args.rows.split(",")]
     if not chosen:
         known = ", ".join(r.name for r in table)
@@ -205,6 +209,8 @@ def main() -> None:
     lines = []
     for row in chosen:
         record = measure(row, args.time_limit, args.workers)
+        if args.random:
+            record["seed"] = args.seed
         lines.append(json.dumps(record))
         if args.out:
             atomic_write_text(args.out, "\n".join(lines) + "\n")
