@@ -194,10 +194,13 @@ def main() -> None:
         "--random", action="store_true", help="the random unequal instances instead"
     )
     parser.add_argument(
-        "--seed", type=int, default=17, help="the random instances' seed (with --random)"
+        "--seed", type=int, help="the random instances' seed (with --random; default 17)"
     )
     args = parser.parse_args()
-    table = random_rows(args.seed) if args.random else rows()
+    if args.seed is not None and not args.random:
+        sys.exit("error: --seed: only the random instances (--random) have a seed")
+    seed = 17 if args.seed is None else args.seed
+    table = random_rows(seed) if args.random else rows()
     chosen = [r for r in table if not args.rows or r.name in args.rows.split(",")]
     if not chosen:
         known = ", ".join(r.name for r in table)
@@ -210,7 +213,7 @@ def main() -> None:
     for row in chosen:
         record = measure(row, args.time_limit, args.workers)
         if args.random:
-            record["seed"] = args.seed
+            record["seed"] = seed
         lines.append(json.dumps(record))
         if args.out:
             atomic_write_text(args.out, "\n".join(lines) + "\n")
